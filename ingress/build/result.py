@@ -1,0 +1,18 @@
+"""What one build produces besides the table: the per-object verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ingress.model import EMPTY_TABLE, ObjectRef, Problem, RoutingTable
+
+
+@dataclass(frozen=True, slots=True)
+class BuildResult:
+    table: RoutingTable = EMPTY_TABLE
+    # Every problem found, each naming its object and field.
+    problems: tuple[Problem, ...] = ()
+    # Ingresses this controller serves (their class is ours); only these get status.
+    owned: tuple[ObjectRef, ...] = ()
+    # TLS Secrets (namespace, name) that owned Ingresses or the default certificate need.
+    referenced_secrets: frozenset[tuple[str, str]] = field(default_factory=frozenset)

@@ -1,0 +1,191 @@
+"""Typed settings for `portico run`, from flags and `PORTICO_*` environment variables.
+
+Each field carries its own flag help, so the CLI, the environment and the
+defaults cannot drift apart: `add_arguments` generates the flags from the
+dataclass, and the Helm chart's tests check every rendered flag against
+`portico run --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any
+
+DEFAULT_INGRESS_CLASS = "portico"
+DEFAULT_CONTROLLER_NAME = "portico.dev/ingress-controller"
+
+
+def _flag(help_text: str, **extra: Any) -> Any:
+    return {"help": help_text, **extra}
+
+
+def _default_workers() -> int:
+    """CPUs this process may use: affinity, then the cgroup v2 CPU quota."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as fh:
+            quota, period = fh.read().split()
+        if quota != "max":
+            cpus = min(cpus, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSettings:
+    """What the pure builder needs to know about this controller."""
+
+    ingress_class: str = DEFAULT_INGRESS_CLASS
+    controller_name: str = DEFAULT_CONTROLLER_NAME
+    watch_ingress_without_class: bool = False
+    default_ssl_certificate: str | None = None  # "namespace/name"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # --- sources
+    kubeconfig: str | None = field(
+        default=None, metadata=_flag("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    )
+    manifests: str | None = field(
+        default=None, metadata=_flag("serve the objects in this directory instead of a cluster")
+    )
+    watch_namespace: str | None = field(
+        default=None, metadata=_flag("watch only this namespace (default: all)")
+    )
+    ingress_class: str = field(
+        default=DEFAULT_INGRESS_CLASS, metadata=_flag("IngressClass name this controller serves")
+    )
+    controller_name: str = field(
+        default=DEFAULT_CONTROLLER_NAME, metadata=_flag("spec.controller of our IngressClasses")
+    )
+    watch_ingress_without_class: bool = field(
+        default=False, metadata=_flag("also serve Ingresses that name no class")
+    )
+    publish_address: str | None = field(
+        default=None, metadata=_flag("comma-separated IPs/hostnames for Ingress status")
+    )
+    publish_service: str | None = field(
+        default=None, metadata=_flag("ns/name of the Service whose address goes into Ingress status")
+    )
+    election_id: str = field(default="portico-leader", metadata=_flag("name of the leader Lease"))
+    controller_namespace: str | None = field(
+        default=None, metadata=_flag("namespace of the Lease (default: $POD_NAMESPACE or 'default')")
+    )
+    default_ssl_certificate: str | None = field(
+        default=None, metadata=_flag("ns/name of the TLS Secret for unknown hosts")
+    )
+    # --- listeners
+    bind: str = field(default="0.0.0.0", metadata=_flag("address of the traffic listeners"))
+    http_port: int = field(default=8080, metadata=_flag("plain HTTP port"))
+    https_port: int = field(default=8443, metadata=_flag("HTTPS port (0 disables TLS)"))
+    admin_bind: str = field(default="0.0.0.0", metadata=_flag("address of the admin listener"))
+    admin_port: int = field(
+        default=10254, metadata=_flag("admin port: /healthz /readyz /metrics")
+    )
+    workers: int = field(
+        default_factory=_default_workers, metadata=_flag("proxy worker processes (default: CPUs)")
+    )
+    # --- proxy behaviour
+    connect_timeout: float = field(default=5.0, metadata=_flag("upstream connect timeout, s"))
+    upstream_read_timeout: float = field(
+        default=60.0, metadata=_flag("upstream idle read timeout, s")
+    )
+    client_header_timeout: float = field(
+        default=60.0, metadata=_flag("time to receive a request's headers, s")
+    )
+    keepalive_timeout: float = field(default=75.0, metadata=_flag("client keep-alive idle, s"))
+    tunnel_idle_timeout: float = field(
+        default=3600.0, metadata=_flag("idle timeout of WebSocket/upgrade tunnels, s")
+    )
+    max_header_size: int = field(
+        default=32768, metadata=_flag("max request header bytes (431 beyond)")
+    )
+    max_body_size: int = field(
+        default=0, metadata=_flag("max request body bytes, 0 = unlimited (413 beyond)")
+    )
+    upstream_keepalive: int = field(
+        default=64, metadata=_flag("idle keep-alive connections kept per endpoint")
+    )
+    max_retries: int = field(default=2, metadata=_flag("tries on other endpoints after a failure"))
+    eject_after: int = field(
+        default=3, metadata=_flag("consecutive connect failures that eject an endpoint")
+    )
+    eject_base: float = field(default=1.0, metadata=_flag("first ejection period, s (doubles)"))
+    shutdown_delay: float = field(
+        default=5.0, metadata=_flag("after SIGTERM, keep accepting this long (readiness is 503)")
+    )
+    shutdown_grace: float = field(
+        default=30.0, metadata=_flag("after that, time for in-flight requests to finish, s")
+    )
+    # --- TLS
+    tls_min_version: str = field(default="1.2", metadata=_flag("1.2 or 1.3"))
+    tls_ciphers: str = field(
+        default="ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
+        metadata=_flag("OpenSSL cipher list for TLS 1.2"),
+    )
+    https_redirect_port: int = field(
+        default=443, metadata=_flag("port in HTTP→HTTPS redirects")
+    )
+    hsts: bool = field(default=False, metadata=_flag("send Strict-Transport-Security on HTTPS"))
+    hsts_max_age: int = field(default=31536000, metadata=_flag("HSTS max-age, s"))
+    hsts_include_subdomains: bool = field(
+        default=False, metadata=_flag("add includeSubDomains to HSTS")
+    )
+    # --- observability
+    log_format: str = field(default="json", metadata=_flag("json or text", choices=("json", "text")))
+    log_level: str = field(default="info", metadata=_flag("debug, info, warning, error"))
+    access_log: bool = field(default=False, metadata=_flag("one log line per request"))
+
+    @property
+    def build(self) -> BuildSettings:
+        return BuildSettings(
+            ingress_class=self.ingress_class,
+            controller_name=self.controller_name,
+            watch_ingress_without_class=self.watch_ingress_without_class,
+            default_ssl_certificate=self.default_ssl_certificate,
+        )
+
+
+def _field_type(f: Any) -> type:
+    text = str(f.type)
+    for name, typ in (("bool", bool), ("int", int), ("float", float)):
+        if text.startswith(name):
+            return typ
+    return str
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per Settings field; the environment `PORTICO_FLAG` sets its default."""
+    for f in fields(Settings):
+        flag = "--" + f.name.replace("_", "-")
+        env = os.environ.get("PORTICO_" + f.name.upper())
+        typ = _field_type(f)
+        meta = dict(f.metadata)
+        if typ is bool:
+            default = env.lower() in ("1", "true", "yes") if env is not None else False
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=meta["help"]
+            )
+            continue
+        if env is not None:
+            default: Any = typ(env)
+        elif f.default is not MISSING:
+            default = f.default
+        else:
+            default = None  # default_factory: resolved in from_args
+        parser.add_argument(flag, type=typ, default=default, **meta)
+
+
+def from_args(ns: argparse.Namespace) -> Settings:
+    values = {f.name: getattr(ns, f.name) for f in fields(Settings)}
+    values = {k: v for k, v in values.items() if v is not None or k in _NULLABLE}
+    return Settings(**values)
+
+
+_NULLABLE = frozenset(
+    f.name for f in fields(Settings) if f.default is None
+)

@@ -1,0 +1,73 @@
+"""The latest version of every object the sources have seen. Nothing else.
+
+Objects are the Kubernetes JSON bodies as plain dicts. The store never
+mutates them; sources hand over a new dict for every change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+KINDS = ("Ingress", "IngressClass", "Service", "EndpointSlice", "Secret")
+
+Key = tuple[str, str]  # (namespace, name); namespace is '' for cluster-scoped kinds
+Body = Mapping[str, Any]
+Snapshot = Mapping[str, Mapping[Key, Body]]
+
+
+def key_of(body: Body) -> Key:
+    md = body.get("metadata") or {}
+    return (str(md.get("namespace") or ""), str(md.get("name") or ""))
+
+
+class Store:
+    """Objects by kind and (namespace, name), with a change callback.
+
+    `snapshot()` copies only the outer mappings, so a build sees a stable
+    view while sources keep writing.
+    """
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in KINDS}
+        self._on_change = on_change
+        self.version = 0
+
+    def upsert(self, body: Body) -> bool:
+        kind = str(body.get("kind") or "")
+        bucket = self._objects.get(kind)
+        if bucket is None:
+            return False
+        key = key_of(body)
+        if bucket.get(key) == body:
+            return False
+        bucket[key] = body
+        self._changed()
+        return True
+
+    def delete(self, kind: str, namespace: str, name: str) -> bool:
+        bucket = self._objects.get(kind)
+        if bucket is None or bucket.pop((namespace, name), None) is None:
+            return False
+        self._changed()
+        return True
+
+    def replace_all(self, kind: str, bodies: list[Body]) -> bool:
+        """Make `kind` hold exactly `bodies` (a full re-list or a re-read directory)."""
+        new = {key_of(b): b for b in bodies}
+        if self._objects.get(kind) == new:
+            return False
+        self._objects[kind] = new
+        self._changed()
+        return True
+
+    def get(self, kind: str, namespace: str, name: str) -> Body | None:
+        return self._objects.get(kind, {}).get((namespace, name))
+
+    def snapshot(self) -> Snapshot:
+        return {kind: dict(bucket) for kind, bucket in self._objects.items()}
+
+    def _changed(self) -> None:
+        self.version += 1
+        if self._on_change is not None:
+            self._on_change()
