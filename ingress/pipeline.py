@@ -1,0 +1,91 @@
+"""Store changes → debounced pure build → publish to whoever consumes tables.
+
+Sources write into the `Store`; every write calls `Reconciler.notify`. The
+reconciler coalesces bursts (a kopf re-list, a directory rewrite) into one
+build: it waits `debounce` seconds of quiet, but never more than `max_delay`
+after the first change, so an EndpointSlice change reaches the proxy quickly
+even while events keep arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from ingress.build import build
+from ingress.build.result import BuildResult
+from ingress.settings import BuildSettings
+from ingress.store import Store
+
+log = logging.getLogger(__name__)
+
+Publisher = Callable[[BuildResult], None]
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: BuildSettings,
+        publishers: list[Publisher],
+        debounce: float = 0.05,
+        max_delay: float = 0.25,
+    ) -> None:
+        self.store = Store(on_change=self.notify)
+        self._settings = settings
+        self._publishers = publishers
+        self._debounce = debounce
+        self._max_delay = max_delay
+        self._changed = asyncio.Event()
+        self._synced = asyncio.Event()
+        self.result: BuildResult | None = None
+        self.generation = 0
+        self.last_change_at = 0.0
+        self.last_build_seconds = 0.0
+        self.last_success_at = 0.0
+
+    def notify(self) -> None:
+        self.last_change_at = time.monotonic()
+        self._changed.set()
+
+    def mark_synced(self) -> None:
+        """The source has listed everything once: builds may start."""
+        self._synced.set()
+        self._changed.set()
+
+    async def run(self) -> None:
+        await self._synced.wait()
+        while True:
+            await self._changed.wait()
+            await self._settle()
+            self.rebuild()
+
+    async def _settle(self) -> None:
+        deadline = time.monotonic() + self._max_delay
+        while True:
+            self._changed.clear()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._changed.wait(), min(self._debounce, remaining))
+            except TimeoutError:
+                return
+
+    def rebuild(self) -> BuildResult:
+        started = time.perf_counter()
+        self.generation += 1
+        result = build(self.store.snapshot(), self._settings, now=time.time(),
+                       generation=self.generation)
+        self.last_build_seconds = time.perf_counter() - started
+        self.last_success_at = time.time()
+        known = set(self.result.problems) if self.result is not None else set()
+        self.result = result
+        for problem in result.problems:
+            if problem in known:
+                continue  # logged when it first appeared
+            log.warning("%s", problem, extra={"object": str(problem.obj), "field": problem.field})
+        for publish in self._publishers:
+            publish(result)
+        return result
