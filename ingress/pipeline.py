@@ -45,6 +45,13 @@ class Reconciler:
         self.last_build_seconds = 0.0
         self.last_success_at = 0.0
 
+    def add_publisher(self, publish: Publisher) -> None:
+        self._publishers.append(publish)
+
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
     def notify(self) -> None:
         self.last_change_at = time.monotonic()
         self._changed.set()
