@@ -1,0 +1,198 @@
+"""The file source: a directory of manifests, watched, fed into the store.
+
+It is how Portico runs with no cluster. Each file is tracked on its own: an
+edit that breaks a file is logged and that file's last good objects stay
+served, so a typo never takes routes down. Deleted files take their objects
+with them.
+
+Change detection does not trust event kinds. Editors save by renaming, and
+Kubernetes ConfigMap volumes swap a `..data` symlink, so every batch of
+events (and a periodic timeout, which also covers anything that changed
+before the watcher started) triggers a re-scan that compares each file's
+stat signature; files named by an event are re-read regardless, because
+timestamps are too coarse to tell two quick writes of the same size apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from watchfiles import awatch
+
+from ingress.sources.manifests import MANIFEST_SUFFIXES, ManifestError, parse_manifests
+from ingress.store import KINDS, Body, Key, Store, key_of
+
+log = logging.getLogger(__name__)
+
+# Milliseconds. Events are grouped for at most DEBOUNCE (an editor's save is
+# several events); with no event, a re-scan happens every RESCAN_INTERVAL.
+DEBOUNCE_MS = 200
+STEP_MS = 50
+RESCAN_INTERVAL_MS = 1000
+
+Signature = tuple[int, int, int]  # (inode, size, mtime ns) after following symlinks
+
+
+class Reconciling(Protocol):
+    """What a source needs from the `Reconciler`: somewhere to write, and a way to say 'listed'."""
+
+    @property
+    def store(self) -> Store: ...
+
+    def mark_synced(self) -> None: ...
+
+
+class SourceError(Exception):
+    """The source cannot start at all (as opposed to one bad file, which is logged)."""
+
+
+@dataclass(slots=True)
+class _TrackedFile:
+    signature: Signature | None
+    bodies: list[Body]  # the last version that parsed; [] if none ever did
+
+
+class ManifestDirectory:
+    """The objects of one directory's manifest files, each file's last good version."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._files: dict[Path, _TrackedFile] = {}
+        self._duplicates: set[tuple[str, Key]] = set()
+
+    def refresh(self, touched: Iterable[str] = ()) -> bool:
+        """Re-read what changed since the last call; True if any file's objects changed.
+
+        `touched` names files (by base name) that events reported: re-read even if their
+        stat signature looks the same.
+        """
+        current = self._list()
+        if current is None:
+            return False
+        forced = set(touched)
+        changed = False
+        for gone in self._files.keys() - current.keys():
+            del self._files[gone]
+            log.info("%s: removed", gone, extra={"file": str(gone)})
+            changed = True
+        for path, signature in current.items():
+            tracked = self._files.get(path)
+            if tracked is not None and tracked.signature == signature and path.name not in forced:
+                continue
+            changed |= self._load(path, signature, tracked)
+        return changed
+
+    def objects(self) -> dict[str, list[Body]]:
+        """Every object by kind; an object defined twice comes from the later file by name."""
+        chosen: dict[tuple[str, Key], tuple[Path, Body]] = {}
+        duplicates: set[tuple[str, Key]] = set()
+        for path in sorted(self._files):
+            for body in self._files[path].bodies:
+                ident = (str(body["kind"]), key_of(body))
+                earlier = chosen.get(ident)
+                if earlier is not None:
+                    duplicates.add(ident)
+                if earlier is not None and ident not in self._duplicates:
+                    log.warning(
+                        "%s: %s %s is also defined in %s; using this one",
+                        path, ident[0], "/".join(filter(None, ident[1])), earlier[0],
+                        extra={"file": str(path)},
+                    )
+                chosen[ident] = (path, body)
+        self._duplicates = duplicates  # each is reported once while it lasts
+        by_kind: dict[str, list[Body]] = {kind: [] for kind in KINDS}
+        for (kind, _), (_, body) in chosen.items():
+            by_kind[kind].append(body)
+        return by_kind
+
+    def _list(self) -> dict[Path, Signature] | None:
+        found: dict[Path, Signature] = {}
+        try:
+            entries = list(os.scandir(self.directory))
+        except OSError as exc:
+            log.error("manifests directory %s: %s; keeping the objects already loaded",
+                      self.directory, exc.strerror or exc)
+            return None
+        for entry in entries:
+            # Dot files are editors' swap files and ConfigMap volumes' `..data` internals.
+            if entry.name.startswith(".") or not entry.name.endswith(MANIFEST_SUFFIXES):
+                continue
+            try:
+                st = entry.stat()  # follows symlinks, as ConfigMap volumes need
+            except OSError:
+                continue  # vanished or dangling: treated as deleted
+            if entry.is_file():
+                found[Path(entry.path)] = (st.st_ino, st.st_size, st.st_mtime_ns)
+        return found
+
+    def _load(self, path: Path, signature: Signature, tracked: _TrackedFile | None) -> bool:
+        previous = tracked.bodies if tracked is not None else []
+        try:
+            bodies = parse_manifests(path.read_text(encoding="utf-8"), str(path))
+        except (ManifestError, OSError, UnicodeDecodeError) as exc:
+            kept = f"keeping its last good version ({len(previous)} objects)" if tracked else (
+                "skipping it")
+            log.error("%s; %s", _reason(path, exc), kept, extra={"file": str(path)})
+            self._files[path] = _TrackedFile(signature, previous)
+            return False
+        self._files[path] = _TrackedFile(signature, bodies)
+        if bodies != previous:
+            log.info("%s: loaded %d objects", path, len(bodies), extra={"file": str(path)})
+            return True
+        return False
+
+
+def _reason(path: Path, exc: Exception) -> str:
+    if isinstance(exc, ManifestError):
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+    if isinstance(exc, OSError):
+        return f"{path}: cannot read: {exc.strerror or exc}"
+    return f"{path}: {exc}"
+
+
+def _publish(directory: ManifestDirectory, store: Store) -> None:
+    for kind, bodies in directory.objects().items():
+        store.replace_all(kind, bodies)
+
+
+async def run_file_source(directory: str, reconciler: Reconciling, stop: asyncio.Event) -> None:
+    """Load the manifests in `directory`, mark the reconciler synced, apply changes until `stop`."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise SourceError(f"manifests directory {directory!r}: not a directory")
+    files = ManifestDirectory(root)
+    await asyncio.to_thread(files.refresh)
+    _publish(files, reconciler.store)
+    reconciler.mark_synced()
+    log.info("serving manifests from %s", root)
+    async for touched in _changes(root, stop):
+        # Parsing runs off the event loop: the proxy may share it.
+        if await asyncio.to_thread(files.refresh, touched):
+            _publish(files, reconciler.store)
+
+
+async def _changes(root: Path, stop: asyncio.Event) -> AsyncIterator[set[str]]:
+    """Base names of the files each batch of events names; an empty set when all is quiet.
+
+    watchfiles falls back to polling by itself when inotify cannot start
+    (`WATCHFILES_FORCE_POLLING=1` forces it, for filesystems without events).
+    """
+    async for events in awatch(
+        root,
+        stop_event=stop,
+        watch_filter=None,
+        debounce=DEBOUNCE_MS,
+        step=STEP_MS,
+        rust_timeout=RESCAN_INTERVAL_MS,
+        yield_on_timeout=True,
+        recursive=False,
+    ):
+        yield {os.path.basename(path) for _, path in events}

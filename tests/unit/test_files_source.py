@@ -1,0 +1,219 @@
+"""The file source against real files in a temporary directory and a real watcher."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from ingress.sources.files import ManifestDirectory, SourceError, run_file_source
+from ingress.sources.manifests import ManifestError, parse_manifests
+from ingress.store import Store
+
+DEADLINE = 5.0
+
+
+class Target:
+    """Where the source writes: a real Store, plus the synced flag the Reconciler keeps."""
+
+    def __init__(self) -> None:
+        self.store = Store()
+        self.synced = asyncio.Event()
+
+    def mark_synced(self) -> None:
+        self.synced.set()
+
+
+async def eventually(check: Callable[[], bool], what: str) -> float:
+    """Poll until `check()` holds; returns how long it took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > DEADLINE:
+            raise AssertionError(f"not within {DEADLINE}s: {what}")
+        await asyncio.sleep(0.01)
+    return time.monotonic() - started
+
+
+def service(name: str, namespace: str | None = None, port: int = 80) -> str:
+    ns = f"\n  namespace: {namespace}" if namespace else ""
+    return (f"apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}{ns}\n"
+            f"spec:\n  ports:\n  - name: http\n    port: {port}\n")
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, Target]]:
+    target = Target()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_file_source(str(tmp_path), target, stop))
+    await asyncio.wait_for(target.synced.wait(), DEADLINE)
+    yield tmp_path, target
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
+
+
+# --- parsing ---------------------------------------------------------------
+
+def test_multi_document_yaml_defaults_namespaces_and_ignores_other_kinds() -> None:
+    text = "\n---\n".join([
+        service("hello"),
+        "kind: IngressClass\nmetadata: {name: portico, namespace: ignored}\n"
+        "spec: {controller: portico.dev/ingress-controller}",
+        "kind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}",
+        "",  # an empty document between separators
+        "kind: Ingress\nmetadata: {name: web, namespace: shop}\nspec: {}",
+    ])
+    bodies = parse_manifests(text, "all.yaml")
+    assert [(b["kind"], b["metadata"].get("namespace")) for b in bodies] == [
+        ("Service", "default"), ("IngressClass", None), ("Ingress", "shop"),
+    ]
+
+
+def test_kind_list_items_are_objects() -> None:
+    doc = {"apiVersion": "v1", "kind": "List", "items": [
+        {"kind": "Service", "metadata": {"name": "a"}},
+        {"kind": "EndpointSlice", "metadata": {"name": "a-1", "namespace": "x"}},
+    ]}
+    bodies = parse_manifests(json.dumps(doc), "list.json")
+    assert [(b["kind"], b["metadata"]["namespace"]) for b in bodies] == [
+        ("Service", "default"), ("EndpointSlice", "x"),
+    ]
+
+
+def test_secret_string_data_becomes_base64_data() -> None:
+    crt = base64.b64encode(b"CERT").decode()
+    text = (f"kind: Secret\nmetadata: {{name: tls}}\ntype: kubernetes.io/tls\n"
+            f"data:\n  tls.crt: |\n    {crt[:4]}\n    {crt[4:]}\n  tls.key: b2xk\n"
+            f"stringData:\n  tls.key: new key\n")
+    [secret] = parse_manifests(text, "secret.yaml")
+    assert "stringData" not in secret
+    assert secret["data"] == {"tls.crt": crt, "tls.key": base64.b64encode(b"new key").decode()}
+
+
+@pytest.mark.parametrize(("filename", "text", "message"), [
+    ("a.yaml", "kind: Service\nmetadata: {name: a}\n---\nkind: Service\nmetadata: {}\n",
+     "a.yaml: document 2: metadata.name: missing"),
+    ("a.yaml", "metadata: {name: a}\n", "a.yaml: document 1: kind: missing"),
+    ("a.yaml", "kind: Service\n", "a.yaml: document 1: metadata: missing"),
+    ("a.yaml", "- just\n- a list\n", "a.yaml: document 1: document: not a mapping"),
+    ("a.yaml", "kind: Service\nmetadata: {name: a}\n---\nkind: [unclosed\n",
+     "a.yaml: document 2: invalid YAML: line 5 column 1: did not find expected ',' or ']'"),
+    ("a.json", '{"kind": "Service",', "a.json: document 1: invalid JSON:"),
+    ("a.yaml", "kind: List\nitems:\n- kind: Service\n  metadata: {name: ok}\n- kind: Service\n",
+     "a.yaml: document 1: items[1].metadata: missing"),
+    ("a.yaml", "kind: List\nitems: {}\n", "a.yaml: document 1: items: must be a list"),
+    ("a.yaml", "kind: Service\nmetadata: {name: a, namespace: 7}\n",
+     "a.yaml: document 1: metadata.namespace: must be a string"),
+    ("a.yaml", "kind: Secret\nmetadata: {name: s}\ndata: {tls.crt: '!!notbase64'}\n",
+     "a.yaml: document 1: data.tls.crt: not valid base64"),
+    ("a.yaml", "kind: Secret\nmetadata: {name: s}\nstringData: {port: 80}\n",
+     "a.yaml: document 1: stringData.port: must be a string"),
+])
+def test_bad_manifest_is_rejected_naming_file_document_and_field(
+        filename: str, text: str, message: str) -> None:
+    with pytest.raises(ManifestError) as raised:
+        parse_manifests(text, filename)
+    assert str(raised.value).startswith(message)
+
+
+# --- the directory ---------------------------------------------------------
+
+def test_directory_skips_other_files_and_reports_duplicates(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "a.yaml").write_text(service("web", port=80))
+    (tmp_path / "b.yml").write_text(service("web", port=81))
+    (tmp_path / ".a.yaml.swp").write_text("not yaml: [")
+    (tmp_path / "notes.txt").write_text("not yaml: [")
+    directory = ManifestDirectory(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert directory.refresh()
+        objects = directory.objects()
+    [web] = objects["Service"]
+    assert web["spec"]["ports"][0]["port"] == 81
+    assert f"{tmp_path / 'b.yml'}: Service default/web is also defined in" in caplog.text
+    assert not directory.refresh(), "nothing changed on disk"
+
+
+async def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="not a directory"):
+        await run_file_source(str(tmp_path / "nope"), Target(), asyncio.Event())
+
+
+# --- watching --------------------------------------------------------------
+
+async def test_initial_load_then_edits_apply_without_restart(
+        running: tuple[Path, Target]) -> None:
+    directory, target = running
+    store = target.store
+    assert store.snapshot()["Service"] == {}
+    (directory / "svc.yaml").write_text(service("hello"))
+    await eventually(lambda: store.get("Service", "default", "hello") is not None, "file added")
+    (directory / "svc.yaml").write_text(service("hello", port=8080))
+    await eventually(
+        lambda: (store.get("Service", "default", "hello") or {})["spec"]["ports"][0]["port"]
+        == 8080, "file edited")
+
+
+async def test_broken_edit_keeps_last_good_version(
+        running: tuple[Path, Target], caplog: pytest.LogCaptureFixture) -> None:
+    directory, target = running
+    path = directory / "svc.yaml"
+    path.write_text(service("hello") + "---\n" + service("other"))
+    await eventually(lambda: target.store.get("Service", "default", "other") is not None, "load")
+    with caplog.at_level(logging.ERROR, logger="ingress.sources.files"):
+        path.write_text(service("hello") + "---\nkind: Service\nmetadata: {namespace: x}\n")
+        await eventually(lambda: "document 2: metadata.name: missing" in caplog.text, "logged")
+    assert f"{path}: document 2" in caplog.text
+    assert "keeping its last good version (2 objects)" in caplog.text
+    assert target.store.get("Service", "default", "other") is not None
+    path.write_text(service("hello"))
+    await eventually(lambda: target.store.get("Service", "default", "other") is None, "fixed")
+
+
+async def test_atomic_rename_and_delete(running: tuple[Path, Target]) -> None:
+    directory, target = running
+    store = target.store
+    final = directory / "svc.yaml"
+    for port in (81, 82):
+        scratch = directory / ".svc.yaml.tmp"
+        scratch.write_text(service("hello", port=port))
+        os.replace(scratch, final)
+        await eventually(
+            lambda port=port: (store.get("Service", "default", "hello") or {"spec": {"ports": [
+                {"port": 0}]}})["spec"]["ports"][0]["port"] == port,
+            f"rename to port {port}")
+    final.unlink()
+    await eventually(lambda: store.get("Service", "default", "hello") is None, "deleted")
+
+
+async def test_configmap_style_symlink_swap(running: tuple[Path, Target]) -> None:
+    """ConfigMap volumes: `svc.yaml -> ..data/svc.yaml`, and `..data` is re-pointed atomically."""
+    directory, target = running
+    for generation, port in enumerate((81, 82)):
+        versioned = directory / f"..v{generation}"
+        versioned.mkdir()
+        (versioned / "svc.yaml").write_text(service("hello", port=port))
+        link = directory / "..data_tmp"
+        link.symlink_to(versioned.name)
+        os.replace(link, directory / "..data")
+        if generation == 0:
+            (directory / "svc.yaml").symlink_to("..data/svc.yaml")
+        await eventually(
+            lambda port=port: (target.store.get("Service", "default", "hello") or {"spec": {
+                "ports": [{"port": 0}]}})["spec"]["ports"][0]["port"] == port,
+            f"swap to port {port}")
+
+
+async def test_stop_ends_the_source(tmp_path: Path) -> None:
+    stop = asyncio.Event()
+    target = Target()
+    task = asyncio.create_task(run_file_source(str(tmp_path), target, stop))
+    await asyncio.wait_for(target.synced.wait(), DEADLINE)
+    stop.set()
+    await asyncio.wait_for(task, DEADLINE)
