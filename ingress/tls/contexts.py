@@ -1,0 +1,157 @@
+"""One SSLContext per certificate, chosen per handshake by SNI from the current table.
+
+The HTTPS listener is created once with `TlsContexts.server_context`. Its SNI
+callback looks the requested name up in the table most recently passed to
+`update()` and switches the connection to that certificate's context, which
+was prepared in `update()`: a handshake does two dict lookups, never a PEM
+parse.
+
+Contexts are keyed by `Certificate.fingerprint`, so a Secret that did not
+change keeps its context across table swaps, a rotated Secret gets a new one
+on the next handshake, and a context nobody references any more is dropped
+(connections already using it hold their own reference and keep working).
+
+Session tickets are encrypted with the keys of the context the connection
+started on (OpenSSL keeps the original context as the session context when
+the SNI callback switches), so every host shares `server_context`'s ticket
+keys and resumption works whichever certificate was served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from dataclasses import dataclass, field
+
+from ingress.model import EMPTY_TABLE, Certificate, RoutingTable
+from ingress.settings import Settings
+from ingress.tls.default_certificate import generate_default_certificate
+from ingress.tls.pem_memory import load_pem_chain
+
+log = logging.getLogger(__name__)
+
+_MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
+_ALPN = ["http/1.1"]
+# Where the SNI callback leaves the requested name on the connection's SSLObject.
+_SERVER_NAME_ATTR = "portico_server_name"
+
+
+@dataclass(frozen=True, slots=True)
+class _Selection:
+    """What the SNI callback reads; replaced as a whole by `update()`."""
+
+    table: RoutingTable
+    # By fingerprint; None marks a certificate OpenSSL refused (logged once).
+    contexts: dict[str, ssl.SSLContext | None] = field(default_factory=dict)
+    # The table's default certificate, or None to keep the generated one.
+    default: ssl.SSLContext | None = None
+
+
+def _check_settings(settings: Settings) -> ssl.TLSVersion:
+    try:
+        return _MIN_VERSIONS[settings.tls_min_version]
+    except KeyError:
+        raise ValueError(
+            f"--tls-min-version: expected one of {', '.join(_MIN_VERSIONS)}, "
+            f"got {settings.tls_min_version!r}"
+        ) from None
+
+
+class TlsContexts:
+    def __init__(self, settings: Settings) -> None:
+        self._min_version = _check_settings(settings)
+        self._ciphers = settings.tls_ciphers
+        self.default_certificate = generate_default_certificate()
+        self.server_context = self._new_context()
+        load_pem_chain(
+            self.server_context,
+            self.default_certificate.cert_pem,
+            self.default_certificate.key_pem,
+        )
+        self.server_context.sni_callback = self._on_server_name
+        self._selection = _Selection(EMPTY_TABLE)
+
+    def update(self, table: RoutingTable) -> None:
+        """Prepare the contexts `table` needs and serve them from the next handshake."""
+        previous = self._selection.contexts
+        contexts: dict[str, ssl.SSLContext | None] = {}
+        for cert in _certificates_of(table):
+            if cert.fingerprint in contexts:
+                continue
+            if cert.fingerprint in previous:
+                contexts[cert.fingerprint] = previous[cert.fingerprint]
+            else:
+                contexts[cert.fingerprint] = self._context_for(cert)
+        default = None
+        if table.default_certificate is not None:
+            default = contexts[table.default_certificate.fingerprint]
+        self._selection = _Selection(table, contexts, default)
+
+    def context_for_name(self, server_name: str | None) -> ssl.SSLContext:
+        """The context a handshake for `server_name` (None: no SNI) is served with."""
+        selection = self._selection
+        if server_name:
+            cert = selection.table.certificate(_normalize(server_name))
+            if cert is not None:
+                context = selection.contexts.get(cert.fingerprint)
+                if context is not None:
+                    return context
+        return selection.default or self.server_context
+
+    def _on_server_name(
+        self, ssl_object: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
+    ) -> None:
+        setattr(ssl_object, _SERVER_NAME_ATTR, server_name and _normalize(server_name))
+        context = self.context_for_name(server_name)
+        if context is not self.server_context:
+            ssl_object.context = context
+
+    def _context_for(self, cert: Certificate) -> ssl.SSLContext | None:
+        context = self._new_context()
+        try:
+            load_pem_chain(context, cert.cert_pem, cert.key_pem)
+        except ssl.SSLError as exc:
+            # The builder validates Secrets, so this is OpenSSL disagreeing
+            # with it; the hosts of this Secret get the default certificate.
+            log.error("%s: tls.crt/tls.key: OpenSSL refused the certificate: %s", cert.secret, exc)
+            return None
+        return context
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = self._min_version
+        try:
+            context.set_ciphers(self._ciphers)
+        except ssl.SSLError as exc:
+            raise ValueError(f"--tls-ciphers: {self._ciphers!r}: {exc}") from None
+        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        context.set_alpn_protocols(_ALPN)
+        return context
+
+
+def _certificates_of(table: RoutingTable) -> list[Certificate]:
+    certs = [*table.certificates.values(), *table.wildcard_certificates.values()]
+    if table.default_certificate is not None:
+        certs.append(table.default_certificate)
+    return certs
+
+
+def _normalize(server_name: str) -> str:
+    return server_name.lower().rstrip(".")
+
+
+def is_tls(transport: asyncio.BaseTransport) -> bool:
+    return transport.get_extra_info("ssl_object") is not None
+
+
+def server_name_of(transport: asyncio.BaseTransport) -> str | None:
+    """The lower-case SNI name the client sent on this connection, or None.
+
+    None as well for plain-text transports and clients that sent no SNI.
+    """
+    ssl_object = transport.get_extra_info("ssl_object")
+    if ssl_object is None:
+        return None
+    name: str | None = getattr(ssl_object, _SERVER_NAME_ATTR, None)
+    return name
