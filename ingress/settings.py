@@ -75,6 +75,15 @@ class Settings:
     controller_namespace: str | None = field(
         default=None, metadata=_flag("namespace of the Lease (default: $POD_NAMESPACE or 'default')")
     )
+    election_lease_duration: float = field(
+        default=15.0, metadata=_flag("leader Lease duration, s (followers wait this long)")
+    )
+    election_renew_deadline: float = field(
+        default=10.0, metadata=_flag("leader gives up leading if it cannot renew for this long, s")
+    )
+    election_retry_period: float = field(
+        default=2.0, metadata=_flag("interval of leader Lease renewals and acquisition tries, s")
+    )
     default_ssl_certificate: str | None = field(
         default=None, metadata=_flag("ns/name of the TLS Secret for unknown hosts")
     )
@@ -165,6 +174,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         env = os.environ.get("PORTICO_" + f.name.upper())
         typ = _field_type(f)
         meta = dict(f.metadata)
+        default: Any
         if typ is bool:
             default = env.lower() in ("1", "true", "yes") if env is not None else False
             parser.add_argument(
@@ -172,7 +182,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             )
             continue
         if env is not None:
-            default: Any = typ(env)
+            default = typ(env)
         elif f.default is not MISSING:
             default = f.default
         else:
