@@ -1,0 +1,181 @@
+"""Demo pods: small HTTP servers that say which address served a request.
+
+`portico demo` starts them at `DEMO_ADDRESSES` (the endpoints in
+examples/demo/), and the end-to-end tests use the same servers as real
+upstreams, on port 0. Every pod answers:
+
+- any path, any method: JSON echo of the request (pod, method, path, query,
+  headers, peer address) with the length and sha256 of the body it received
+- `/status/{code}`: that status (with the echo as body when one is allowed)
+- `/delay/{seconds}`: the echo after a pause
+- `/bytes/{n}`: `demo_bytes(n)` with Content-Length, streamed
+- `/chunked/{n}`: `demo_bytes(n)` with chunked transfer encoding
+- `/ws`: WebSocket echo of text and binary messages
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+DEMO_ADDRESSES: tuple[tuple[str, int], ...] = (("127.0.0.2", 8081), ("127.0.0.3", 8081))
+
+_BLOCK = bytes(range(256)) * 256  # 64 KiB
+MAX_DELAY = 300.0
+# Proxies under test forward headers up to their own limit (32 KiB by default).
+_HEADER_LIMIT = 65536
+
+
+def demo_bytes(n: int) -> bytes:
+    """The body `/bytes/{n}` and `/chunked/{n}` send: 0, 1, ..., 255, 0, 1, ..."""
+    whole, rest = divmod(n, len(_BLOCK))
+    return _BLOCK * whole + _BLOCK[:rest]
+
+
+async def _echo(request: web.Request) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    length = 0
+    async for chunk in request.content.iter_any():
+        digest.update(chunk)
+        length += len(chunk)
+    sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return {
+        "pod": f"{sockname[0]}:{sockname[1]}" if sockname else "",
+        "method": request.method,
+        "path": request.rel_url.raw_path,
+        "query": request.rel_url.raw_query_string,
+        "http_version": f"{request.version.major}.{request.version.minor}",
+        "headers": headers,
+        "remote": request.remote or "",
+        "body_length": length,
+        "body_sha256": digest.hexdigest(),
+    }
+
+
+def _json(payload: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(status=status, text=json.dumps(payload), content_type="application/json")
+
+
+def _number(request: web.Request, name: str, kind: type[int] | type[float]) -> int | float:
+    raw = request.match_info[name]
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a number\n") from None
+    if value < 0:
+        raise web.HTTPBadRequest(text=f"{name}: must not be negative\n")
+    return value
+
+
+async def echo(request: web.Request) -> web.Response:
+    return _json(await _echo(request))
+
+
+async def status(request: web.Request) -> web.Response:
+    code = int(_number(request, "code", int))
+    if not 200 <= code <= 599:
+        raise web.HTTPBadRequest(text="code: must be 200..599\n")
+    payload = await _echo(request)
+    if code in (204, 304):
+        return web.Response(status=code)
+    return _json(payload, code)
+
+
+async def delay(request: web.Request) -> web.Response:
+    seconds = min(float(_number(request, "seconds", float)), MAX_DELAY)
+    payload = await _echo(request)
+    await asyncio.sleep(seconds)
+    return _json(payload)
+
+
+async def _stream(request: web.Request, chunked: bool) -> web.StreamResponse:
+    remaining = int(_number(request, "n", int))
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+    if chunked:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = remaining
+    await response.prepare(request)
+    while remaining > 0:
+        chunk = _BLOCK if remaining >= len(_BLOCK) else _BLOCK[:remaining]
+        await response.write(chunk)  # waits while the client is slow: backpressure
+        remaining -= len(chunk)
+    await response.write_eof()
+    return response
+
+
+async def fixed_bytes(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, chunked=False)
+
+
+async def chunked_bytes(request: web.Request) -> web.StreamResponse:
+    return await _stream(request, chunked=True)
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse()
+    await ws.prepare(request)
+    async for message in ws:
+        if message.type is WSMsgType.TEXT:
+            await ws.send_str(message.data)
+        elif message.type is WSMsgType.BINARY:
+            await ws.send_bytes(message.data)
+    return ws
+
+
+def demo_app() -> web.Application:
+    app = web.Application(handler_args={"max_line_size": _HEADER_LIMIT,
+                                        "max_field_size": _HEADER_LIMIT})
+    app.router.add_route("*", "/status/{code}", status)
+    app.router.add_route("*", "/delay/{seconds}", delay)
+    app.router.add_get("/bytes/{n}", fixed_bytes)
+    app.router.add_get("/chunked/{n}", chunked_bytes)
+    app.router.add_get("/ws", websocket)
+    app.router.add_route("*", "/{tail:.*}", echo)
+    return app
+
+
+class DemoBackends:
+    """Running demo pods; `addresses` are where they actually listen (port 0 resolved)."""
+
+    def __init__(self, runners: list[web.AppRunner]) -> None:
+        self._runners = runners
+        self.addresses: list[tuple[str, int]] = [
+            (str(addr[0]), int(addr[1])) for runner in runners for addr in runner.addresses
+        ]
+
+    async def close(self) -> None:
+        for runner in self._runners:
+            await runner.cleanup()
+
+
+async def start_demo_backends(addresses: Iterable[tuple[str, int]]) -> DemoBackends:
+    runners: list[web.AppRunner] = []
+    try:
+        for host, port in addresses:
+            runner = web.AppRunner(demo_app(), access_log=None, handle_signals=False)
+            runners.append(runner)
+            await runner.setup()
+            await web.TCPSite(runner, host, port).start()
+    except OSError:
+        await DemoBackends(runners).close()
+        raise
+    return DemoBackends(runners)
+
+
+async def run_demo_backends(addresses: Iterable[tuple[str, int]] = DEMO_ADDRESSES) -> None:
+    """Serve demo pods until cancelled."""
+    backends = await start_demo_backends(addresses)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await backends.close()
