@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class PathType(str, Enum):
+class PathType(StrEnum):
     EXACT = "Exact"
     PREFIX = "Prefix"
 
 
-class Balancer(str, Enum):
+class Balancer(StrEnum):
     ROUND_ROBIN = "round_robin"
     LEAST_CONN = "least_conn"
     RANDOM = "random"

@@ -48,7 +48,8 @@ class BuildSettings:
 class Settings:
     # --- sources
     kubeconfig: str | None = field(
-        default=None, metadata=_flag("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+        default=None,
+        metadata=_flag("kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)"),
     )
     manifests: str | None = field(
         default=None, metadata=_flag("serve the objects in this directory instead of a cluster")
@@ -69,11 +70,13 @@ class Settings:
         default=None, metadata=_flag("comma-separated IPs/hostnames for Ingress status")
     )
     publish_service: str | None = field(
-        default=None, metadata=_flag("ns/name of the Service whose address goes into Ingress status")
+        default=None,
+        metadata=_flag("ns/name of the Service whose address goes into Ingress status"),
     )
     election_id: str = field(default="portico-leader", metadata=_flag("name of the leader Lease"))
     controller_namespace: str | None = field(
-        default=None, metadata=_flag("namespace of the Lease (default: $POD_NAMESPACE or 'default')")
+        default=None,
+        metadata=_flag("namespace of the Lease (default: $POD_NAMESPACE or 'default')"),
     )
     election_lease_duration: float = field(
         default=15.0, metadata=_flag("leader Lease duration, s (followers wait this long)")
@@ -92,9 +95,7 @@ class Settings:
     http_port: int = field(default=8080, metadata=_flag("plain HTTP port"))
     https_port: int = field(default=8443, metadata=_flag("HTTPS port (0 disables TLS)"))
     admin_bind: str = field(default="0.0.0.0", metadata=_flag("address of the admin listener"))
-    admin_port: int = field(
-        default=10254, metadata=_flag("admin port: /healthz /readyz /metrics")
-    )
+    admin_port: int = field(default=10254, metadata=_flag("admin port: /healthz /readyz /metrics"))
     workers: int = field(
         default_factory=_default_workers, metadata=_flag("proxy worker processes (default: CPUs)")
     )
@@ -136,16 +137,16 @@ class Settings:
         default="ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
         metadata=_flag("OpenSSL cipher list for TLS 1.2"),
     )
-    https_redirect_port: int = field(
-        default=443, metadata=_flag("port in HTTP→HTTPS redirects")
-    )
+    https_redirect_port: int = field(default=443, metadata=_flag("port in HTTP→HTTPS redirects"))
     hsts: bool = field(default=False, metadata=_flag("send Strict-Transport-Security on HTTPS"))
     hsts_max_age: int = field(default=31536000, metadata=_flag("HSTS max-age, s"))
     hsts_include_subdomains: bool = field(
         default=False, metadata=_flag("add includeSubDomains to HSTS")
     )
     # --- observability
-    log_format: str = field(default="json", metadata=_flag("json or text", choices=("json", "text")))
+    log_format: str = field(
+        default="json", metadata=_flag("json or text", choices=("json", "text"))
+    )
     log_level: str = field(default="info", metadata=_flag("debug, info, warning, error"))
     access_log: bool = field(default=False, metadata=_flag("one log line per request"))
 
@@ -196,6 +197,4 @@ def from_args(ns: argparse.Namespace) -> Settings:
     return Settings(**values)
 
 
-_NULLABLE = frozenset(
-    f.name for f in fields(Settings) if f.default is None
-)
+_NULLABLE = frozenset(f.name for f in fields(Settings) if f.default is None)

@@ -1,0 +1,47 @@
+"""`portico run | demo`: the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ingress import settings as settings_module
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="portico", description="Kubernetes Ingress controller and reverse proxy"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser(
+        "run",
+        help="serve Ingresses from a cluster (or --manifests DIR)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    settings_module.add_arguments(run)
+    demo = commands.add_parser("demo", help="run the demo: two backends and examples/demo/")
+    demo.add_argument("--manifests", default="examples/demo", help="demo manifests directory")
+    demo.add_argument("--http-port", type=int, default=8080)
+    demo.add_argument("--https-port", type=int, default=8443)
+    demo.add_argument("--admin-port", type=int, default=10254)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "run":
+        from ingress.serve import run
+
+        try:
+            settings = settings_module.from_args(args)
+        except (TypeError, ValueError) as error:
+            print(f"portico run: {error}", file=sys.stderr)
+            return 2
+        return run(settings)
+    from ingress.demo import run_demo
+
+    return run_demo(args.manifests, args.http_port, args.https_port, args.admin_port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

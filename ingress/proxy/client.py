@@ -1,0 +1,598 @@
+"""The downstream side: one protocol instance per client connection.
+
+Requests are parsed with llhttp (httptools) in callbacks. The first request
+is forwarded as soon as its headers are complete and its body streams
+through; pipelined requests queue behind it (reading pauses meanwhile) and
+start when the response before them is complete. After a `101` the
+connection becomes a byte tunnel to the upstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from ingress.model import DEFAULT_POLICY, Route
+from ingress.proxy.exchange import Exchange
+from ingress.proxy.http import (
+    HOP_BY_HOP,
+    IDEMPOTENT_METHODS,
+    LAST_CHUNK,
+    SET_BY_PROXY,
+    chunk,
+    connection_tokens,
+    simple_response,
+)
+from ingress.proxy.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from ingress.proxy.dataplane import Dataplane, Listener
+
+# Reasons to stop reading from the client; reading resumes when none is left.
+_PAUSE_QUEUE = 1  # pipelined requests wait for the one in flight
+_PAUSE_UPSTREAM = 2  # the upstream does not take the request body as fast
+_PAUSE_CONNECTING = 4  # the body is buffering while the upstream connection opens
+
+# Request bytes buffered before an upstream connection exists, before reading pauses.
+_CONNECT_BUFFER = 256 * 1024
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "active",
+        "client_ip",
+        "closed",
+        "current",
+        "deadline",
+        "dp",
+        "forwarded_fixed",
+        "head_bytes",
+        "headers",
+        "in_head",
+        "listener",
+        "parser",
+        "paused",
+        "queue",
+        "transport",
+        "tunnel",
+        "tunnel_backlog",
+        "url",
+        "write_paused",
+    )
+
+    def __init__(self, dp: Dataplane, listener: Listener) -> None:
+        self.dp = dp
+        self.listener = listener
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.current: Exchange | None = None  # being parsed
+        self.active: Exchange | None = None  # being answered
+        self.queue: deque[Exchange] = deque()
+        self.closed = False
+        self.paused = 0
+        self.write_paused = False
+        self.in_head = False
+        self.head_bytes = 0
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.deadline = 0.0
+        self.client_ip = ""
+        self.forwarded_fixed = b""
+        self.tunnel: UpstreamConnection | None = None
+        self.tunnel_backlog: list[bytes] | None = None
+
+    # --- connection lifecycle
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else ""
+        listener = self.listener
+        # The forwarded headers that do not depend on the request, encoded once.
+        self.forwarded_fixed = (
+            b"x-real-ip: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-port: %s\r\n"
+            % (
+                self.client_ip.encode(),
+                listener.scheme,
+                listener.public_port,
+            )
+        )
+        dp = self.dp
+        dp.connections.add(self)
+        dp.stats.active_connections += 1
+        self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.closed and self.transport is None:
+            return
+        self.closed = True
+        dp = self.dp
+        dp.connections.discard(self)
+        dp.stats.active_connections -= 1
+        tunnel, self.tunnel = self.tunnel, None
+        if tunnel is not None:
+            dp.stats.open_tunnels -= 1
+            tunnel.tunnel_owner = None
+            tunnel.close()
+        active, self.active = self.active, None
+        if active is not None:
+            # The response was not fully delivered: that upstream connection is unusable.
+            self._abandon_upstream(active)
+            dp.stats.request_done(active.route, 499)
+        self.queue.clear()
+        self.transport = None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed:
+            transport.write(data)
+            if self.tunnel is not None:
+                self.deadline = self.dp.loop.time() + self.dp.settings.tunnel_idle_timeout
+
+    def timed_out(self) -> None:
+        """The sweeper found this connection idle too long (or a tunnel silent)."""
+        if self.active is None or self.tunnel is not None:
+            self.close()
+
+    def drain(self) -> None:
+        """Shutdown: close when idle, otherwise after the response in flight."""
+        if self.active is None and self.current is None and self.tunnel is None:
+            self.close()
+        elif self.active is not None:
+            self.active.close_after = True
+
+    # --- flow control
+
+    def _pause(self, reason: int) -> None:
+        if not self.paused and self.transport is not None:
+            self.transport.pause_reading()
+        self.paused |= reason
+
+    def _resume(self, reason: int) -> None:
+        if self.paused & reason:
+            self.paused &= ~reason
+            if not self.paused and self.transport is not None and not self.closed:
+                self.transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
+        if upstream is not None and upstream.transport is not None:
+            upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
+        if upstream is not None and upstream.transport is not None and not upstream.closed:
+            upstream.transport.resume_reading()
+
+    def pause_request_body(self) -> None:
+        self._pause(_PAUSE_UPSTREAM)
+
+    def resume_request_body(self) -> None:
+        self._resume(_PAUSE_UPSTREAM)
+
+    # --- request parsing
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel is not None:
+            self.tunnel.write(data)
+            self.deadline = self.dp.loop.time() + self.dp.settings.tunnel_idle_timeout
+            return
+        if self.tunnel_backlog is not None:
+            self.tunnel_backlog.append(data)  # client spoke early, before the upstream's 101
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > 2 * self.dp.settings.max_header_size:
+                self._reject(431)
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self.tunnel_backlog = [data[upgrade.args[0] :]]
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            self._reject(cause.status if isinstance(cause, _BadRequest) else 400)
+        except httptools.HttpParserError:
+            self._reject(400)
+
+    def _reject(self, status: int) -> None:
+        """Answer a request we cannot parse or accept, then close."""
+        if self.closed:
+            return
+        active, self.active = self.active, None
+        if active is None or not active.response_started:
+            self.write(simple_response(status, close=True))
+            self.dp.stats.request_done(active.route if active else None, status)
+        if active is not None:
+            self._abandon_upstream(active)
+        self.close()
+
+    def _abandon_upstream(self, exchange: Exchange) -> None:
+        """Stop forwarding `exchange`: its upstream connection is mid-message, so close it."""
+        upstream = exchange.upstream
+        if upstream is not None and upstream.exchange is exchange:
+            upstream.exchange = None
+            upstream.pool.active -= 1
+            upstream.close()
+
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self.head_bytes = 0
+        self.url = b""
+        self.headers = []
+        dp = self.dp
+        if self.active is None:
+            self.deadline = dp.loop.time() + dp.settings.client_header_timeout
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        self.head_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        dp = self.dp
+        headers = self.headers
+        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in headers)
+        if size > dp.settings.max_header_size:
+            raise _BadRequest(431)
+        parser = self.parser
+        exchange = Exchange(self, parser.get_method(), self.url, dp.loop.time())
+        exchange.headers = headers
+        exchange.upgrade = parser.should_upgrade()
+        exchange.close_after = not parser.should_keep_alive() or dp.closing or exchange.upgrade
+        self.current = exchange
+        if self.active is None:
+            self.active = exchange
+            self._start(exchange)
+        else:
+            self.queue.append(exchange)
+            self._pause(_PAUSE_QUEUE)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self.current
+        if exchange is None or exchange.answered:
+            return
+        exchange.body_bytes += len(body)
+        limit = self._body_limit(exchange.route)
+        if limit and exchange.body_bytes > limit:
+            self._abandon_upstream(exchange)
+            raise _BadRequest(413)
+        data = chunk(body) if exchange.chunked_request else body
+        self._forward_body(exchange, data)
+
+    def on_message_complete(self) -> None:
+        exchange = self.current
+        if exchange is None:
+            return
+        self.current = None
+        exchange.body_done = True
+        if exchange.answered:
+            self._next(exchange)
+        elif exchange.chunked_request:
+            self._forward_body(exchange, LAST_CHUNK)
+
+    def _forward_body(self, exchange: Exchange, data: bytes) -> None:
+        if exchange.answered:
+            return
+        upstream = exchange.upstream
+        if upstream is not None and upstream.exchange is exchange:
+            exchange.keep_for_replay(data)
+            upstream.write(data)
+            return
+        outbox = exchange.outbox
+        outbox.append(data)
+        if exchange is self.active and sum(map(len, outbox)) > _CONNECT_BUFFER:
+            self._pause(_PAUSE_CONNECTING)
+
+    # --- routing and policies
+
+    def _body_limit(self, route: Route | None) -> int:
+        if route is not None and route.policy.max_body_size is not None:
+            return route.policy.max_body_size
+        return self.dp.settings.max_body_size
+
+    def _start(self, exchange: Exchange) -> None:
+        try:
+            self._begin(exchange)
+        except _BadRequest as bad:
+            exchange.close_after = True
+            self._answer(exchange, bad.status)
+
+    def _begin(self, exchange: Exchange) -> None:
+        """Decide what to do with a request whose headers are complete."""
+        host_header = b""
+        content_length = -1
+        chunked = False
+        for name, value in exchange.headers:
+            lname = name.lower()
+            if lname == b"host":
+                host_header = value
+            elif lname == b"content-length":
+                content_length = int(value) if value.isdigit() else -2
+            elif lname == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+        if content_length == -2 or (chunked and content_length >= 0):
+            raise _BadRequest(400)  # request smuggling guard: ambiguous framing
+        exchange.chunked_request = chunked
+        url = exchange.url
+        query_at = url.find(b"?")
+        path = (url if query_at < 0 else url[:query_at]).decode("latin-1")
+        if not path.startswith("/"):
+            raise _BadRequest(400)  # absolute-form and authority-form are not proxied
+        host = host_header.decode("latin-1").lower()
+        colon = host.rfind(":")
+        if colon >= 0 and "]" not in host[colon:]:
+            host = host[:colon]
+        exchange.host = host
+        exchange.path = path
+        table = self.dp.table
+        route = table.route(host, path)
+        exchange.route = route
+        if route is None:
+            self._answer(exchange, 404)
+            return
+        policy = route.policy
+        answered_by_policy = (
+            policy is not DEFAULT_POLICY or not self.listener.tls
+        ) and self._apply_policy(exchange, route)
+        if answered_by_policy:
+            return
+        limit = self._body_limit(route)
+        if limit and content_length > limit:
+            self._answer(exchange, 413)
+            return
+        exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header))
+        self._forward(exchange)
+
+    def _apply_policy(self, exchange: Exchange, route: Route) -> bool:
+        """Policies that answer by themselves; True when the request got its answer."""
+        policy = route.policy
+        dp = self.dp
+        if not self.listener.tls and (policy.ssl_redirect or policy.force_ssl_redirect):
+            vhost = dp.table.virtual_host(exchange.host)
+            if policy.force_ssl_redirect or (vhost is not None and vhost.tls):
+                port = dp.settings.https_redirect_port
+                authority = exchange.host + ("" if port == 443 else f":{port}")
+                location = f"https://{authority}{exchange.url.decode('latin-1')}"
+                self._redirect(exchange, 308, location)
+                return True
+        if policy is DEFAULT_POLICY:
+            return False
+        if policy.redirect is not None:
+            target = policy.redirect.location
+            if policy.redirect.append_uri:
+                target += exchange.url.decode("latin-1")
+            self._redirect(exchange, policy.redirect.status, target)
+            return True
+        if policy.app_root is not None and exchange.path == "/":
+            self._redirect(exchange, 302, policy.app_root)
+            return True
+        if policy.allow_source_ranges and not dp.source_allowed(
+            policy.allow_source_ranges, self.client_ip
+        ):
+            self._answer(exchange, 403)
+            return True
+        return False
+
+    def _upstream_head(self, exchange: Exchange, route: Route, host_header: bytes) -> bytes:
+        policy = route.policy
+        url = exchange.url
+        if policy.rewrite_target is not None:
+            url = _rewrite(url, route, policy.rewrite_target).encode("latin-1")
+        if policy.upstream_vhost is not None:
+            host_header = policy.upstream_vhost.encode("latin-1")
+        parts = [exchange.method, b" ", url, b" HTTP/1.1\r\nhost: ", host_header, b"\r\n"]
+        dropped = HOP_BY_HOP
+        forwarded_for = b""
+        upgrade = b""
+        for name, value in exchange.headers:
+            lname = name.lower()
+            if lname == b"connection":
+                dropped = dropped | connection_tokens(value)
+        for name, value in exchange.headers:
+            lname = name.lower()
+            if lname in dropped:
+                if lname == b"upgrade":
+                    upgrade = value
+                continue
+            if lname == b"host" or lname in SET_BY_PROXY:
+                continue
+            if lname == b"x-forwarded-for":
+                forwarded_for += value + b", "
+                continue
+            parts += (name, b": ", value, b"\r\n")
+        ip = self.client_ip.encode()
+        parts += (b"x-forwarded-for: ", forwarded_for, ip, b"\r\n", self.forwarded_fixed)
+        parts += (b"x-forwarded-host: ", exchange.host.encode("latin-1"), b"\r\n")
+        if exchange.chunked_request:
+            parts.append(b"transfer-encoding: chunked\r\n")
+        if exchange.upgrade and upgrade:
+            parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+    # --- forwarding
+
+    def _forward(self, exchange: Exchange) -> None:
+        route = exchange.route
+        assert route is not None
+        dp = self.dp
+        backend = route.backend
+        if not backend.usable:
+            self._answer(exchange, 503)
+            return
+        endpoint = dp.balancers.pick(backend, exchange.tried)
+        if endpoint is None:
+            self._answer(exchange, 502)
+            return
+        exchange.endpoint = endpoint
+        exchange.tried.append(endpoint.address)
+        pool = dp.pool(endpoint.address)
+        upstream = None if exchange.fresh else pool.take_idle()
+        if upstream is not None:
+            self._resume(_PAUSE_CONNECTING)
+            upstream.send(exchange, self._read_timeout(route))
+        else:
+            dp.connect(pool, exchange, self._read_timeout(route))
+
+    def _read_timeout(self, route: Route) -> float:
+        timeout = route.policy.read_timeout
+        return timeout if timeout is not None else self.dp.settings.upstream_read_timeout
+
+    def connected(
+        self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float
+    ) -> None:
+        """A new upstream connection for `exchange` is open."""
+        if exchange is not self.active or self.closed:
+            upstream.pool.release(upstream)
+            return
+        self._resume(_PAUSE_CONNECTING)
+        upstream.send(exchange, read_timeout)
+
+    def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None:
+        """The upstream failed before any response byte: retry or answer 502/504."""
+        dp = self.dp
+        if exchange is not self.active or self.closed:
+            return
+        backend_key = exchange.route.backend.key if exchange.route is not None else ""
+        dp.stats.upstream_failed(backend_key, reason)
+        exchange.upstream = None
+        nothing_sent = reason.startswith("connect")
+        replayable = exchange.replay is not None
+        if stale and replayable:
+            # A keep-alive connection the upstream had already closed: not a real failure.
+            exchange.fresh = True
+            exchange.tried.pop()
+            retry = True
+        elif len(exchange.tried) > dp.settings.max_retries:
+            retry = False
+        elif nothing_sent:
+            retry = True
+        else:
+            retry = (
+                replayable and exchange.method in IDEMPOTENT_METHODS and reason != "read_timeout"
+            )
+        if retry:
+            dp.stats.retries += 1
+            if exchange.replay:
+                exchange.outbox[:0] = exchange.replay
+            exchange.replay = []
+            self._forward(exchange)
+            return
+        timeout = reason in ("connect_timeout", "read_timeout")
+        self._answer(exchange, 504 if timeout else 502)
+
+    def upstream_aborted(self, exchange: Exchange) -> None:
+        """The upstream broke off mid-response: the client can only see a closed connection."""
+        if exchange is self.active:
+            self.dp.stats.request_done(exchange.route, exchange.status)
+            self.active = None
+            self.close()
+
+    # --- answers
+
+    def _answer(self, exchange: Exchange, status: int) -> None:
+        exchange.status = status
+        self.write(
+            simple_response(status, close=exchange.close_after, head_only=exchange.head_only)
+        )
+        self.response_done(exchange)
+
+    def _redirect(self, exchange: Exchange, status: int, location: str) -> None:
+        exchange.status = status
+        self.write(
+            simple_response(
+                status,
+                close=exchange.close_after,
+                extra=((b"location", location.encode("latin-1")),),
+                head_only=exchange.head_only,
+            )
+        )
+        self.response_done(exchange)
+
+    def response_done(self, exchange: Exchange) -> None:
+        """The whole response is written: log it and start the next request."""
+        dp = self.dp
+        dp.stats.request_done(exchange.route, exchange.status)
+        if dp.access_log is not None:
+            dp.access_log(self.client_ip, exchange, dp.loop.time())
+        if exchange is not self.active:
+            return
+        if exchange.close_after or dp.closing:
+            self.active = None
+            self.close()
+        elif exchange.body_done:
+            self._next(exchange)
+        else:
+            exchange.answered = True  # the next request starts once this body is read
+
+    def _next(self, exchange: Exchange) -> None:
+        """Serve the next pipelined request, or wait for one."""
+        dp = self.dp
+        self.active = None
+        self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
+        if self.queue:
+            self.active = following = self.queue.popleft()
+            if not self.queue:
+                self._resume(_PAUSE_QUEUE)
+            self._start(following)
+        else:
+            self._resume(_PAUSE_QUEUE)
+
+    # --- tunnels (WebSocket and other upgrades)
+
+    def start_tunnel(self, exchange: Exchange, upstream: UpstreamConnection, data: bytes) -> None:
+        dp = self.dp
+        self.active = None
+        self.tunnel = upstream
+        dp.stats.request_done(exchange.route, 101)
+        dp.stats.open_tunnels += 1
+        self.deadline = dp.loop.time() + dp.settings.tunnel_idle_timeout
+        if data:
+            self.write(data)
+        backlog, self.tunnel_backlog = self.tunnel_backlog or [], None
+        for pending in backlog:
+            if pending:
+                upstream.write(pending)
+        self._resume(_PAUSE_QUEUE | _PAUSE_UPSTREAM | _PAUSE_CONNECTING)
+
+    def tunnel_closed(self) -> None:
+        self.close()
+
+
+def _rewrite(url: bytes, route: Route, target: str) -> str:
+    """Replace the matched prefix of the path with `target` (query kept)."""
+    text = url.decode("latin-1")
+    query_at = text.find("?")
+    path, query = (text, "") if query_at < 0 else (text[:query_at], text[query_at:])
+    prefix = route.path.rstrip("/")
+    rest = path[len(prefix) :] if path.startswith(prefix) else ""
+    joined = target.rstrip("/") + rest if rest else target
+    return (joined or "/") + query
+
+
+def parse_networks(
+    ranges: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(r, strict=False) for r in ranges)

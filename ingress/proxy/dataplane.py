@@ -1,0 +1,198 @@
+"""The data plane of one process: listeners, the current table, upstream pools.
+
+`table` is the only reference a rebuild changes; requests read it once when
+their headers are complete. Per-endpoint state (pools, health, load) is
+keyed by address so it survives swaps; endpoints that leave the table have
+their idle connections closed and their busy ones closed once done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.observability.stats import ProxyStats
+from ingress.proxy.balancer import Balancers
+from ingress.proxy.client import ClientConnection, parse_networks
+from ingress.proxy.exchange import Exchange
+from ingress.proxy.upstream import EndpointPool, UpstreamConnection
+from ingress.settings import Settings
+
+log = logging.getLogger(__name__)
+
+AccessLog = Callable[[str, Exchange, float], None]
+
+# How often deadlines are checked; timeouts fire up to this much late.
+_SWEEP_INTERVAL = 0.5
+# Idle upstream connections older than this are closed before the upstream does it.
+_UPSTREAM_IDLE = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """What a client connection needs to know about the port it came in on."""
+
+    scheme: bytes
+    public_port: bytes
+    tls: bool
+
+
+class Dataplane:
+    def __init__(
+        self,
+        settings: Settings,
+        loop: asyncio.AbstractEventLoop,
+        stats: ProxyStats | None = None,
+        access_log: AccessLog | None = None,
+    ) -> None:
+        self.settings = settings
+        self.loop = loop
+        self.stats = stats if stats is not None else ProxyStats()
+        self.access_log = access_log
+        self.table: RoutingTable = EMPTY_TABLE
+        self.pools: dict[tuple[str, int], EndpointPool] = {}
+        self.balancers = Balancers(self.pool, loop.time)
+        self.connections: set[ClientConnection] = set()
+        self.closing = False
+        self._servers: list[asyncio.Server] = []
+        self._networks: dict[
+            tuple[str, ...], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+        ] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._backend_keys: set[str] = set()
+
+    # --- configuration
+
+    def swap(self, table: RoutingTable) -> None:
+        """Serve `table` from now on; requests already routed keep theirs."""
+        self.table = table
+        backends = table.backends()
+        live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
+        for address in [a for a in self.pools if a not in live]:
+            self.pools.pop(address).retire()
+        gone = self._backend_keys - backends.keys()
+        self.balancers.forget(gone)
+        self._backend_keys = set(backends)
+
+    def pool(self, address: tuple[str, int]) -> EndpointPool:
+        pool = self.pools.get(address)
+        if pool is None:
+            pool = self.pools[address] = EndpointPool(
+                address, self.loop, self.stats, self.settings.upstream_keepalive
+            )
+        return pool
+
+    def source_allowed(self, ranges: tuple[str, ...], ip: str) -> bool:
+        networks = self._networks.get(ranges)
+        if networks is None:
+            networks = self._networks[ranges] = parse_networks(ranges)
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(address in net for net in networks)
+
+    # --- upstream connections
+
+    def connect(self, pool: EndpointPool, exchange: Exchange, read_timeout: float) -> None:
+        self.loop.create_task(self._connect(pool, exchange, read_timeout))
+
+    async def _connect(self, pool: EndpointPool, exchange: Exchange, read_timeout: float) -> None:
+        settings = self.settings
+        host, port = pool.address
+        try:
+            async with asyncio.timeout(settings.connect_timeout):
+                _, upstream = await self.loop.create_connection(
+                    lambda: UpstreamConnection(pool), host, port
+                )
+        except TimeoutError:
+            pool.connect_failed(settings.eject_after, settings.eject_base)
+            exchange.conn.upstream_failed(exchange, "connect_timeout", False)
+            return
+        except OSError:
+            pool.connect_failed(settings.eject_after, settings.eject_base)
+            exchange.conn.upstream_failed(exchange, "connect_refused", False)
+            return
+        pool.connect_succeeded()
+        conn = exchange.conn
+        assert isinstance(conn, ClientConnection)
+        conn.connected(exchange, upstream, read_timeout)
+
+    # --- listeners
+
+    async def start(self, tls_context: ssl.SSLContext | None = None) -> None:
+        settings = self.settings
+        loop = self.loop
+        plain = Listener(b"http", str(settings.http_port).encode(), False)
+        self._servers.append(
+            await loop.create_server(
+                lambda: ClientConnection(self, plain),
+                settings.bind,
+                settings.http_port,
+                reuse_port=True,
+                backlog=4096,
+            )
+        )
+        if tls_context is not None and settings.https_port:
+            secure = Listener(b"https", str(settings.https_port).encode(), True)
+            self._servers.append(
+                await loop.create_server(
+                    lambda: ClientConnection(self, secure),
+                    settings.bind,
+                    settings.https_port,
+                    ssl=tls_context,
+                    reuse_port=True,
+                    backlog=4096,
+                    ssl_handshake_timeout=settings.client_header_timeout,
+                )
+            )
+        self._sweeper = loop.create_task(self._sweep())
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(_SWEEP_INTERVAL)
+            now = self.loop.time()
+            for conn in list(self.connections):
+                active = conn.active
+                upstream = active.upstream if active is not None else None
+                if (
+                    upstream is not None
+                    and upstream.exchange is active
+                    and 0 < upstream.deadline < now
+                ):
+                    upstream.timed_out()
+                elif 0 < conn.deadline < now:
+                    conn.timed_out()
+            for pool in self.pools.values():
+                for upstream in pool.idle:
+                    if upstream.deadline == 0.0:
+                        upstream.deadline = now + _UPSTREAM_IDLE
+                    elif upstream.deadline < now:
+                        upstream.close()
+
+    # --- shutdown
+
+    def stop_accepting(self) -> None:
+        for server in self._servers:
+            server.close()
+
+    async def drain(self, grace: float) -> None:
+        """Close idle connections now and busy ones after their response, within `grace`."""
+        self.closing = True
+        self.stop_accepting()
+        for conn in list(self.connections):
+            conn.drain()
+        deadline = self.loop.time() + grace
+        while self.connections and self.loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        for conn in list(self.connections):
+            conn.close()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for pool in self.pools.values():
+            pool.retire()

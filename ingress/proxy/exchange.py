@@ -1,0 +1,99 @@
+"""One request/response pair travelling through the proxy.
+
+The client connection parses the request into an `Exchange`; the upstream
+connection answers it. Neither imports the other: the upstream side talks
+back through the `ExchangeOwner` protocol, which the client connection
+implements.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ingress.model import Endpoint, Route
+
+if TYPE_CHECKING:
+    from ingress.proxy.upstream import UpstreamConnection
+
+# Bodies up to this size are kept until the response starts, so a request
+# can be replayed on another endpoint when its connection fails.
+REPLAY_LIMIT = 64 * 1024
+
+
+class ExchangeOwner(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def response_done(self, exchange: Exchange) -> None: ...
+    def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None: ...
+    def upstream_aborted(self, exchange: Exchange) -> None: ...
+    def pause_request_body(self) -> None: ...
+    def resume_request_body(self) -> None: ...
+    def start_tunnel(
+        self, exchange: Exchange, upstream: UpstreamConnection, data: bytes
+    ) -> None: ...
+    def tunnel_closed(self) -> None: ...
+
+
+class Exchange:
+    __slots__ = (
+        "answered",
+        "body_bytes",
+        "body_done",
+        "chunked_request",
+        "close_after",
+        "conn",
+        "endpoint",
+        "fresh",
+        "head_only",
+        "headers",
+        "host",
+        "method",
+        "outbox",
+        "path",
+        "replay",
+        "response_started",
+        "route",
+        "sent_at",
+        "started_at",
+        "status",
+        "tried",
+        "upgrade",
+        "upstream",
+        "url",
+    )
+
+    def __init__(self, conn: ExchangeOwner, method: bytes, url: bytes, started_at: float) -> None:
+        self.conn = conn
+        self.method = method
+        self.url = url
+        self.path = ""
+        self.host = ""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.route: Route | None = None
+        self.started_at = started_at
+        self.sent_at = 0.0
+        self.head_only = method == b"HEAD"
+        self.upgrade = False
+        self.chunked_request = False
+        self.close_after = False
+        # Upstream-encoded bytes (head, then body) not yet written to an upstream.
+        self.outbox: list[bytes] = []
+        # Everything written so far, while it stays small enough to resend.
+        self.replay: list[bytes] | None = []
+        self.body_bytes = 0
+        self.body_done = False
+        self.response_started = False
+        # The response went out before the request body ended: drop the rest of the body.
+        self.answered = False
+        self.status = 0
+        self.endpoint: Endpoint | None = None
+        self.upstream: UpstreamConnection | None = None
+        self.tried: list[tuple[str, int]] = []
+        # Set after a reused keep-alive connection failed: the retry opens a new one.
+        self.fresh = False
+
+    def keep_for_replay(self, data: bytes) -> None:
+        if self.replay is not None:
+            if self.body_bytes > REPLAY_LIMIT:
+                self.replay = None
+            else:
+                self.replay.append(data)

@@ -1,0 +1,67 @@
+"""HTTP/1.1 wire constants and the answers the proxy gives by itself."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+# Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop.
+HOP_BY_HOP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    )
+)
+
+# Headers the proxy sets itself on the upstream request (incoming copies are dropped).
+SET_BY_PROXY = frozenset(
+    (b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"x-real-ip")
+)
+
+IDEMPOTENT_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
+
+
+def connection_tokens(value: bytes) -> frozenset[bytes]:
+    """Header names listed in a Connection header; those are hop-by-hop too."""
+    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b"Unknown"
+
+
+def simple_response(
+    status: int,
+    *,
+    close: bool,
+    extra: tuple[tuple[bytes, bytes], ...] = (),
+    head_only: bool = False,
+) -> bytes:
+    """A complete small response with a text body naming the status."""
+    reason = _reason(status)
+    body = b"%d %s\n" % (status, reason)
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    lines.extend(b"%s: %s\r\n" % pair for pair in extra)
+    lines.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body))
+    if close:
+        lines.append(b"connection: close\r\n")
+    lines.append(b"\r\n")
+    if not head_only:
+        lines.append(body)
+    return b"".join(lines)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"

@@ -1,0 +1,356 @@
+"""Keep-alive connections to endpoints, and the parsing of their responses.
+
+An `EndpointPool` exists per endpoint address (not per table), so idle
+connections, load and passive-health state survive table swaps. Responses
+are parsed with llhttp (httptools) in protocol callbacks; everything one
+`data_received` produces for the client is written with one `write`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+import httptools
+
+from ingress.observability.stats import ProxyStats
+from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, connection_tokens
+
+if TYPE_CHECKING:
+    from ingress.proxy.exchange import Exchange, ExchangeOwner
+
+
+class EndpointPool:
+    __slots__ = (
+        "active",
+        "address",
+        "ejected_until",
+        "ejections",
+        "failures",
+        "idle",
+        "loop",
+        "max_idle",
+        "retired",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        loop: asyncio.AbstractEventLoop,
+        stats: ProxyStats,
+        max_idle: int,
+    ) -> None:
+        self.address = address
+        self.loop = loop
+        self.stats = stats
+        self.max_idle = max_idle
+        self.idle: list[UpstreamConnection] = []
+        self.active = 0  # exchanges in flight (least_conn reads this)
+        self.failures = 0  # consecutive connect failures
+        self.ejections = 0
+        self.ejected_until = 0.0
+        self.retired = False  # endpoint left the table: close connections as they free up
+
+    def ejected(self, now: float) -> bool:
+        return self.ejected_until > now
+
+    def take_idle(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()  # LIFO: the warmest connection, and the others may time out
+            if not conn.closed:
+                return conn
+        return None
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if self.retired or conn.closed or len(self.idle) >= self.max_idle:
+            conn.close()
+        else:
+            conn.deadline = 0.0
+            self.idle.append(conn)
+
+    def connect_succeeded(self) -> None:
+        self.failures = 0
+        self.ejections = 0
+
+    def connect_failed(self, eject_after: int, eject_base: float) -> None:
+        """Count a failure; enough in a row eject the endpoint for a doubling period."""
+        self.failures += 1
+        if self.failures >= eject_after:
+            self.ejected_until = self.loop.time() + eject_base * (2 ** min(self.ejections, 8))
+            self.ejections += 1
+            self.failures = 0
+
+    def retire(self) -> None:
+        self.retired = True
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            conn.close()
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "closed",
+        "deadline",
+        "exchange",
+        "finished",
+        "interim",
+        "keep_alive",
+        "out",
+        "parser",
+        "pool",
+        "read_timeout",
+        "reason",
+        "rechunk",
+        "resp_headers",
+        "reused",
+        "transport",
+        "tunnel",
+        "tunnel_owner",
+        "until_close",
+    )
+
+    def __init__(self, pool: EndpointPool) -> None:
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.finished: Exchange | None = None
+        self.closed = False
+        self.reused = False
+        self.deadline = 0.0  # loop time after which a busy connection has timed out
+        self.read_timeout = 0.0
+        self.out: list[bytes] = []
+        self.reason = b""
+        self.resp_headers: list[tuple[bytes, bytes]] = []
+        self.rechunk = False
+        self.until_close = False
+        self.interim = False
+        self.keep_alive = False
+        self.tunnel = False
+        self.tunnel_owner: ExchangeOwner | None = None
+
+    # --- lifecycle
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def send(self, exchange: Exchange, read_timeout: float) -> None:
+        """Start forwarding `exchange`: write what it has buffered so far."""
+        assert self.transport is not None
+        self.exchange = exchange
+        exchange.upstream = self
+        self.pool.active += 1
+        exchange.sent_at = self.pool.loop.time()
+        self.read_timeout = read_timeout
+        self.deadline = exchange.sent_at + read_timeout
+        outbox = exchange.outbox
+        if outbox:
+            data = outbox[0] if len(outbox) == 1 else b"".join(outbox)
+            outbox.clear()
+            exchange.keep_for_replay(data)
+            self.transport.write(data)
+
+    def timed_out(self) -> None:
+        """The sweeper found no response byte for `read_timeout`: fail the exchange."""
+        exchange, self.exchange = self.exchange, None
+        self.close()
+        if exchange is None:
+            return
+        self.pool.active -= 1
+        if exchange.response_started:
+            exchange.conn.upstream_aborted(exchange)
+        else:
+            exchange.conn.upstream_failed(exchange, "read_timeout", False)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def _finish(self, exchange: Exchange) -> None:
+        self.keep_alive = self.parser.should_keep_alive()
+        self.exchange = None
+        self.finished = exchange
+        self.pool.active -= 1
+        self.reused = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        owner, self.tunnel_owner = self.tunnel_owner, None
+        if owner is not None:
+            owner.tunnel_closed()
+            return
+        exchange, self.exchange = self.exchange, None
+        if exchange is None:
+            return
+        self.pool.active -= 1
+        if self.until_close and exchange.response_started:
+            # The body was delimited by the close: the response is complete.
+            if self.rechunk:
+                exchange.conn.write(LAST_CHUNK)
+            exchange.conn.response_done(exchange)
+        elif exchange.response_started:
+            exchange.conn.upstream_aborted(exchange)
+        else:
+            exchange.conn.upstream_failed(exchange, "reset", self.reused)
+
+    # --- flow control: our write buffer to the upstream is the request body's
+
+    def pause_writing(self) -> None:
+        owner = self.exchange.conn if self.exchange is not None else self.tunnel_owner
+        if owner is not None:
+            owner.pause_request_body()
+
+    def resume_writing(self) -> None:
+        owner = self.exchange.conn if self.exchange is not None else self.tunnel_owner
+        if owner is not None:
+            owner.resume_request_body()
+
+    # --- response parsing
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel_owner is not None:
+            self.tunnel_owner.write(data)
+            return
+        exchange = self.exchange
+        if exchange is None:
+            # Bytes on an idle connection: the upstream broke framing; never reuse it.
+            self.close()
+            return
+        out: list[bytes] = []
+        self.out = out
+        self.deadline = self.pool.loop.time() + self.read_timeout
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if out:
+                exchange.conn.write(b"".join(out))
+            self._become_tunnel(exchange, data[upgrade.args[0] :])
+            return
+        except httptools.HttpParserError:
+            self._broken(exchange, out)
+            return
+        if out:
+            exchange.conn.write(out[0] if len(out) == 1 else b"".join(out))
+        finished, self.finished = self.finished, None
+        if finished is not None:
+            # An upstream that answered before it read the whole request
+            # body would take the rest of that body for the next request.
+            if self.closed or not self.keep_alive or not finished.body_done:
+                self.close()
+            else:
+                self.pool.release(self)
+            finished.conn.response_done(finished)
+
+    def _broken(self, exchange: Exchange, out: list[bytes]) -> None:
+        self.close()
+        self.exchange = None
+        self.pool.active -= 1
+        if exchange.response_started:
+            if out:
+                exchange.conn.write(b"".join(out))
+            exchange.conn.upstream_aborted(exchange)
+        else:
+            exchange.conn.upstream_failed(exchange, "invalid_response", self.reused)
+
+    def _become_tunnel(self, exchange: Exchange, rest: bytes) -> None:
+        """After a 101 the connection carries raw bytes to the client until either side closes."""
+        self.exchange = None
+        self.pool.active -= 1
+        self.deadline = 0.0
+        self.tunnel_owner = exchange.conn
+        exchange.conn.start_tunnel(exchange, self, rest)
+
+    def on_message_begin(self) -> None:
+        self.reason = b""
+        self.resp_headers = []
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.resp_headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        exchange = self.exchange
+        assert exchange is not None
+        status = self.parser.get_status_code()
+        self.interim = 100 <= status < 200 and status != 101
+        self.rechunk = self.until_close = False
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
+        headers = self.resp_headers
+        dropped: frozenset[bytes] = HOP_BY_HOP
+        for name, value in headers:
+            if name.lower() == b"connection":
+                dropped = dropped | connection_tokens(value)
+        framed = False
+        chunked = False
+        upgrade = b""
+        for name, value in headers:
+            lname = name.lower()
+            if lname in dropped:
+                if lname == b"transfer-encoding":
+                    chunked = True
+                elif lname == b"upgrade":
+                    upgrade = value
+                continue
+            if lname == b"content-length":
+                framed = True
+            parts += (name, b": ", value, b"\r\n")
+        if self.interim:
+            parts.append(b"\r\n")
+            self.out.append(b"".join(parts))
+            return
+        exchange.status = status
+        exchange.response_started = True
+        pool = self.pool
+        if exchange.route is not None:
+            pool.stats.upstream_responded(exchange.route, pool.loop.time() - exchange.sent_at)
+        if status == 101:
+            self.tunnel = True
+            parts.append(b"connection: upgrade\r\nupgrade: %s\r\n\r\n" % upgrade)
+            self.out.append(b"".join(parts))
+            return
+        no_body = exchange.head_only or status in (204, 304)
+        if not no_body and not framed:
+            if chunked:
+                self.rechunk = True
+            else:
+                # Delimited by the upstream closing: re-frame as chunks for the client.
+                self.until_close = self.rechunk = True
+            parts.append(b"transfer-encoding: chunked\r\n")
+        if exchange.close_after:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        self.out.append(b"".join(parts))
+        if exchange.head_only:
+            # llhttp cannot be told a response answers HEAD, so it would wait
+            # for the announced body: end the exchange here with a fresh parser.
+            self._finish(exchange)
+            self.parser = httptools.HttpResponseParser(self)
+
+    def on_body(self, body: bytes) -> None:
+        if self.interim:
+            return
+        self.out.append(chunk(body) if self.rechunk else body)
+
+    def on_message_complete(self) -> None:
+        if self.interim:
+            self.interim = False
+            return
+        if self.tunnel:  # the 101's end: the tunnel starts when feed_data raises
+            return
+        exchange = self.exchange
+        if exchange is None:  # HEAD already finished in on_headers_complete
+            return
+        if self.rechunk:
+            self.out.append(LAST_CHUNK)
+        self._finish(exchange)

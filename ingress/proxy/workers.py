@@ -1,0 +1,216 @@
+"""Several data-plane processes on the same ports (SO_REUSEPORT).
+
+The supervisor (the process running the source and the builder) starts N
+worker processes, each connected by a private socketpair. Every new table is
+pickled once and sent to all workers; certificates travel inside it, never
+through the file system. A worker acknowledges each table it swaps in and
+pushes its counters every second; one that dies is restarted with the
+current table before it accepts connections.
+
+Frames are a 4-byte big-endian length and a pickle of `(kind, payload)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import socket
+import struct
+import sys
+from typing import Any
+
+from ingress.model import RoutingTable
+from ingress.observability.stats import ProxyStats
+from ingress.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_LENGTH = struct.Struct(">I")
+_RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
+
+
+def frame(kind: str, payload: Any) -> bytes:
+    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
+    (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
+    kind, payload = pickle.loads(await reader.readexactly(length))
+    return str(kind), payload
+
+
+class _Worker:
+    """The supervisor's handle on one worker process."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.process: asyncio.subprocess.Process | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.generation = -1
+        self.stats = ProxyStats()
+        self.failures = 0
+
+    def send(self, data: bytes) -> None:
+        if self.writer is not None and not self.writer.is_closing():
+            self.writer.write(data)
+
+
+class WorkerPool:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._workers = [_Worker(i) for i in range(settings.workers)]
+        self._table: RoutingTable | None = None
+        self._table_frame: bytes | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._draining = False
+        self._started: dict[int, asyncio.Future[None]] = {}
+
+    async def start(self) -> None:
+        """Start every worker and wait until each one listens."""
+        loop = asyncio.get_running_loop()
+        for worker in self._workers:
+            self._started[worker.index] = loop.create_future()
+            self._tasks.append(loop.create_task(self._supervise(worker)))
+        await asyncio.gather(*self._started.values())
+
+    def swap(self, table: RoutingTable) -> None:
+        self._table = table
+        self._table_frame = frame("table", table)
+        for worker in self._workers:
+            worker.send(self._table_frame)
+
+    def all_current(self) -> bool:
+        table = self._table
+        return table is not None and all(w.generation == table.generation for w in self._workers)
+
+    def stats(self) -> ProxyStats:
+        total = ProxyStats()
+        for worker in self._workers:
+            total.merge(worker.stats)
+        return total
+
+    async def drain(self, grace: float) -> None:
+        self._draining = True
+        for worker in self._workers:
+            worker.send(frame("drain", grace))
+        processes = [w.process for w in self._workers if w.process is not None]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace + 5.0):
+                await asyncio.gather(*(p.wait() for p in processes))
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+        for task in self._tasks:
+            task.cancel()
+
+    async def _supervise(self, worker: _Worker) -> None:
+        while not self._draining:
+            code = await self._run_once(worker)
+            if self._draining:
+                return
+            started = self._started[worker.index]
+            if not started.done():
+                started.set_exception(RuntimeError(f"worker {worker.index} exited with {code}"))
+                return
+            delay = _RESTART_BACKOFF[min(worker.failures, len(_RESTART_BACKOFF) - 1)]
+            worker.failures += 1
+            log.error("worker %d exited with %s; restarting in %.1fs", worker.index, code, delay)
+            await asyncio.sleep(delay)
+
+    async def _run_once(self, worker: _Worker) -> int | None:
+        ours, theirs = socket.socketpair()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ingress.proxy.worker",
+            str(theirs.fileno()),
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+        worker.process = process
+        reader, writer = await asyncio.open_connection(sock=ours)
+        worker.writer = writer
+        worker.generation = -1
+        writer.write(frame("init", (self._settings, self._table)))
+        try:
+            while True:
+                kind, payload = await read_frame(reader)
+                if kind == "listening":
+                    worker.failures = 0
+                    started = self._started[worker.index]
+                    if not started.done():
+                        started.set_result(None)
+                elif kind == "ack":
+                    worker.generation = int(payload)
+                elif kind == "stats":
+                    worker.stats = payload
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+        worker.stats = ProxyStats()
+        return await process.wait()
+
+
+async def worker_main(fd: int) -> int:
+    """A worker process: serve tables from the supervisor until told to drain."""
+    from ingress.observability.logs import configure_logging
+    from ingress.proxy.dataplane import Dataplane
+    from ingress.serve import access_logger
+    from ingress.tls import TlsContexts
+
+    loop = asyncio.get_running_loop()
+    reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
+    kind, (settings, table) = await read_frame(reader)
+    assert kind == "init"
+    assert isinstance(settings, Settings)
+    configure_logging(settings.log_format, settings.log_level)
+    stats = ProxyStats()
+    log_access = access_logger(settings.log_format) if settings.access_log else None
+    dataplane = Dataplane(settings, loop, stats, log_access)
+    tls = TlsContexts(settings) if settings.https_port else None
+
+    def swap(new: RoutingTable) -> None:
+        if tls is not None:
+            tls.update(new)
+        dataplane.swap(new)
+        writer.write(frame("ack", new.generation))
+
+    if table is not None:
+        swap(table)
+    await dataplane.start(tls.server_context if tls is not None else None)
+    writer.write(frame("listening", os.getpid()))
+
+    async def push_stats() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            writer.write(frame("stats", stats))
+
+    pusher = loop.create_task(push_stats())
+    try:
+        while True:
+            kind, payload = await read_frame(reader)
+            if kind == "table":
+                swap(payload)
+            elif kind == "drain":
+                await dataplane.drain(float(payload))
+                return 0
+    except (asyncio.IncompleteReadError, ConnectionError):
+        # The supervisor is gone: stop serving at once rather than run unmanaged.
+        await dataplane.drain(0.0)
+        return 1
+    finally:
+        pusher.cancel()
+
+
+def main() -> int:
+    import uvloop
+
+    # Ctrl-C reaches the whole process group: the supervisor decides, workers drain when told.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return uvloop.run(worker_main(int(sys.argv[1])))

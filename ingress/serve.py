@@ -1,0 +1,196 @@
+"""`portico run`: wire a source, the reconciler, the data plane and the admin endpoints.
+
+With `--workers 1` everything shares one process and one uvloop loop. With
+more, this process is the supervisor (source, builder, admin) and the data
+plane runs in worker processes (`ingress.proxy.workers`).
+
+Shutdown (SIGTERM/SIGINT): readiness turns 503 at once; the listeners keep
+accepting for `--shutdown-delay` so load balancers notice; then they stop,
+keep-alive connections close after their current response, and in-flight
+requests get `--shutdown-grace` to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import uvloop
+from prometheus_client import CollectorRegistry
+
+from ingress.build.result import BuildResult
+from ingress.model import RoutingTable
+from ingress.observability.admin import start_admin
+from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
+from ingress.observability.metrics import (
+    CertificateCollector,
+    ProxyStatsCollector,
+    ReconcilerCollector,
+)
+from ingress.observability.stats import ProxyStats
+from ingress.pipeline import Reconciler
+from ingress.proxy.dataplane import AccessLog, Dataplane
+from ingress.proxy.exchange import Exchange
+from ingress.settings import Settings
+from ingress.tls import TlsContexts
+
+log = logging.getLogger(__name__)
+
+SourceRunner = Callable[[Settings, Reconciler, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def run(settings: Settings) -> int:
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        return uvloop.run(_serve(settings))
+    except StartupError as error:
+        log.error("%s", error)
+        return 1
+
+
+class StartupError(Exception):
+    pass
+
+
+def _source(settings: Settings) -> SourceRunner:
+    if settings.manifests:
+        from ingress.sources.files import run_file_source
+
+        async def files(settings: Settings, reconciler: Reconciler, stop: asyncio.Event) -> None:
+            assert settings.manifests is not None
+            await run_file_source(settings.manifests, reconciler, stop)
+
+        return files
+    from ingress.operator import run_kubernetes_source
+
+    return run_kubernetes_source
+
+
+def access_logger(fmt: str) -> AccessLog:
+    def write(client: str, exchange: Exchange, now: float) -> None:
+        route = exchange.route
+        endpoint = exchange.endpoint
+        ACCESS_LOGGER.info(
+            access_line(
+                fmt,
+                now=time.time(),
+                client=client,
+                method=exchange.method.decode("latin-1"),
+                path=exchange.url.decode("latin-1"),
+                status=exchange.status,
+                sent=0,
+                upstream=f"{endpoint.ip}:{endpoint.port}" if endpoint is not None else "",
+                duration=now - exchange.started_at,
+                host=exchange.host,
+                ingress=f"{route.ingress.namespace}/{route.ingress.name}" if route else "",
+            )
+        )
+
+    return write
+
+
+class Health:
+    """Readiness: a first table is served, and the process is not shutting down."""
+
+    def __init__(self, reconciler: Reconciler, served: Callable[[], bool]) -> None:
+        self._reconciler = reconciler
+        self._served = served
+        self.stopping = False
+
+    def ready(self) -> bool:
+        return not self.stopping and self._reconciler.result is not None and self._served()
+
+
+async def _serve(settings: Settings) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+
+    tls = TlsContexts(settings) if settings.https_port else None
+    if settings.workers > 1:
+        from ingress.proxy.workers import WorkerPool
+
+        workers = WorkerPool(settings)
+        dataplane_stats: Callable[[], ProxyStats] = workers.stats
+        swap: Callable[[RoutingTable], None] = workers.swap
+        served: Callable[[], bool] = workers.all_current
+    else:
+        stats = ProxyStats()
+        log_access = access_logger(settings.log_format) if settings.access_log else None
+        dataplane = Dataplane(settings, loop, stats, log_access)
+
+        def local_stats() -> ProxyStats:
+            return stats
+
+        dataplane_stats = local_stats
+        swap = dataplane.swap
+
+        def always() -> bool:
+            return True
+
+        served = always
+
+    current: list[RoutingTable] = []
+
+    def publish(result: BuildResult) -> None:
+        if tls is not None:
+            tls.update(result.table)
+        swap(result.table)
+        current[:] = [result.table]
+
+    reconciler = Reconciler(settings.build, [publish])
+    health = Health(reconciler, served)
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(ProxyStatsCollector(dataplane_stats))
+    registry.register(ReconcilerCollector(reconciler))
+    registry.register(CertificateCollector(lambda: current[0] if current else RoutingTable()))
+    try:
+        admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
+        if settings.workers > 1:
+            await workers.start()
+        else:
+            await dataplane.start(tls.server_context if tls is not None else None)
+    except OSError as error:
+        raise StartupError(f"cannot listen: {error}") from error
+
+    source = loop.create_task(_source(settings)(settings, reconciler, stop), name="source")
+    builder = loop.create_task(reconciler.run(), name="reconciler")
+    log.info(
+        "listening",
+        extra={
+            "http": settings.http_port,
+            "https": settings.https_port,
+            "admin": settings.admin_port,
+        },
+    )
+    waiter = loop.create_task(stopping.wait())
+    done, _ = await asyncio.wait({source, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    exit_code = 0
+    if source in done and source.exception() is not None:
+        log.error("source failed: %s", source.exception())
+        exit_code = 1
+    health.stopping = True
+    log.info(
+        "shutting down", extra={"delay": settings.shutdown_delay, "grace": settings.shutdown_grace}
+    )
+    if exit_code == 0:
+        await asyncio.sleep(settings.shutdown_delay)
+    if settings.workers > 1:
+        await workers.drain(settings.shutdown_grace)
+    else:
+        await dataplane.drain(settings.shutdown_grace)
+    stop.set()
+    for task in (builder, source, waiter):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await admin.cleanup()
+    log.info("stopped")
+    return exit_code
