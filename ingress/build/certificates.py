@@ -122,4 +122,5 @@ class CertificateLoader:
         try:
             return load_certificate(body, ObjectRef("Secret", *key), self._now)
         except FieldError as error:
+            error.reason = _REASON  # also for the generic type checks of `fields`
             return error
