@@ -9,26 +9,18 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from ingress.build import BuildResult
+from ingress.pipeline import Reconciler
+from ingress.settings import BuildSettings
 from ingress.sources.files import ManifestDirectory, SourceError, run_file_source
 from ingress.sources.manifests import ManifestError, parse_manifests
-from ingress.store import Store
 
 DEADLINE = 5.0
-
-
-class Target:
-    """Where the source writes: a real Store, plus the synced flag the Reconciler keeps."""
-
-    def __init__(self) -> None:
-        self.store = Store()
-        self.synced = asyncio.Event()
-
-    def mark_synced(self) -> None:
-        self.synced.set()
 
 
 async def eventually(check: Callable[[], bool], what: str) -> float:
@@ -47,15 +39,24 @@ def service(name: str, namespace: str | None = None, port: int = 80) -> str:
             f"spec:\n  ports:\n  - name: http\n    port: {port}\n")
 
 
-@pytest.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, Target]]:
-    target = Target()
+@asynccontextmanager
+async def watching(directory: Path, reconciler: Reconciler) -> AsyncIterator[None]:
+    """The file source running on `directory` until the block ends."""
     stop = asyncio.Event()
-    task = asyncio.create_task(run_file_source(str(tmp_path), target, stop))
-    await asyncio.wait_for(target.synced.wait(), DEADLINE)
-    yield tmp_path, target
-    stop.set()
-    await asyncio.wait_for(task, DEADLINE)
+    task = asyncio.create_task(run_file_source(str(directory), reconciler, stop))
+    try:
+        await eventually(lambda: reconciler.synced or task.done(), "first load")
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, DEADLINE)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Path, Reconciler]]:
+    reconciler = Reconciler(BuildSettings(), [])
+    async with watching(tmp_path, reconciler):
+        yield tmp_path, reconciler
 
 
 # --- parsing ---------------------------------------------------------------
@@ -142,15 +143,16 @@ def test_directory_skips_other_files_and_reports_duplicates(
 
 async def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a directory"):
-        await run_file_source(str(tmp_path / "nope"), Target(), asyncio.Event())
+        await run_file_source(str(tmp_path / "nope"), Reconciler(BuildSettings(), []),
+                              asyncio.Event())
 
 
 # --- watching --------------------------------------------------------------
 
 async def test_initial_load_then_edits_apply_without_restart(
-        running: tuple[Path, Target]) -> None:
-    directory, target = running
-    store = target.store
+        running: tuple[Path, Reconciler]) -> None:
+    directory, reconciler = running
+    store = reconciler.store
     assert store.snapshot()["Service"] == {}
     (directory / "svc.yaml").write_text(service("hello"))
     await eventually(lambda: store.get("Service", "default", "hello") is not None, "file added")
@@ -161,24 +163,25 @@ async def test_initial_load_then_edits_apply_without_restart(
 
 
 async def test_broken_edit_keeps_last_good_version(
-        running: tuple[Path, Target], caplog: pytest.LogCaptureFixture) -> None:
-    directory, target = running
+        running: tuple[Path, Reconciler], caplog: pytest.LogCaptureFixture) -> None:
+    directory, reconciler = running
     path = directory / "svc.yaml"
     path.write_text(service("hello") + "---\n" + service("other"))
-    await eventually(lambda: target.store.get("Service", "default", "other") is not None, "load")
+    store = reconciler.store
+    await eventually(lambda: store.get("Service", "default", "other") is not None, "load")
     with caplog.at_level(logging.ERROR, logger="ingress.sources.files"):
         path.write_text(service("hello") + "---\nkind: Service\nmetadata: {namespace: x}\n")
         await eventually(lambda: "document 2: metadata.name: missing" in caplog.text, "logged")
     assert f"{path}: document 2" in caplog.text
     assert "keeping its last good version (2 objects)" in caplog.text
-    assert target.store.get("Service", "default", "other") is not None
+    assert reconciler.store.get("Service", "default", "other") is not None
     path.write_text(service("hello"))
-    await eventually(lambda: target.store.get("Service", "default", "other") is None, "fixed")
+    await eventually(lambda: reconciler.store.get("Service", "default", "other") is None, "fixed")
 
 
-async def test_atomic_rename_and_delete(running: tuple[Path, Target]) -> None:
-    directory, target = running
-    store = target.store
+async def test_atomic_rename_and_delete(running: tuple[Path, Reconciler]) -> None:
+    directory, reconciler = running
+    store = reconciler.store
     final = directory / "svc.yaml"
     for port in (81, 82):
         scratch = directory / ".svc.yaml.tmp"
@@ -192,9 +195,9 @@ async def test_atomic_rename_and_delete(running: tuple[Path, Target]) -> None:
     await eventually(lambda: store.get("Service", "default", "hello") is None, "deleted")
 
 
-async def test_configmap_style_symlink_swap(running: tuple[Path, Target]) -> None:
+async def test_configmap_style_symlink_swap(running: tuple[Path, Reconciler]) -> None:
     """ConfigMap volumes: `svc.yaml -> ..data/svc.yaml`, and `..data` is re-pointed atomically."""
-    directory, target = running
+    directory, reconciler = running
     for generation, port in enumerate((81, 82)):
         versioned = directory / f"..v{generation}"
         versioned.mkdir()
@@ -205,15 +208,42 @@ async def test_configmap_style_symlink_swap(running: tuple[Path, Target]) -> Non
         if generation == 0:
             (directory / "svc.yaml").symlink_to("..data/svc.yaml")
         await eventually(
-            lambda port=port: (target.store.get("Service", "default", "hello") or {"spec": {
+            lambda port=port: (reconciler.store.get("Service", "default", "hello") or {"spec": {
                 "ports": [{"port": 0}]}})["spec"]["ports"][0]["port"] == port,
             f"swap to port {port}")
 
 
-async def test_stop_ends_the_source(tmp_path: Path) -> None:
-    stop = asyncio.Event()
-    target = Target()
-    task = asyncio.create_task(run_file_source(str(tmp_path), target, stop))
-    await asyncio.wait_for(target.synced.wait(), DEADLINE)
-    stop.set()
-    await asyncio.wait_for(task, DEADLINE)
+INGRESS = service("web") + """---
+kind: IngressClass
+metadata: {name: portico}
+spec: {controller: portico.dev/ingress-controller}
+---
+kind: Ingress
+metadata: {name: web}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: HOST
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: web, port: {number: 80}}}}
+"""
+
+
+async def test_an_edit_reaches_the_published_table_within_a_second(tmp_path: Path) -> None:
+    published: list[BuildResult] = []
+    reconciler = Reconciler(BuildSettings(), [published.append])
+    path = tmp_path / "web.yaml"
+    path.write_text(INGRESS.replace("HOST", "a.local"))
+    builds = asyncio.create_task(reconciler.run())
+    try:
+        async with watching(tmp_path, reconciler):
+            await eventually(lambda: bool(published), "first build")
+            assert published[-1].table.route("a.local", "/") is not None
+            path.write_text(INGRESS.replace("HOST", "b.local"))
+            took = await eventually(
+                lambda: published[-1].table.route("b.local", "/") is not None, "edit published")
+            # The watcher groups events for up to DEBOUNCE_MS, the reconciler for max_delay.
+            assert took < 1.0
+    finally:
+        builds.cancel()
