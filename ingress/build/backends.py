@@ -93,11 +93,14 @@ def _parse_slice(body: Body, problems: list[Problem], ref: ObjectRef) -> _Slice:
     address_type = body.get("addressType")
     if address_type is not None and address_type not in _IP_ADDRESS_TYPES:
         return _EMPTY_SLICE  # FQDN slices are not pod addresses
+    def report(error: FieldError) -> None:
+        problems.append(Problem(ref, error.field, error.message, "InvalidEndpointSlice"))
+
     try:
         raw_ports = sequence(body.get("ports"), "ports")
         raw_endpoints = sequence(body.get("endpoints"), "endpoints")
     except FieldError as error:
-        problems.append(error.problem(ref))
+        report(error)
         return _EMPTY_SLICE
     ports: dict[str, int] = {}
     for i, raw in enumerate(raw_ports):
@@ -106,15 +109,13 @@ def _parse_slice(body: Body, problems: list[Problem], ref: ObjectRef) -> _Slice:
             name = optional_str(port.get("name"), f"ports[{i}].name")
             ports[name] = port_number(port.get("port"), f"ports[{i}].port")
         except FieldError as error:
-            error.reason = "InvalidEndpointSlice"
-            problems.append(error.problem(ref))
+            report(error)
     endpoints = []
     for i, raw in enumerate(raw_endpoints):
         try:
             endpoints.append(_parse_endpoint(raw, f"endpoints[{i}]"))
         except FieldError as error:
-            error.reason = "InvalidEndpointSlice"
-            problems.append(error.problem(ref))
+            report(error)
     return _Slice(ports, tuple(endpoints))
 
 
