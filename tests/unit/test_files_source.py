@@ -141,6 +141,23 @@ def test_directory_skips_other_files_and_reports_duplicates(
     assert not directory.refresh(), "nothing changed on disk"
 
 
+def test_file_bad_from_the_start_is_skipped_until_fixed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "good.yaml").write_text(service("good"))
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'{"kind": "Service", "metadata": {"name": "caf\xe9"}}')
+    directory = ManifestDirectory(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        directory.refresh()
+    assert [b["metadata"]["name"] for b in directory.objects()["Service"]] == ["good"]
+    assert f"{bad}: not UTF-8 text (invalid continuation byte at byte 45); skipping it" in (
+        caplog.text)
+    bad.write_text('{"kind": "Service", "metadata": {"name": "fixed"}}')
+    assert directory.refresh(["bad.json"])
+    assert sorted(b["metadata"]["name"] for b in directory.objects()["Service"]) == [
+        "fixed", "good"]
+
+
 async def test_missing_directory_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="not a directory"):
         await run_file_source(str(tmp_path / "nope"), Reconciler(BuildSettings(), []),
