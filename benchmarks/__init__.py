@@ -1,0 +1,1 @@
+"""Load harness, proxy comparisons and their recorded results (see benchmarks/README.md)."""

@@ -1,0 +1,177 @@
+"""Compare Portico with nginx, HAProxy and the bare upstream: `make bench`.
+
+Every configuration proxies to the same upstream nginx. The proxy under test
+runs alone on CPU 0; wrk (or the open-loop client) and the upstream share
+CPU 1. Each run counts the CPU time of the configuration's whole process
+tree, and configurations are interleaved round by round, so "requests per
+CPU-second ÷ nginx" compares like with like (recipes/fast-proxy).
+
+    python -m benchmarks.compare                # full run → benchmarks/results/<date>-<host>/
+    python -m benchmarks.compare --smoke        # each configuration once, ~20 s, no speed checks
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from benchmarks.harness.machine import Machine, describe_machine, hostname_slug
+from benchmarks.harness.measure import Load, Measurement, Scenario, failed, measure, scenarios
+from benchmarks.harness.plots import plot_latency, plot_throughput
+from benchmarks.harness.report import failures, markdown_table, summarize
+from benchmarks.harness.rig import CONFIGS, Rig, Target
+
+BENCH_DIR = Path(__file__).parent
+SMOKE_SCENARIOS = ("http-3B", "tls-16KiB", "http-3B@1krps")
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.compare",
+                                 description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=4, help="seconds per run (whole)")
+    ap.add_argument("--connections", type=int, default=50, help="wrk connections")
+    ap.add_argument("--rate", type=float, default=5000, help="rps of the fixed-rate runs")
+    ap.add_argument("--configs", default=",".join(CONFIGS),
+                    help=f"comma-separated, from {','.join(CONFIGS)}")
+    ap.add_argument("--scenarios", default="",
+                    help="comma-separated scenario names (default: all)")
+    ap.add_argument("--proxy-cpus", default="0", help="CPUs of the proxy under test")
+    ap.add_argument("--load-cpus", default="1", help="CPUs of the load generator and upstream")
+    ap.add_argument("--out", type=Path, help="results directory "
+                    "(default: benchmarks/results/<date>-<host>)")
+    ap.add_argument("--workdir", type=Path, default=BENCH_DIR / ".run" / "compare")
+    ap.add_argument("--smoke", action="store_true",
+                    help="1 round of 1 s on a few scenarios, results under the workdir")
+    args = ap.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.duration, args.rate = 1, 1, 1000
+        args.scenarios = args.scenarios or ",".join(SMOKE_SCENARIOS)
+        args.out = args.out or args.workdir / "results"
+    for name in ("rounds", "duration", "connections"):
+        if getattr(args, name) < 1:
+            ap.error(f"--{name}: must be at least 1")
+    return args
+
+
+def _select_scenarios(all_scenarios: tuple[Scenario, ...], wanted: str) -> list[Scenario]:
+    if not wanted:
+        return list(all_scenarios)
+    names = [n for n in wanted.split(",") if n]
+    known = {s.name: s for s in all_scenarios}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise SystemExit(f"--scenarios: unknown {unknown}; known: {sorted(known)}")
+    return [known[n] for n in names]
+
+
+def _warm_up(targets: dict[str, Target], load: Load, chosen: list[Scenario]) -> None:
+    """One short closed-loop run per configuration and protocol, not recorded.
+
+    Fills the upstream keep-alive pools, and lets caches and the CPU
+    frequency settle before the first recorded round.
+    """
+    for target in targets.values():
+        for tls in sorted({s.tls for s in chosen}):
+            warm = Scenario("warm-up", tls=tls, large=False, rate=None)
+            measure(target, warm, 0, load)
+
+
+def _line(m: Measurement) -> str:
+    if m.failure is not None:
+        return f"{m.scenario:<18} {m.config:<10} FAILED: {m.failure.splitlines()[0]}"
+    return (f"{m.scenario:<18} {m.config:<10} {m.rps:>9,.0f} rps  p50 {m.p50_ms:6.2f} ms  "
+            f"p99 {m.p99_ms:7.2f} ms  {m.per_cpu_s:>9,.0f} req/CPU-s")
+
+
+def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
+    configs = tuple(c for c in args.configs.split(",") if c)
+    chosen = _select_scenarios(scenarios(args.rate), args.scenarios)
+    load = Load(connections=args.connections, duration_s=args.duration,
+                open_loop_connections=32, load_cpus=args.load_cpus)
+    results: list[Measurement] = []
+    with Rig(args.workdir, configs, args.proxy_cpus, args.load_cpus) as rig:
+        for name, why in rig.failed.items():
+            print(f"{name}: did not start: {why}", file=sys.stderr)
+        if not args.smoke:
+            _warm_up(rig.targets, load, chosen)
+        for rnd in range(1, args.rounds + 1):
+            print(f"--- round {rnd}/{args.rounds}", flush=True)
+            for scenario in chosen:
+                for config in configs:
+                    target = rig.targets.get(config)
+                    if target is None:
+                        m = failed(config, scenario.name, rnd, "did not start")
+                    else:
+                        m = measure(target, scenario, rnd, load)
+                    results.append(m)
+                    print(_line(m), flush=True)
+        return results, dict(rig.failed)
+
+
+def write_results(out: Path, args: argparse.Namespace, machine: Machine,
+                  results: list[Measurement], start_failures: dict[str, str]) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    configs = [c for c in args.configs.split(",") if c]
+    scenario_order = list(dict.fromkeys(m.scenario for m in results))
+    summaries = summarize(results)
+    title = f"Portico vs nginx/HAProxy, {machine.cores} cores"
+    plot_throughput(out / "throughput.png", summaries, scenario_order, configs, title)
+    plot_latency(out / "latency.png", summaries, scenario_order, configs, title)
+    (out / "results.json").write_text(json.dumps({
+        "machine": asdict(machine),
+        "parameters": {k: str(v) for k, v in vars(args).items()},
+        "measurements": [asdict(m) for m in results],
+        "summaries": [asdict(s) for s in summaries],
+    }, indent=1))
+    when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    lines = [
+        f"# Benchmark results, {when}",
+        "",
+        *machine.describe(),
+        "",
+        f"{args.rounds} interleaved round(s); closed-loop runs: wrk -t1 -c{args.connections} "
+        f"for {args.duration} s; fixed-rate runs: open-loop client at {args.rate:g} rps, "
+        "32 connections. Proxy pinned to CPU "
+        f"{args.proxy_cpus}, load generator and upstream to CPU {args.load_cpus}. "
+        "Medians over rounds; ratios are to nginx in the same round, then the median. "
+        "For `direct`, the CPU columns are the upstream nginx's own.",
+        "",
+        *markdown_table(summaries, scenario_order, configs),
+        "",
+        "![throughput](throughput.png)",
+        "",
+        "![latency](latency.png)",
+    ]
+    problems = failures(results) + [f"- {name} did not start: {why.splitlines()[0]}"
+                                     for name, why in start_failures.items()]
+    if problems:
+        lines += ["", "## Failures", "", *problems]
+    report = out / "README.md"
+    report.write_text("\n".join(lines) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    started = time.monotonic()
+    machine = describe_machine()
+    results, start_failures = run(args)
+    out = args.out or BENCH_DIR / "results" / (
+        f"{datetime.date.today().isoformat()}-{hostname_slug(machine.hostname)}")
+    report = write_results(out, args, machine, results, start_failures)
+    bad = [m for m in results if m.failure is not None]
+    print(f"report: {report} ({time.monotonic() - started:.0f} s)")
+    if bad or start_failures:
+        print(f"{len(bad)} run(s) failed; see {report}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pieces of the benchmark rig: processes, load generators, results, reports."""

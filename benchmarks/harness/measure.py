@@ -1,0 +1,122 @@
+"""One measured run: load on one configuration while its process tree's CPU is counted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from benchmarks.harness.openloop import result_from_json
+from benchmarks.harness.procs import tree_cpu_seconds
+from benchmarks.harness.rig import (
+    BENCH_HOST,
+    LARGE_PATH,
+    LARGE_SIZE,
+    SMALL_BODY,
+    SMALL_PATH,
+    Target,
+)
+from benchmarks.harness.wrk import run_wrk, wrk_argv
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    tls: bool
+    large: bool
+    rate: float | None  # None: closed loop (wrk); else open loop at this many rps
+
+    @property
+    def path(self) -> str:
+        return LARGE_PATH if self.large else SMALL_PATH
+
+    @property
+    def body_size(self) -> int:
+        return LARGE_SIZE if self.large else len(SMALL_BODY)
+
+
+def scenarios(rate: float) -> tuple[Scenario, ...]:
+    fixed = f"{rate / 1000:g}k"
+    return (
+        Scenario("http-3B", tls=False, large=False, rate=None),
+        Scenario("http-16KiB", tls=False, large=True, rate=None),
+        Scenario("tls-3B", tls=True, large=False, rate=None),
+        Scenario("tls-16KiB", tls=True, large=True, rate=None),
+        Scenario(f"http-3B@{fixed}rps", tls=False, large=False, rate=rate),
+        Scenario(f"tls-3B@{fixed}rps", tls=True, large=False, rate=rate),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    config: str
+    scenario: str
+    round: int
+    requests: int  # answered with 2xx/3xx
+    duration_s: float
+    cpu_s: float  # of the configuration's process tree during the run
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    failure: str | None = None  # why this run produced no valid result
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def per_cpu_s(self) -> float:
+        return self.requests / self.cpu_s if self.cpu_s else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    connections: int
+    duration_s: int
+    open_loop_connections: int
+    load_cpus: str
+
+
+def failed(config: str, scenario: str, rnd: int, why: str) -> Measurement:
+    return Measurement(config, scenario, rnd, 0, 0.0, 0.0, 0.0, 0.0, 0.0, failure=why)
+
+
+def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measurement:
+    url = target.url(scenario.tls) + scenario.path
+    cpu_before = tree_cpu_seconds(target.cpu_root)
+    if scenario.rate is None:
+        report = run_wrk(wrk_argv(url, BENCH_HOST, load.connections, load.duration_s,
+                                  cpus=load.load_cpus))
+        cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
+        requests = report.requests - report.errors["status"]
+        wrk_pct = report.percentiles_us
+        result = Measurement(target.name, scenario.name, rnd, requests, report.duration_s, cpu,
+                             wrk_pct[50.0] / 1e3, wrk_pct[99.0] / 1e3, wrk_pct[99.9] / 1e3)
+        problems = [f"{n} {kind} errors" for kind, n in report.errors.items() if n]
+        # A body cut short still counts as a request for wrk: check the bytes.
+        if report.requests and report.bytes / report.requests < scenario.body_size:
+            problems.append(f"{report.bytes / report.requests:.0f} bytes per response, "
+                            f"want at least {scenario.body_size}")
+    else:
+        proc = subprocess.run(
+            ["taskset", "-c", load.load_cpus, sys.executable, "-m", "benchmarks.harness.openloop",
+             "--url", url, "--host", BENCH_HOST, "--rate", str(scenario.rate),
+             "--duration", str(load.duration_s),
+             "--connections", str(load.open_loop_connections)],
+            capture_output=True, text=True, check=False,
+        )
+        cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
+        if proc.returncode != 0:
+            return failed(target.name, scenario.name, rnd,
+                          f"open-loop client exited {proc.returncode}: {proc.stderr[-1500:]}")
+        ol = result_from_json(proc.stdout)
+        pct = ol.percentiles_us
+        result = Measurement(target.name, scenario.name, rnd, ol.completed, ol.duration_s, cpu,
+                             pct.get(50.0, 0.0) / 1e3, pct.get(99.0, 0.0) / 1e3,
+                             pct.get(99.9, 0.0) / 1e3)
+        problems = [f"{ol.errors} errors"] if ol.errors else []
+    if result.requests == 0:
+        problems.append("no successful request")
+    if problems:
+        return failed(target.name, scenario.name, rnd, "; ".join(problems))
+    return result
