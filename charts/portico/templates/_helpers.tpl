@@ -1,0 +1,144 @@
+{{- define "portico.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "portico.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "portico.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "portico.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{- define "portico.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "portico.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "portico.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "portico.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "portico.metricsServiceEnabled" -}}
+{{- if or .Values.metrics.service.enabled .Values.metrics.serviceMonitor.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* The controller's command line; each flag is a Settings field of `portico run`. */}}
+{{- define "portico.args" -}}
+{{- $c := .Values.controller -}}
+- run
+- --http-port={{ $c.containerPorts.http }}
+- --https-port={{ $c.containerPorts.https }}
+- --admin-port={{ $c.containerPorts.admin }}
+- --ingress-class={{ .Values.ingressClass.name }}
+- --controller-name={{ .Values.ingressClass.controllerValue }}
+- --election-id={{ $c.electionID }}
+- --controller-namespace={{ .Release.Namespace }}
+{{- if $c.watchNamespace }}
+- --watch-namespace={{ $c.watchNamespace }}
+{{- end }}
+{{- if $c.watchIngressWithoutClass }}
+- --watch-ingress-without-class
+{{- end }}
+{{- if $c.publishAddress }}
+- --publish-address={{ $c.publishAddress }}
+{{- end }}
+{{- with include "portico.publishServicePath" . }}
+- --publish-service={{ . }}
+{{- end }}
+{{- if $c.defaultSSLCertificate }}
+- --default-ssl-certificate={{ $c.defaultSSLCertificate }}
+{{- end }}
+{{- if not (kindIs "invalid" $c.workers) }}
+- --workers={{ $c.workers }}
+{{- end }}
+- --shutdown-delay={{ $c.lifecycle.shutdownDelaySeconds }}
+- --shutdown-grace={{ $c.lifecycle.shutdownGraceSeconds }}
+- --log-format={{ $c.logFormat }}
+- --log-level={{ $c.logLevel }}
+{{- if $c.accessLog }}
+- --access-log
+{{- end }}
+{{- range $flag, $value := $c.extraArgs }}
+{{- if kindIs "bool" $value }}
+- --{{ if not $value }}no-{{ end }}{{ $flag }}
+{{- else }}
+- {{ printf "--%s=%s" $flag (include "portico.scalar" $value) | quote }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "portico.terminationGracePeriodSeconds" -}}
+{{- $l := .Values.controller.lifecycle -}}
+{{- if kindIs "invalid" $l.terminationGracePeriodSeconds -}}
+{{- add $l.preStopSeconds $l.shutdownDelaySeconds $l.shutdownGraceSeconds 5 -}}
+{{- else -}}
+{{- $l.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A value as the CLI expects it: Helm reads YAML numbers as float64, which
+     would print large whole numbers as 1.048576e+06. */}}
+{{- define "portico.scalar" -}}
+{{- if and (kindIs "float64" .) (eq . (float64 (int64 .))) -}}
+{{- int64 . -}}
+{{- else -}}
+{{- . -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ns/name of the Service whose address goes into Ingress status, if any. */}}
+{{- define "portico.publishServicePath" -}}
+{{- $c := .Values.controller -}}
+{{- if and $c.publishService.enabled (not $c.publishAddress) -}}
+{{- default (printf "%s/%s" .Release.Namespace (include "portico.fullname" .)) $c.publishService.pathOverride -}}
+{{- end -}}
+{{- end -}}
+
+{{/* What the controller reads and writes about Ingresses, wherever it watches them. */}}
+{{- define "portico.watchRules" -}}
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses/status]
+  verbs: [update, patch]
+- apiGroups: [""]
+  resources: [services, secrets]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
+{{- define "portico.ingressClassRules" -}}
+- apiGroups: [networking.k8s.io]
+  resources: [ingressclasses]
+  verbs: [get, list, watch]
+{{- end -}}
+
+{{- define "portico.subjects" -}}
+- kind: ServiceAccount
+  name: {{ include "portico.serviceAccountName" . }}
+  namespace: {{ .Release.Namespace }}
+{{- end -}}

@@ -1,0 +1,185 @@
+"""The controller pod the chart renders runs what `portico run` accepts, safely."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+from chart_objects import (
+    Manifest,
+    args,
+    container,
+    container_port,
+    flags,
+    of_kind,
+    one,
+    pod_labels,
+    pod_spec,
+    selects,
+    workload,
+)
+from conftest import NAMESPACE, RELEASE, ROOT, SCENARIOS
+
+from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, Settings
+
+PORTICO = ROOT / ".venv" / "bin" / "portico"
+Render = Callable[[Mapping[str, Any]], list[Manifest]]
+DEFAULTS = Settings(workers=1)
+
+
+@pytest.fixture(scope="module")
+def run_help() -> str:
+    result = subprocess.run([str(PORTICO), "run", "--help"], capture_output=True, text=True,
+                            check=True)
+    return result.stdout
+
+
+def test_every_rendered_flag_exists_in_portico_run(
+    manifests: list[Manifest], run_help: str
+) -> None:
+    known = set(re.findall(r"--[a-z][a-z0-9-]*", run_help))
+    assert args(manifests)[0] == "run"
+    unknown = [f"--{name}" for name in flags(manifests) if f"--{name}" not in known]
+    assert not unknown, f"portico run does not accept {unknown}"
+
+
+def test_portico_run_parses_the_rendered_arguments(manifests: list[Manifest]) -> None:
+    # argparse converts each value as it goes, before acting on the trailing --help,
+    # so a wrong type (e.g. --workers=1.0) fails here with the flag named.
+    result = subprocess.run([str(PORTICO), *args(manifests), "--help"],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_listener_flags_match_the_container_ports(manifests: list[Manifest]) -> None:
+    given = flags(manifests)
+    for name in ("http", "https", "admin"):
+        assert given[f"{name}-port"] == str(container_port(manifests, name))
+
+
+def test_default_ports_are_the_controllers_defaults(render: Render) -> None:
+    manifests = render({})
+    assert container_port(manifests, "http") == DEFAULTS.http_port
+    assert container_port(manifests, "https") == DEFAULTS.https_port
+    assert container_port(manifests, "admin") == DEFAULTS.admin_port == 10254
+
+
+@pytest.mark.parametrize(("probe", "path"), [("livenessProbe", "/healthz"),
+                                              ("readinessProbe", "/readyz")])
+def test_probes_hit_the_admin_endpoints(manifests: list[Manifest], probe: str, path: str) -> None:
+    http_get = container(manifests)[probe]["httpGet"]
+    assert http_get["path"] == path
+    assert container_port(manifests, http_get["port"]) == int(flags(manifests)["admin-port"] or 0)
+
+
+def test_security_context(manifests: list[Manifest]) -> None:
+    pod = pod_spec(manifests)["securityContext"]
+    ctx = container(manifests)["securityContext"]
+    assert pod["runAsNonRoot"] is True and ctx["runAsNonRoot"] is True
+    assert pod["runAsUser"] == ctx["runAsUser"] and ctx["runAsUser"] > 0
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert pod["seccompProfile"] == ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    # Without NET_BIND_SERVICE only ports above 1024 can be bound.
+    assert all(p["containerPort"] > 1024 for p in container(manifests)["ports"])
+
+
+def test_graceful_shutdown_fits_in_the_termination_grace(manifests: list[Manifest]) -> None:
+    given = flags(manifests)
+    pre_stop = container(manifests)["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    drain = float(pre_stop[1]) + float(given["shutdown-delay"] or 0) + float(
+        given["shutdown-grace"] or 0)
+    assert pod_spec(manifests)["terminationGracePeriodSeconds"] > drain
+
+
+def test_termination_grace_follows_the_lifecycle_values(render: Render) -> None:
+    lifecycle = {"preStopSeconds": 10, "shutdownDelaySeconds": 3, "shutdownGraceSeconds": 60}
+    manifests = render({"controller": {"lifecycle": lifecycle}})
+    assert pod_spec(manifests)["terminationGracePeriodSeconds"] == 10 + 3 + 60 + 5
+    assert container(manifests)["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "10"]
+    assert (flags(manifests)["shutdown-delay"], flags(manifests)["shutdown-grace"]) == ("3", "60")
+
+
+def test_pod_knows_its_namespace(manifests: list[Manifest]) -> None:
+    env = {e["name"]: e for e in container(manifests)["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert flags(manifests)["controller-namespace"] == NAMESPACE
+
+
+def test_defaults_publish_the_charts_own_service(render: Render) -> None:
+    manifests = render({})
+    service = one(manifests, "Service", RELEASE)
+    meta = service["metadata"]
+    assert flags(manifests)["publish-service"] == f"{meta['namespace']}/{meta['name']}"
+
+
+def test_publish_address_replaces_the_service(render: Render) -> None:
+    given = flags(render({"controller": {"publishAddress": "203.0.113.7"}}))
+    assert given["publish-address"] == "203.0.113.7"
+    assert "publish-service" not in given
+
+
+def test_optional_flags_follow_values(render: Render) -> None:
+    given = flags(render(SCENARIOS["daemonset-nodeport"]))
+    assert given["workers"] == "2"
+    assert given["default-ssl-certificate"] == "ingress/fallback-tls"
+    assert "watch-ingress-without-class" in given and given["watch-ingress-without-class"] is None
+    assert given["max-body-size"] == "1048576"
+    assert "hsts" in given and "no-hsts-include-subdomains" in given
+    defaults = flags(render({}))
+    assert not {"workers", "default-ssl-certificate", "watch-namespace"} & set(defaults)
+
+
+def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenario: str) -> None:
+    ingress_class = one(manifests, "IngressClass")
+    assert ingress_class["metadata"]["name"] == DEFAULT_INGRESS_CLASS
+    assert ingress_class["spec"]["controller"] == DEFAULT_CONTROLLER_NAME
+    assert flags(manifests)["ingress-class"] == DEFAULT_INGRESS_CLASS
+    assert flags(manifests)["controller-name"] == DEFAULT_CONTROLLER_NAME
+    annotations = ingress_class["metadata"].get("annotations", {})
+    is_default = SCENARIOS[scenario].get("ingressClass", {}).get("default", False)
+    assert (annotations.get("ingressclass.kubernetes.io/is-default-class") == "true") is is_default
+
+
+def test_default_service_is_a_load_balancer_on_80_and_443(render: Render) -> None:
+    manifests = render({})
+    spec = one(manifests, "Service", RELEASE)["spec"]
+    assert spec["type"] == "LoadBalancer"
+    ports = {p["port"]: container_port(manifests, p["targetPort"]) for p in spec["ports"]}
+    assert ports == {80: DEFAULTS.http_port, 443: DEFAULTS.https_port}
+
+
+def test_nodeport_service(render: Render) -> None:
+    manifests = render(SCENARIOS["daemonset-nodeport"])
+    assert workload(manifests)["kind"] == "DaemonSet"
+    service = one(manifests, "Service", RELEASE)
+    assert service["spec"]["type"] == "NodePort"
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    assert {p["name"]: p["nodePort"] for p in service["spec"]["ports"]} == {
+        "http": 30080, "https": 30443}
+    assert service["metadata"]["annotations"] == {"example.com/lb": "internal"}
+
+
+def test_cluster_ip_service_drops_external_only_fields(render: Render) -> None:
+    spec = one(render({"service": {"type": "ClusterIP", "externalTrafficPolicy": "Local",
+                                   "nodePorts": {"http": 30080}}}), "Service", RELEASE)["spec"]
+    assert spec["type"] == "ClusterIP"
+    assert "externalTrafficPolicy" not in spec
+    assert all("nodePort" not in p for p in spec["ports"])
+
+
+def test_services_select_the_controller_pods(manifests: list[Manifest]) -> None:
+    for service in of_kind(manifests, "Service"):
+        assert selects(service["spec"]["selector"], pod_labels(manifests)), service["metadata"]
+        for port in service["spec"]["ports"]:
+            container_port(manifests, port["targetPort"])
+
+
+def test_workload_selector_matches_its_pods(manifests: list[Manifest]) -> None:
+    selector = workload(manifests)["spec"]["selector"]["matchLabels"]
+    assert selects(selector, pod_labels(manifests))
