@@ -44,6 +44,7 @@ async def _echo(request: web.Request) -> dict[str, Any]:
         digest.update(chunk)
         length += len(chunk)
     sockname = request.transport.get_extra_info("sockname") if request.transport else None
+    peername = request.transport.get_extra_info("peername") if request.transport else None
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
@@ -56,6 +57,7 @@ async def _echo(request: web.Request) -> dict[str, Any]:
         "http_version": f"{request.version.major}.{request.version.minor}",
         "headers": headers,
         "remote": request.remote or "",
+        "peer": f"{peername[0]}:{peername[1]}" if peername else "",
         "body_length": length,
         "body_sha256": digest.hexdigest(),
     }

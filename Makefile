@@ -1,0 +1,50 @@
+# Portico: `make demo` to try it, `make test` to check it (installs what it needs).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# nginx, haproxy and wrk are the benchmark's comparisons (Debian packages).
+system-packages:
+	@if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null; then \
+		bash benchmarks/setup.sh; \
+	fi
+
+tools: $(STAMP)
+	PYTHON=$(PY) bash scripts/tools.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/portico demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check ingress tests benchmarks
+	$(VENV)/bin/mypy --strict ingress
+
+test: $(STAMP) system-packages tools lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(MAKE) bench-smoke
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest -q -x tests/unit
+
+bench: $(STAMP) system-packages
+	$(PY) -m benchmarks.compare
+
+bench-smoke: $(STAMP) system-packages
+	$(PY) -m benchmarks.compare --smoke
+
+image:
+	bash scripts/build-image.sh
+
+clean:
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache

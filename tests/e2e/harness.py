@@ -1,0 +1,205 @@
+"""Real processes for end-to-end tests: `portico run`, demo pods, manifest directories.
+
+Portico runs as a subprocess exactly as a user starts it. The demo pods
+(ingress.demo) run in a thread with their own event loop, so one set can
+serve a whole test module whatever loop each test uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from ingress.demo import DemoBackends, start_demo_backends
+
+T = TypeVar("T")
+STARTUP_DEADLINE = 20.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until(check: Callable[[], T | None], what: str, deadline: float = 10.0) -> T:
+    """Poll `check` until it returns something truthy; exceptions count as 'not yet'."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while time.monotonic() < end:
+        try:
+            result = check()
+        except Exception as error:  # noqa: BLE001 - any failure just means not yet
+            result, last = None, error
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+async def eventually(check: Callable[[], Any], what: str, deadline: float = 10.0) -> Any:
+    """The async twin of `wait_until` for checks that are coroutines."""
+    end = time.monotonic() + deadline
+    last: object = None
+    while time.monotonic() < end:
+        try:
+            result = await check()
+        except Exception as error:  # noqa: BLE001
+            result, last = None, error
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+class Pods:
+    """Demo pods on loopback addresses, served from a background thread's loop."""
+
+    def __init__(self, addresses: Iterable[tuple[str, int]]) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._backends: DemoBackends = self._call(start_demo_backends(list(addresses)))
+        self.addresses = self._backends.addresses
+
+    def _call(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout=10)
+
+    def close(self) -> None:
+        self._call(self._backends.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+class Manifests:
+    """A manifest directory; each file is replaced atomically, as editors and ConfigMaps do."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def write(self, name: str, objects: Iterable[Mapping[str, Any]]) -> None:
+        text = yaml.safe_dump_all([dict(o) for o in objects], sort_keys=False)
+        self.write_text(name, text)
+
+    def write_text(self, name: str, text: str) -> None:
+        tmp = self.root / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, self.root / name)
+
+    def remove(self, name: str) -> None:
+        (self.root / name).unlink(missing_ok=True)
+
+
+class Portico:
+    """`portico run` as a subprocess on free ports."""
+
+    def __init__(self, manifests: Path | None, *args: str, log: Path) -> None:
+        self.http_port = free_port()
+        self.https_port = free_port()
+        self.admin_port = free_port()
+        self.log_path = log
+        command = [
+            sys.executable,
+            "-m",
+            "ingress.cli",
+            "run",
+            "--bind",
+            "127.0.0.1",
+            "--admin-bind",
+            "127.0.0.1",
+            "--http-port",
+            str(self.http_port),
+            "--https-port",
+            str(self.https_port),
+            "--admin-port",
+            str(self.admin_port),
+            "--log-format",
+            "text",
+            *args,
+        ]
+        if manifests is not None:
+            command += ["--manifests", str(manifests)]
+        if "--workers" not in args:
+            command += ["--workers", "1"]
+        if "--shutdown-delay" not in args:
+            command += ["--shutdown-delay", "0"]
+        self._log = log.open("wb")
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    @property
+    def admin(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def admin_get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.admin + path, timeout=5) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def wait_ready(self, deadline: float = STARTUP_DEADLINE) -> None:
+        def ready() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"portico exited with {self.process.returncode}:\n{self.logs()}")
+            return self.admin_get("/readyz")[0] == 200
+
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            try:
+                if ready():
+                    return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"portico not ready in {deadline}s:\n{self.logs()}")
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels`."""
+        _, text = self.admin_get("/metrics")
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            series, _, value = line.rpartition(" ")
+            if all(f'{k}="{v}"' in series for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def logs(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def terminate(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 20.0) -> int:
+        self.terminate()
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self._log.close()
+        return code
