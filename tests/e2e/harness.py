@@ -44,7 +44,7 @@ def wait_until(check: Callable[[], T | None], what: str, deadline: float = 10.0)
     while time.monotonic() < end:
         try:
             result = check()
-        except Exception as error:  # noqa: BLE001 - any failure just means not yet
+        except Exception as error:
             result, last = None, error
         if result:
             return result
@@ -59,7 +59,7 @@ async def eventually(check: Callable[[], Any], what: str, deadline: float = 10.0
     while time.monotonic() < end:
         try:
             result = await check()
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             result, last = None, error
         if result:
             return result
@@ -161,7 +161,8 @@ class Portico:
     def wait_ready(self, deadline: float = STARTUP_DEADLINE) -> None:
         def ready() -> bool:
             if self.process.poll() is not None:
-                raise AssertionError(f"portico exited with {self.process.returncode}:\n{self.logs()}")
+                code = self.process.returncode
+                raise AssertionError(f"portico exited with {code}:\n{self.logs()}")
             return self.admin_get("/readyz")[0] == 200
 
         end = time.monotonic() + deadline

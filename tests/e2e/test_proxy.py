@@ -87,12 +87,12 @@ async def fetch(
 
 async def echo(rig: Rig, host: str, path: str = "/", **kwargs: Any) -> dict[str, Any]:
     kwargs.setdefault("headers", {"Host": host})
-    async with aiohttp.ClientSession() as session:
-        async with session.get(rig.portico.url + path, **kwargs) as r:
-            assert r.status == 200, await r.text()
-            result: dict[str, Any] = await r.json()
-            result["pod"] = result["pod"].rpartition(":")[0]
-            return result
+    url = rig.portico.url + path
+    async with aiohttp.ClientSession() as session, session.get(url, **kwargs) as r:
+        assert r.status == 200, await r.text()
+        result: dict[str, Any] = await r.json()
+        result["pod"] = result["pod"].rpartition(":")[0]
+        return result
 
 
 async def test_routes_by_host_and_path(rig: Rig) -> None:
@@ -106,7 +106,8 @@ async def test_routes_by_host_and_path(rig: Rig) -> None:
 
 
 async def test_forwarded_headers(rig: Rig) -> None:
-    seen = await echo(rig, "web.test", "/h?q=1", headers={"Host": "web.test", "X-Forwarded-For": "10.9.8.7"})
+    sent = {"Host": "web.test", "X-Forwarded-For": "10.9.8.7"}
+    seen = await echo(rig, "web.test", "/h?q=1", headers=sent)
     headers = {k.lower(): v for k, v in seen["headers"].items()}
     assert seen["query"] == "q=1"
     assert headers["host"] == "web.test"
@@ -152,7 +153,7 @@ async def test_chunked_upstream_response(rig: Rig) -> None:
 
 
 async def test_head(rig: Rig) -> None:
-    status, headers, data = await fetch(rig, "web.test", "/bytes/5000", method="HEAD")
+    status, _, data = await fetch(rig, "web.test", "/bytes/5000", method="HEAD")
     assert status == 200 and data == b""
     # The pooled upstream connection stays usable after a HEAD.
     assert (await echo(rig, "web.test", "/after-head"))["path"] == "/after-head"
@@ -166,7 +167,7 @@ async def test_keep_alive_both_sides(rig: Rig) -> None:
             async with session.get(rig.portico.url + "/api", headers={"Host": "web.test"}) as r:
                 peers.append((await r.json())["peer"])
         # One client connection carried every request, and the upstream side reused too.
-        assert len(connector._conns) <= 1  # noqa: SLF001
+        assert len(connector._conns) <= 1
         assert len(set(peers)) == 1
 
 
