@@ -18,7 +18,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import sys
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -181,3 +184,42 @@ async def run_demo_backends(addresses: Iterable[tuple[str, int]] = DEMO_ADDRESSE
         await asyncio.Event().wait()
     finally:
         await backends.close()
+
+
+def run_demo(manifests: str, http_port: int, https_port: int, admin_port: int) -> int:
+    """`portico demo`: the demo pods, then `portico run --manifests` on loopback.
+
+    The pods run on their own loop in a daemon thread, so the proxy runs exactly
+    as `portico run` does; they go away with the process.
+    """
+    from ingress.serve import run
+    from ingress.settings import Settings
+
+    started: Future[None] = Future()
+
+    async def pods() -> None:
+        try:
+            await start_demo_backends(DEMO_ADDRESSES)
+        except OSError as error:
+            started.set_exception(error)
+            return
+        started.set_result(None)
+        await asyncio.Event().wait()
+
+    threading.Thread(target=asyncio.run, args=(pods(),), name="demo-pods", daemon=True).start()
+    try:
+        started.result()
+    except OSError as error:
+        # 127.0.0.2 and .3 are loopback on Linux; macOS needs `ifconfig lo0 alias 127.0.0.2`.
+        print(f"portico demo: cannot start the demo pods: {error}", file=sys.stderr)
+        return 1
+    pods_at = ", ".join(f"{host}:{port}" for host, port in DEMO_ADDRESSES)
+    print(f"demo pods on {pods_at}; try:\n"
+          f"  curl -H 'Host: hello.local' http://127.0.0.1:{http_port}/\n"
+          f"  curl -H 'Host: demo.local' http://127.0.0.1:{http_port}/echo/hi\n"
+          f"  curl http://127.0.0.1:{admin_port}/metrics", file=sys.stderr)
+    return run(Settings(
+        manifests=manifests, bind="127.0.0.1", http_port=http_port, https_port=https_port,
+        admin_bind="127.0.0.1", admin_port=admin_port, workers=1, log_format="text",
+        shutdown_delay=0.0, shutdown_grace=2.0,
+    ))
