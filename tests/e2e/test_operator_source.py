@@ -1,0 +1,252 @@
+"""The Kubernetes source in-process: kopf against the emulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from ingress.build.result import BuildResult
+from ingress.operator import KubernetesSource
+from ingress.pipeline import Reconciler
+from ingress.settings import Settings
+from kube import objects as o
+from kube.emulator import Emulator
+from kube.harness import (
+    INGRESSES,
+    SECRETS,
+    SERVICES,
+    SLICES,
+    ApiServer,
+    eventually,
+    write_kubeconfig,
+)
+
+PUBLISHED = [{"ip": "192.0.2.10"}, {"hostname": "lb.example"}]
+
+
+@pytest.fixture()
+async def api() -> AsyncIterator[ApiServer]:
+    async with Emulator() as emulator:
+        emulator.resources.load_bundled()
+        server = ApiServer(emulator)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.close()
+
+
+class Running:
+    def __init__(self, source: KubernetesSource, reconciler: Reconciler) -> None:
+        self.source = source
+        self.reconciler = reconciler
+        self.results: list[BuildResult] = []
+        reconciler.add_publisher(self.results.append)
+
+    def stored(self, kind: str, name: str, ns: str = "default") -> Any:
+        return self.reconciler.store.get(kind, ns, name)
+
+    def routes_to(self, host: str, path: str = "/") -> list[str]:
+        result = self.reconciler.result
+        route = result.table.route(host, path) if result else None
+        return [] if route is None else [e.ip for e in route.backend.endpoints]
+
+
+@contextlib.asynccontextmanager
+async def running(api: ApiServer, tmp_path: Path, **overrides: Any) -> AsyncIterator[Running]:
+    fields = {"kubeconfig": str(write_kubeconfig(tmp_path, api.url)),
+              "publish_address": "192.0.2.10,lb.example",
+              "election_lease_duration": 2.0, "election_renew_deadline": 1.5,
+              "election_retry_period": 0.2, **overrides}
+    settings = Settings(**fields)
+    reconciler = Reconciler(settings.build, publishers=[])
+    source = KubernetesSource(settings, reconciler)
+    handle = Running(source, reconciler)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(source.run(stop)), asyncio.create_task(reconciler.run())]
+    try:
+        yield handle
+    finally:
+        stop.set()
+        await asyncio.wait_for(tasks[0], 10)
+        tasks[1].cancel()
+        await asyncio.gather(tasks[1], return_exceptions=True)
+
+
+def lb_status(api: ApiServer, name: str) -> Any:
+    body = api.stored("ingresses", name) or {}
+    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+
+
+def events_of(api: ApiServer, name: str, reason: str | None = None) -> list[dict[str, Any]]:
+    return [e for e in api.all("events") if e["involvedObject"]["name"] == name
+            and (reason is None or e["reason"] == reason)]
+
+
+def base_objects(api: ApiServer) -> None:
+    put = api.emulator.put
+    put("networking.k8s.io/v1/ingressclasses", o.ingress_class())
+    put("v1/services", o.service("web"))
+    put("discovery.k8s.io/v1/endpointslices", o.endpoint_slice("web", ["10.0.0.1"]))
+
+
+async def test_first_listing_syncs_routes_and_status_without_touching_foreign_objects(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    base_objects(api)
+    api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("mine", host="a.example"))
+    api.emulator.put("networking.k8s.io/v1/ingresses",
+                     o.ingress("theirs", host="b.example", cls="nginx"))
+    api.emulator.put("v1/secrets", o.secret("password", {"p": "c2VjcmV0"}))
+    async with running(api, tmp_path) as run:
+        assert run.reconciler.synced or await eventually(lambda: run.reconciler.synced)
+        await eventually(lambda: run.routes_to("a.example") == ["10.0.0.1"], what="route")
+        assert run.routes_to("b.example") == []
+        await eventually(lambda: lb_status(api, "mine") == PUBLISHED, what="status")
+        assert run.source.metrics.synced and run.source.metrics.is_leader
+        await eventually(lambda: events_of(api, "mine", "Sync"), what="Sync event")
+        # Opaque Secrets never enter the store.
+        assert run.stored("Secret", "password") is None
+        assert run.source.metrics.owned_ingresses == 1
+        assert run.source.metrics.watch_events["Ingress"] >= 2
+    theirs = api.stored("ingresses", "theirs")
+    mine = api.stored("ingresses", "mine")
+    assert theirs is not None and "status" not in theirs
+    assert mine is not None
+    for body in (mine, theirs):  # no finalizers, no kopf annotations
+        assert not body["metadata"].get("finalizers")
+        assert not body["metadata"].get("annotations")
+    assert events_of(api, "theirs") == []
+    assert len(events_of(api, "mine", "Sync")) == 1
+
+
+async def test_changes_stream_into_the_table_and_status_follows_ownership(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    base_objects(api)
+    async with running(api, tmp_path) as run:
+        await eventually(lambda: run.reconciler.synced)
+        await api.create(INGRESSES, o.ingress("late", host="late.example"))
+        await eventually(lambda: run.routes_to("late.example") == ["10.0.0.1"], what="route")
+        await eventually(lambda: lb_status(api, "late") == PUBLISHED, what="status")
+        await api.patch(SLICES, "web-abc", {"endpoints": [
+            {"addresses": [ip], "conditions": {"ready": True}} for ip in ("10.0.0.2", "10.0.0.3")
+        ]})
+        await eventually(lambda: sorted(run.routes_to("late.example")) == ["10.0.0.2", "10.0.0.3"])
+        assert run.source.metrics.event_to_swap_seconds < 1.0
+        # Handing the Ingress to another class removes our status and its routes.
+        await api.patch(INGRESSES, "late", {"spec": {"ingressClassName": "nginx"}})
+        await eventually(lambda: run.routes_to("late.example") == [], what="route removed")
+        await eventually(lambda: not lb_status(api, "late"), what="status removed")
+        patches = run.source.metrics.status_patches
+        # Once it is theirs, later changes of it are not ours to answer.
+        await api.patch(INGRESSES, "late", {"status": {"loadBalancer": {
+            "ingress": [{"ip": "198.51.100.1"}]}}})
+        await api.patch(SLICES, "web-abc", {"endpoints": []})
+        await eventually(lambda: run.results and not run.results[-1].table.backends()
+                         or run.results[-1].table.backends()["default/web:80"].endpoints == ())
+        await asyncio.sleep(0)  # let the writer run on the last result
+        assert lb_status(api, "late") == [{"ip": "198.51.100.1"}]
+        assert run.source.metrics.status_patches == patches
+        await api.delete(INGRESSES, "late")
+        await eventually(lambda: run.stored("Ingress", "late") is None, what="delete")
+
+
+async def test_problems_become_warning_events_once(api: ApiServer, tmp_path: Path) -> None:
+    base_objects(api)
+    async with running(api, tmp_path) as run:
+        await eventually(lambda: run.reconciler.synced)
+        await api.create(INGRESSES, o.ingress("good", host="good.example"))
+        await api.create(INGRESSES, o.ingress("bad", host="bad.example", path="no-slash",
+                                              path_type="Prefix"))
+        warnings = await eventually(lambda: [e for e in events_of(api, "bad")
+                                             if e["type"] == "Warning"], what="Warning")
+        problem = next(p for p in run.reconciler.result.problems  # type: ignore[union-attr]
+                       if p.obj.name == "bad")
+        assert warnings[0]["reason"] == problem.reason
+        assert warnings[0]["message"] == f"{problem.field}: {problem.message}"
+        assert run.routes_to("good.example") == ["10.0.0.1"]
+        assert run.source.metrics.ingresses_with_problems == 1
+        # More builds with the same problem post nothing new.
+        builds = len(run.results)
+        for n in range(3):
+            await api.patch(SLICES, "web-abc", {"endpoints": [
+                {"addresses": [f"10.0.1.{n}"], "conditions": {"ready": True}}]})
+        await eventually(lambda: len(run.results) > builds
+                         and run.routes_to("good.example") == ["10.0.1.2"])
+        await eventually(lambda: run.source.metrics.events_posted >= 2)
+        assert len([e for e in events_of(api, "bad") if e["type"] == "Warning"]) == len(warnings)
+        assert len(events_of(api, "good", "Sync")) == 1
+        assert events_of(api, "bad", "Sync") == []
+
+
+async def test_referenced_tls_secret_is_fetched_after_being_dropped(
+    api: ApiServer, tmp_path: Path
+) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("tls.example")
+    data = {"tls.crt": base64.b64encode(cert.cert_chain_pems[0].bytes()).decode(),
+            "tls.key": base64.b64encode(cert.private_key_pem.bytes()).decode()}
+    base_objects(api)
+    async with running(api, tmp_path) as run:
+        await eventually(lambda: run.results, what="first build")
+        await api.create(SECRETS, o.secret("cert", data, "kubernetes.io/tls"))
+        await api.create(SERVICES, o.service("other"))  # an event after the Secret's
+        await eventually(lambda: run.source.metrics.watch_events.get("Service", 0) >= 2)
+        assert run.stored("Secret", "cert") is None  # nobody needs it yet
+        await api.create(INGRESSES, o.ingress("secure", host="tls.example", tls_secret="cert"))
+        await eventually(lambda: run.reconciler.result is not None
+                         and run.reconciler.result.table.certificate("tls.example"),
+                         what="certificate in the table")
+        assert run.source.metrics.secrets_fetched == 1
+        await api.delete(INGRESSES, "secure")
+        await eventually(lambda: run.stored("Secret", "cert") is None, what="dropped again")
+
+
+async def test_api_server_outage_keeps_table_and_resyncs(api: ApiServer, tmp_path: Path) -> None:
+    base_objects(api)
+    for name in ("stays", "goes"):
+        api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress(name, host=f"{name}.example"))
+    async with running(api, tmp_path) as run:
+        await eventually(lambda: run.routes_to("goes.example") == ["10.0.0.1"])
+        await api.stop()
+        # While it is down: one Ingress is deleted, another created.
+        api.emulator.objects["networking.k8s.io/v1/ingresses", "default", "goes"].delete()
+        api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("new", host="new.example"))
+        await asyncio.sleep(0.3)  # an outage, not a condition to wait for
+        assert run.routes_to("goes.example") == ["10.0.0.1"]  # the last good table serves
+        await api.start()
+        await eventually(lambda: run.routes_to("new.example") == ["10.0.0.1"], timeout=15,
+                         what="new Ingress after the outage")
+        await eventually(lambda: run.routes_to("goes.example") == [], timeout=5,
+                         what="Ingress deleted during the outage")
+        assert run.routes_to("stays.example") == ["10.0.0.1"]
+        assert run.source.metrics.relists >= 1
+
+
+async def test_one_leader_writes_and_a_follower_takes_over(api: ApiServer, tmp_path: Path) -> None:
+    base_objects(api)
+    api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("shared", host="s.example"))
+    async with contextlib.AsyncExitStack() as first_scope:
+        first = await first_scope.enter_async_context(
+            running(api, tmp_path, publish_address="192.0.2.20"))
+        await eventually(lambda: first.source.metrics.is_leader, what="first leads")
+        async with running(api, tmp_path, publish_address="192.0.2.21") as second:
+            await eventually(lambda: second.routes_to("s.example") == ["10.0.0.1"])
+            await asyncio.sleep(0.5)  # several retry periods of the follower
+            assert not second.source.metrics.is_leader
+            assert lb_status(api, "shared") == [{"ip": "192.0.2.20"}]
+            assert second.source.metrics.status_patches == 0
+            lease = api.stored("leases", "portico-leader")
+            assert lease and lease["spec"]["holderIdentity"] == first.source.elector.identity
+            await first_scope.aclose()  # the leader stops and releases the Lease
+            await eventually(lambda: second.source.metrics.is_leader, timeout=3,
+                             what="follower takes over")
+            await eventually(lambda: lb_status(api, "shared") == [{"ip": "192.0.2.21"}])
