@@ -105,8 +105,10 @@ class Dataplane:
     async def _connect(self, pool: EndpointPool, exchange: Exchange, read_timeout: float) -> None:
         settings = self.settings
         host, port = pool.address
+        route = exchange.route
+        timeout = route.policy.connect_timeout if route is not None else None
         try:
-            async with asyncio.timeout(settings.connect_timeout):
+            async with asyncio.timeout(timeout or settings.connect_timeout):
                 _, upstream = await self.loop.create_connection(
                     lambda: UpstreamConnection(pool), host, port
                 )
