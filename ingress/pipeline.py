@@ -83,8 +83,9 @@ class Reconciler:
     def rebuild(self) -> BuildResult:
         started = time.perf_counter()
         self.generation += 1
-        result = build(self.store.snapshot(), self._settings, now=time.time(),
-                       generation=self.generation)
+        result = build(
+            self.store.snapshot(), self._settings, now=time.time(), generation=self.generation
+        )
         self.last_build_seconds = time.perf_counter() - started
         self.last_success_at = time.time()
         known = set(self.result.problems) if self.result is not None else set()

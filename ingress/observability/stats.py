@@ -15,7 +15,19 @@ from ingress.model import Route
 
 # Upstream latency histogram bounds, seconds (Prometheus `le` labels).
 LATENCY_BUCKETS: tuple[float, ...] = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
 )
 
 # (host, ingress namespace, ingress name, service) of a route; all '' when no route matched.
