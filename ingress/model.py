@@ -119,7 +119,6 @@ class RoutePolicy:
     read_timeout: float | None = None
     allow_source_ranges: tuple[str, ...] = ()
     upstream_vhost: str | None = None
-    extra_response_headers: tuple[tuple[str, str], ...] = ()
 
 
 DEFAULT_POLICY = RoutePolicy()

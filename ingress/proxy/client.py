@@ -259,6 +259,7 @@ class ClientConnection(asyncio.Protocol):
         parser = self.parser
         exchange = Exchange(self, parser.get_method(), self.url, dp.loop.time())
         exchange.headers = headers
+        exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
         exchange.close_after = not parser.should_keep_alive() or dp.closing or exchange.upgrade
         self.current = exchange

@@ -40,6 +40,8 @@ class Listener:
     scheme: bytes
     public_port: bytes
     tls: bool
+    # Added to every response on this listener (HSTS on HTTPS), header lines with CRLF.
+    response_headers: bytes = b""
 
 
 class Dataplane:
@@ -141,7 +143,9 @@ class Dataplane:
             )
         )
         if tls_context is not None and settings.https_port:
-            secure = Listener(b"https", str(settings.https_port).encode(), True)
+            secure = Listener(
+                b"https", str(settings.https_port).encode(), True, _hsts_header(settings)
+            )
             self._servers.append(
                 await loop.create_server(
                     lambda: ClientConnection(self, secure),
@@ -198,3 +202,12 @@ class Dataplane:
             self._sweeper.cancel()
         for pool in self.pools.values():
             pool.retire()
+
+
+def _hsts_header(settings: Settings) -> bytes:
+    if not settings.hsts:
+        return b""
+    value = f"max-age={settings.hsts_max_age}"
+    if settings.hsts_include_subdomains:
+        value += "; includeSubDomains"
+    return f"strict-transport-security: {value}\r\n".encode()

@@ -50,6 +50,7 @@ class Exchange:
         "outbox",
         "path",
         "replay",
+        "response_headers",
         "response_started",
         "route",
         "sent_at",
@@ -82,6 +83,7 @@ class Exchange:
         self.body_bytes = 0
         self.body_done = False
         self.response_started = False
+        self.response_headers = b""  # extra header lines for the client (HSTS)
         # The response went out before the request body ended: drop the rest of the body.
         self.answered = False
         self.status = 0

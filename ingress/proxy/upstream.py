@@ -329,7 +329,7 @@ class UpstreamConnection(asyncio.Protocol):
             parts.append(b"transfer-encoding: chunked\r\n")
         if exchange.close_after:
             parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
+        parts += (exchange.response_headers, b"\r\n")
         self.out.append(b"".join(parts))
         if exchange.head_only:
             # llhttp cannot be told a response answers HEAD, so it would wait
