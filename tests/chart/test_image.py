@@ -1,0 +1,118 @@
+"""The container image and the chart agree; opt-in: build the image and run it as the chart does.
+
+Building needs podman, runc and debootstrap (scripts/build-image.sh) and takes
+15-90 s, so it runs only with PORTICO_IMAGE_TEST=1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import pytest
+import yaml
+from chart_objects import Manifest, args, container, pod_spec
+from conftest import CHART, ROOT
+
+Render = Callable[[Mapping[str, Any]], list[Manifest]]
+TAG = "localhost/portico:test"
+PODMAN_DIR = ROOT / ".tools" / "podman"
+
+
+def image_uid() -> int:
+    match = re.search(r"^ARG PORTICO_UID=(\d+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert match, "Dockerfile declares no ARG PORTICO_UID"
+    return int(match.group(1))
+
+
+def test_chart_runs_as_the_image_user() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["controller"]
+    uid = image_uid()
+    for context in (values["podSecurityContext"], values["containerSecurityContext"]):
+        assert (context["runAsUser"], context["runAsGroup"]) == (uid, uid)
+
+
+def podman(*command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    # The same configuration scripts/build-image.sh wrote: runc, cgroupfs, storage under .tools.
+    env = {**os.environ,
+           "CONTAINERS_CONF": str(PODMAN_DIR / "conf" / "containers.conf"),
+           "CONTAINERS_STORAGE_CONF": str(PODMAN_DIR / "conf" / "storage.conf")}
+    return subprocess.run(["podman", *command], capture_output=True, text=True, check=check,
+                          env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    if os.environ.get("PORTICO_IMAGE_TEST") != "1":
+        pytest.skip("set PORTICO_IMAGE_TEST=1 to build and run the image")
+    build = subprocess.run([str(ROOT / "scripts" / "build-image.sh"), TAG],
+                           capture_output=True, text=True, check=False, timeout=600,
+                           env={**os.environ, "PORTICO_PODMAN_DIR": str(PODMAN_DIR)})
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    return TAG
+
+
+def test_image_entrypoint_is_portico(image: str) -> None:
+    result = podman("run", "--rm", image, "--help")
+    assert "run" in result.stdout
+    assert podman("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip() == str(
+        image_uid())
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_until_ready(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        assert time.monotonic() < deadline, f"{url} never answered 200"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def container_name() -> Iterator[str]:
+    name = f"portico-image-test-{os.getpid()}"
+    yield name
+    podman("rm", "--force", name, check=False)
+
+
+def test_image_serves_with_the_charts_arguments_and_security(
+    image: str, render: Render, container_name: str
+) -> None:
+    manifests = render({})
+    security = container(manifests)["securityContext"]
+    user = f"{security['runAsUser']}:{security['runAsGroup']}"
+    assert pod_spec(manifests)["securityContext"]["runAsNonRoot"]
+    http, admin = free_port(), free_port()
+    # The chart's command line, then what differs here: files instead of a cluster,
+    # loopback ports, a short drain.
+    command = [*args(manifests), "--manifests=/manifests", "--bind=127.0.0.1",
+               "--admin-bind=127.0.0.1", f"--http-port={http}", "--https-port=0",
+               f"--admin-port={admin}", "--workers=1", "--shutdown-delay=0.2",
+               "--shutdown-grace=5"]
+    podman("run", "--detach", "--name", container_name, "--network=host",
+           "--read-only", "--tmpfs=/tmp", "--cap-drop=ALL", "--security-opt=no-new-privileges",
+           f"--user={user}", "-v", f"{ROOT / 'examples' / 'demo'}:/manifests:ro",
+           image, *command)
+    wait_until_ready(f"http://127.0.0.1:{admin}/readyz", time.monotonic() + 30)
+    started = time.monotonic()
+    podman("stop", "--time=20", container_name)
+    assert time.monotonic() - started < 15, "SIGTERM did not lead to a prompt, clean exit"
+    state = podman("inspect", "--format={{.State.ExitCode}}", container_name).stdout.strip()
+    assert state == "0", podman("logs", container_name, check=False).stderr[-2000:]
