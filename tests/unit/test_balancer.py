@@ -1,0 +1,109 @@
+"""Endpoint choice: algorithms, exclusion of tried endpoints, passive-health ejection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from ingress.model import Backend, Balancer, Endpoint
+from ingress.observability.stats import ProxyStats
+from ingress.proxy.balancer import Balancers
+from ingress.proxy.upstream import EndpointPool
+
+ENDPOINTS = tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, 4))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+Rig = tuple[Balancers, dict[tuple[str, int], EndpointPool], Clock]
+
+
+@pytest.fixture()
+def rig() -> Iterator[Rig]:
+    loop = asyncio.new_event_loop()
+    clock = Clock()
+    loop.time = clock  # type: ignore[method-assign]
+    pools: dict[tuple[str, int], EndpointPool] = {}
+
+    def pool(address: tuple[str, int]) -> EndpointPool:
+        if address not in pools:
+            pools[address] = EndpointPool(address, loop, ProxyStats(), 8)
+        return pools[address]
+
+    yield Balancers(pool, clock), pools, clock
+    loop.close()
+
+
+def backend(balancer: Balancer = Balancer.ROUND_ROBIN, **kwargs: object) -> Backend:
+    values: dict[str, object] = {"endpoints": ENDPOINTS, "balancer": balancer, **kwargs}
+    return Backend("default", "web", "80", **values)  # type: ignore[arg-type]
+
+
+def test_round_robin_cycles_and_survives_a_new_backend_object(rig: Rig) -> None:
+    balancers, _, _ = rig
+    first = [balancers.pick(backend()) for _ in range(3)]
+    assert first == list(ENDPOINTS)
+    # A rebuilt table has an equal but new Backend: the cursor goes on, it does not restart.
+    assert balancers.pick(backend()) == ENDPOINTS[0]
+    assert balancers.pick(backend()) == ENDPOINTS[1]
+
+
+def test_tried_endpoints_are_skipped_until_none_is_left(rig: Rig) -> None:
+    balancers, _, _ = rig
+    tried = [ENDPOINTS[0].address, ENDPOINTS[1].address]
+    assert balancers.pick(backend(), tried) == ENDPOINTS[2]
+    assert balancers.pick(backend(), [e.address for e in ENDPOINTS]) is None
+
+
+def test_fallback_endpoints_only_when_none_is_ready(rig: Rig) -> None:
+    balancers, _, _ = rig
+    terminating = Endpoint("10.0.0.9", 8080, ready=False, serving=True, terminating=True)
+    assert balancers.pick(backend(endpoints=(), fallback=(terminating,))) == terminating
+    assert balancers.pick(backend(fallback=(terminating,))) in ENDPOINTS
+
+
+def test_least_conn_prefers_the_idlest(rig: Rig) -> None:
+    balancers, pools, _ = rig
+    for endpoint, active in zip(ENDPOINTS, (3, 1, 2), strict=True):
+        balancers.pick(backend(Balancer.LEAST_CONN))  # creates the pools
+        pools[endpoint.address].active = active
+    assert balancers.pick(backend(Balancer.LEAST_CONN)) == ENDPOINTS[1]
+
+
+def test_random_spreads(rig: Rig) -> None:
+    balancers, _, _ = rig
+    seen = Counter(balancers.pick(backend(Balancer.RANDOM)) for _ in range(300))
+    assert set(seen) == set(ENDPOINTS)
+
+
+def test_ejection_after_consecutive_failures_doubles_and_never_ejects_all(rig: Rig) -> None:
+    balancers, _, clock = rig
+    balancers.pick(backend())
+    bad = balancers._pools(ENDPOINTS[0].address)
+    bad.connect_failed(eject_after=2, eject_base=1.0)
+    assert not bad.ejected(clock.now)
+    bad.connect_failed(eject_after=2, eject_base=1.0)
+    assert bad.ejected(clock.now)
+    assert ENDPOINTS[0] not in {balancers.pick(backend()) for _ in range(6)}
+    clock.now += 1.5
+    assert not bad.ejected(clock.now)
+    bad.connect_failed(2, 1.0)
+    bad.connect_failed(2, 1.0)
+    clock.now += 1.5
+    assert bad.ejected(clock.now)  # the second ejection lasts 2 s
+    # Every endpoint ejected: they are used anyway rather than failing the Service.
+    for endpoint in ENDPOINTS:
+        pool = balancers._pools(endpoint.address)
+        pool.ejected_until = clock.now + 10
+    assert balancers.pick(backend()) in ENDPOINTS
+    bad.connect_succeeded()
+    assert bad.ejections == 0
