@@ -341,7 +341,9 @@ async def test_sessions_resume_and_alpn_is_http_1_1_on_a_per_host_context(
     client_context.maximum_version = version
     client_context.set_alpn_protocols(["h2", "http/1.1"])
 
-    def handshake(session: ssl.SSLSession | None) -> tuple[ssl.SSLSession, bool, str | None]:
+    def handshake(
+        session: ssl.SSLSession | None,
+    ) -> tuple[ssl.SSLSession, bool | None, str | None]:
         with (
             socket.create_connection(("127.0.0.1", port)) as raw,
             client_context.wrap_socket(raw, server_hostname="a.example.com", session=session) as s,
