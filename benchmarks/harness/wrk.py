@@ -45,14 +45,16 @@ def parse_report(output: str) -> WrkReport:
     raise ValueError(f"wrk printed no summary line; its output was:\n{output[-2000:]}")
 
 
-def wrk_argv(url: str, host: str, connections: int, duration_s: int, threads: int = 1,
+def wrk_argv(url: str, host: str | None, connections: int, duration_s: int, threads: int = 1,
              cpus: str | None = None) -> list[str]:
     if duration_s < 1:
         raise ValueError(f"wrk duration: {duration_s} s; wrk counts whole seconds (>= 1)")
     if connections < threads:
         raise ValueError(f"wrk connections: {connections} < threads {threads}")
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s}s",
-            "--timeout", "5s", "-H", f"Host: {host}", "-s", str(REPORT_SCRIPT), url]
+            "--timeout", "5s", "-s", str(REPORT_SCRIPT), url]
+    if host:
+        argv[-1:-1] = ["-H", f"Host: {host}"]
     return ["taskset", "-c", cpus, *argv] if cpus else argv
 
 

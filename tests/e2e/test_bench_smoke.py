@@ -1,0 +1,32 @@
+"""`make bench-smoke`: the whole benchmark path, every configuration once, no speed checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.harness.rig import CONFIGS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.skipif(any(shutil.which(t) is None for t in ("nginx", "haproxy", "wrk", "taskset")),
+                    reason="needs nginx, haproxy, wrk, taskset: benchmarks/setup.sh installs them")
+def test_every_configuration_produces_results(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compare", "--smoke", "--workdir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = (tmp_path / "results" / "README.md").read_text()
+    for config in CONFIGS:
+        rows = [line for line in report.splitlines() if line.startswith("| ") and
+                f"| {config} |" in line]
+        assert len(rows) == 3, f"{config}: {rows}"
+        assert not any("failed" in row for row in rows)
+    assert (tmp_path / "results" / "throughput.png").stat().st_size > 10_000
+    assert (tmp_path / "results" / "latency.png").stat().st_size > 10_000
