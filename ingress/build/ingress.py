@@ -47,8 +47,8 @@ class IngressRequest:
 
 
 def _secret_key(namespace: str, secret_name: str) -> Key:
-    ns, slash, name = secret_name.rpartition("/")
-    return (ns, name) if slash else (namespace, secret_name)
+    # Always the Ingress's own namespace: a tenant must not serve another's certificate.
+    return (namespace, secret_name)
 
 
 class _IngressParser:

@@ -99,11 +99,12 @@ def test_tls_without_secret_name_is_a_tls_host_with_the_default_certificate() ->
     assert result.table.hosts["foo.com"].tls
 
 
-def test_secret_name_with_namespace() -> None:
+def test_secret_of_another_namespace_is_not_reachable() -> None:
+    # A tenant must not serve another namespace's certificate by naming it.
     result = run(tls_ingress("a", ["foo.com"], "certs/foo-tls"),
                  secret_of("foo-tls", FOO, namespace="certs"), service("web"))
-    assert result.table.certificates["foo.com"].secret.namespace == "certs"
-    assert result.referenced_secrets == {("certs", "foo-tls")}
+    assert "foo.com" not in result.table.certificates
+    assert result.referenced_secrets == {("default", "certs/foo-tls")}
 
 
 def test_oldest_ingress_decides_a_hosts_certificate() -> None:
