@@ -59,10 +59,12 @@ def _check_settings(settings: Settings) -> ssl.TLSVersion:
 
 
 class TlsContexts:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, default_certificate: Certificate | None = None) -> None:
+        """`default_certificate`: the generated one to serve; pass the same one to every
+        worker process so that they all present one certificate (default: a new one)."""
         self._min_version = _check_settings(settings)
         self._ciphers = settings.tls_ciphers
-        self.default_certificate = generate_default_certificate()
+        self.default_certificate = default_certificate or generate_default_certificate()
         self.server_context = self._new_context()
         load_pem_chain(
             self.server_context,

@@ -25,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 from ingress.model import Certificate, ObjectRef, RoutingTable
 from ingress.settings import Settings
-from ingress.tls import TlsContexts, is_tls, server_name_of
+from ingress.tls import TlsContexts, generate_default_certificate, is_tls, server_name_of
 from ingress.tls.default_certificate import DEFAULT_CERTIFICATE_NAME
 
 
@@ -184,6 +184,19 @@ async def test_unknown_name_and_no_sni_get_the_generated_default(
     served = x509.load_der_x509_certificate(der(contexts.default_certificate))
     cn = served.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert cn == DEFAULT_CERTIFICATE_NAME
+
+
+async def test_workers_given_one_generated_certificate_present_the_same_one() -> None:
+    shared = generate_default_certificate()
+    served = []
+    for _ in range(2):
+        contexts = TlsContexts(Settings(), shared)
+        async with serving(contexts.server_context) as port:
+            client = await connect(port, None, unverified())
+            served.append(client.peer_der)
+            await client.close()
+    assert served == [der(shared), der(shared)]
+    assert der(TlsContexts(Settings()).default_certificate) != der(shared)
 
 
 async def test_table_default_certificate_replaces_the_generated_one(
