@@ -8,7 +8,9 @@ Pinned to kmock 0.8: this reaches into its name-mangled helpers. What it adds:
   `apiVersion` (kopf copies them onto the listed items);
 - a watch with `?resourceVersion=N` streams only what changed after N, and
   takes its snapshot and its event-bus cursor under one lock, so a write
-  racing with a new watch is neither lost nor replayed.
+  racing with a new watch is neither lost nor replayed;
+- `compact()` forgets the history, as etcd compaction does: a watch resumed
+  from an older resourceVersion gets `410 Gone` and the client must list anew.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ import kmock
 @attrs.define(kw_only=True)
 class Emulator(kmock.KubernetesEmulator):
     revision: int = attrs.field(default=0, init=False)
+    compacted: int = attrs.field(default=0, init=False)
+
+    def compact(self) -> None:
+        self.compacted = self.revision
 
     def next_revision(self) -> str:
         self.revision += 1
@@ -61,6 +67,11 @@ class Emulator(kmock.KubernetesEmulator):
         yield b""  # send the headers now, as kmock does
         since = request.params.get("resourceVersion", "")
         since_n = int(since) if since.isdigit() else 0
+        if since_n and since_n < self.compacted:
+            yield {"type": "ERROR", "object": {
+                "apiVersion": "v1", "kind": "Status", "status": "Failure", "code": 410,
+                "reason": "Expired", "message": f"too old resource version: {since_n}"}}
+            return
         bus = self._buses[request.resource]
         async with self._lock:
             marker = await bus.mark()

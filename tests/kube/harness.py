@@ -57,6 +57,11 @@ class ApiServer:
 
     async def stop(self) -> None:
         if self._server is not None:
+            # Watch responses never end by themselves: without this, aiohttp
+            # waits its default 60 s for them before the port is closed.
+            runner = self._server.server.runner
+            if runner is not None:
+                runner._shutdown_timeout = 0.1
             await self._server.__aexit__(None, None, None)
             self._server = None
 
