@@ -37,7 +37,7 @@ from ingress.pipeline import Reconciler
 from ingress.proxy.dataplane import AccessLog, Dataplane
 from ingress.proxy.exchange import Exchange
 from ingress.settings import Settings
-from ingress.tls import TlsContexts
+from ingress.tls import TlsContexts, generate_default_certificate
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +113,14 @@ async def _serve(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
 
-    tls = TlsContexts(settings) if settings.https_port else None
+    # TLS is terminated where the listeners are: here, or in each worker.
+    tls = TlsContexts(settings) if settings.https_port and settings.workers == 1 else None
     if settings.workers > 1:
         from ingress.proxy.workers import WorkerPool
 
-        workers = WorkerPool(settings)
+        workers = WorkerPool(
+            settings, generate_default_certificate() if settings.https_port else None
+        )
         dataplane_stats: Callable[[], ProxyStats] = workers.stats
         swap: Callable[[RoutingTable], None] = workers.swap
         served: Callable[[], bool] = workers.all_current

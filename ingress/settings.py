@@ -132,7 +132,9 @@ class Settings:
         default=30.0, metadata=_flag("after that, time for in-flight requests to finish, s")
     )
     # --- TLS
-    tls_min_version: str = field(default="1.2", metadata=_flag("1.2 or 1.3"))
+    tls_min_version: str = field(
+        default="1.2", metadata=_flag("oldest TLS version accepted", choices=("1.2", "1.3"))
+    )
     tls_ciphers: str = field(
         default="ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
         metadata=_flag("OpenSSL cipher list for TLS 1.2"),

@@ -300,10 +300,11 @@ class ClientConnection(asyncio.Protocol):
         if upstream is not None and upstream.exchange is exchange:
             exchange.keep_for_replay(data)
             upstream.write(data)
+            # The read timeout runs from the last byte sent, not from the request's start.
+            upstream.deadline = self.dp.loop.time() + upstream.read_timeout
             return
-        outbox = exchange.outbox
-        outbox.append(data)
-        if exchange is self.active and sum(map(len, outbox)) > _CONNECT_BUFFER:
+        exchange.outbox.append(data)
+        if exchange is self.active and exchange.body_bytes > _CONNECT_BUFFER:
             self._pause(_PAUSE_CONNECTING)
 
     # --- routing and policies
@@ -452,8 +453,7 @@ class ClientConnection(asyncio.Protocol):
         pool = dp.pool(endpoint.address)
         upstream = None if exchange.fresh else pool.take_idle()
         if upstream is not None:
-            self._resume(_PAUSE_CONNECTING)
-            upstream.send(exchange, self._read_timeout(route))
+            self._send(exchange, upstream, self._read_timeout(route))
         else:
             dp.connect(pool, exchange, self._read_timeout(route))
 
@@ -468,8 +468,13 @@ class ClientConnection(asyncio.Protocol):
         if exchange is not self.active or self.closed:
             upstream.pool.release(upstream)
             return
+        self._send(exchange, upstream, read_timeout)
+
+    def _send(self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float) -> None:
         self._resume(_PAUSE_CONNECTING)
         upstream.send(exchange, read_timeout)
+        if self.write_paused and upstream.transport is not None:
+            upstream.transport.pause_reading()  # the client still drains an earlier response
 
     def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None:
         """The upstream failed before any response byte: retry or answer 502/504."""

@@ -68,6 +68,8 @@ class EndpointPool:
             conn.close()
         else:
             conn.deadline = 0.0
+            if conn.transport is not None:
+                conn.transport.resume_reading()  # it may have been paused for a slow client
             self.idle.append(conn)
 
     def connect_succeeded(self) -> None:

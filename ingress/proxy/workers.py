@@ -23,7 +23,7 @@ import struct
 import sys
 from typing import Any
 
-from ingress.model import RoutingTable
+from ingress.model import Certificate, RoutingTable
 from ingress.observability.stats import ProxyStats
 from ingress.settings import Settings
 
@@ -61,8 +61,10 @@ class _Worker:
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, default_certificate: Certificate | None) -> None:
         self._settings = settings
+        # One generated certificate for all workers: clients see the same one on every worker.
+        self._default_certificate = default_certificate
         self._workers = [_Worker(i) for i in range(settings.workers)]
         self._table: RoutingTable | None = None
         self._table_frame: bytes | None = None
@@ -136,7 +138,7 @@ class WorkerPool:
         reader, writer = await asyncio.open_connection(sock=ours)
         worker.writer = writer
         worker.generation = -1
-        writer.write(frame("init", (self._settings, self._table)))
+        writer.write(frame("init", (self._settings, self._default_certificate, self._table)))
         try:
             while True:
                 kind, payload = await read_frame(reader)
@@ -166,14 +168,14 @@ async def worker_main(fd: int) -> int:
 
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
-    kind, (settings, table) = await read_frame(reader)
+    kind, (settings, default_certificate, table) = await read_frame(reader)
     assert kind == "init"
     assert isinstance(settings, Settings)
     configure_logging(settings.log_format, settings.log_level)
     stats = ProxyStats()
     log_access = access_logger(settings.log_format) if settings.access_log else None
     dataplane = Dataplane(settings, loop, stats, log_access)
-    tls = TlsContexts(settings) if settings.https_port else None
+    tls = TlsContexts(settings, default_certificate) if settings.https_port else None
 
     def swap(new: RoutingTable) -> None:
         if tls is not None:
