@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
+from ingress.observability.logs import (
+    ACCESS_LOGGER,
+    QUIET_LOGGERS,
+    access_line,
+    configure_logging,
+)
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 NOW = 1700000000.25  # 2023-11-14T22:13:20.250Z
@@ -18,7 +23,7 @@ NOW = 1700000000.25  # 2023-11-14T22:13:20.250Z
 @pytest.fixture(autouse=True)
 def restore_logging() -> Iterator[None]:
     """configure_logging changes process-wide loggers; put them back for other tests."""
-    names = ["", "aiohttp", "kopf", ACCESS_LOGGER.name]
+    names = ["", *QUIET_LOGGERS, ACCESS_LOGGER.name]
     saved = {n: (logging.getLogger(n).handlers[:], logging.getLogger(n).level,
                  logging.getLogger(n).propagate) for n in names}
     yield
@@ -65,13 +70,13 @@ def test_text_lines(capsys: pytest.CaptureFixture[str]) -> None:
 def test_library_loggers_are_quiet_unless_debugging(
         capsys: pytest.CaptureFixture[str], level: str) -> None:
     configure_logging("text", level)
-    logging.getLogger("aiohttp.access").info("GET /")
-    logging.getLogger("kopf.objects").warning("kopf warns")
+    logging.getLogger("aiohttp.test_logs").info("GET /")
+    logging.getLogger("kopf.test_logs").warning("kopf warns")
     err = capsys.readouterr().err
     assert "GET /" not in err
     assert "kopf warns" in err
     configure_logging("text", "debug")
-    logging.getLogger("aiohttp.access").info("GET /")
+    logging.getLogger("aiohttp.test_logs").info("GET /")
     assert "GET /" in capsys.readouterr().err
 
 
