@@ -16,12 +16,14 @@ upstreams, on port 0. Every pod answers:
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import sys
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -213,13 +215,36 @@ def run_demo(manifests: str, http_port: int, https_port: int, admin_port: int) -
         # 127.0.0.2 and .3 are loopback on Linux; macOS needs `ifconfig lo0 alias 127.0.0.2`.
         print(f"portico demo: cannot start the demo pods: {error}", file=sys.stderr)
         return 1
+    write_demo_secret(Path(manifests))
     pods_at = ", ".join(f"{host}:{port}" for host, port in DEMO_ADDRESSES)
     print(f"demo pods on {pods_at}; try:\n"
           f"  curl -H 'Host: hello.local' http://127.0.0.1:{http_port}/\n"
           f"  curl -H 'Host: demo.local' http://127.0.0.1:{http_port}/echo/hi\n"
+          f"  curl -H 'Host: nothing.local' http://127.0.0.1:{http_port}/\n"
+          f"  curl -k --resolve secure.local:{https_port}:127.0.0.1 https://secure.local:{https_port}/\n"
           f"  curl http://127.0.0.1:{admin_port}/metrics", file=sys.stderr)
     return run(Settings(
         manifests=manifests, bind="127.0.0.1", http_port=http_port, https_port=https_port,
         admin_bind="127.0.0.1", admin_port=admin_port, workers=1, log_format="text",
         shutdown_delay=0.0, shutdown_grace=2.0,
     ))
+
+
+def write_demo_secret(directory: Path) -> None:
+    """A fresh certificate for secure.local as a TLS Secret manifest (git ignores it)."""
+    from ingress.model import ObjectRef
+    from ingress.tls.default_certificate import self_signed_certificate
+
+    ref = ObjectRef("Secret", "default", "demo-tls")
+    cert = self_signed_certificate("secure.local", ("secure.local",), ref)
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": ref.name, "namespace": ref.namespace},
+        "data": {
+            "tls.crt": base64.b64encode(cert.cert_pem).decode(),
+            "tls.key": base64.b64encode(cert.key_pem).decode(),
+        },
+    }
+    (directory / "demo-tls.generated.yaml").write_text(json.dumps(secret, indent=2) + "\n")

@@ -25,10 +25,17 @@ _VALIDITY = datetime.timedelta(days=365)
 
 
 def generate_default_certificate() -> Certificate:
+    return self_signed_certificate(DEFAULT_CERTIFICATE_NAME, (), DEFAULT_CERTIFICATE_REF)
+
+
+def self_signed_certificate(
+    common_name: str, hosts: tuple[str, ...], ref: ObjectRef
+) -> Certificate:
+    """A fresh ECDSA P-256 key and a certificate for `hosts` (SANs), signed by itself."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEFAULT_CERTIFICATE_NAME)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
@@ -41,8 +48,12 @@ def generate_default_certificate() -> Certificate:
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False
         )
-        .sign(key, hashes.SHA256())
     )
+    if hosts:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(h) for h in hosts]), critical=False
+        )
+    cert = builder.sign(key, hashes.SHA256())
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -50,10 +61,10 @@ def generate_default_certificate() -> Certificate:
         serialization.NoEncryption(),
     )
     return Certificate(
-        secret=DEFAULT_CERTIFICATE_REF,
+        secret=ref,
         cert_pem=cert_pem,
         key_pem=key_pem,
-        hosts=(),
+        hosts=hosts,
         not_after=cert.not_valid_after_utc.timestamp(),
         fingerprint=hashlib.sha256(cert_pem + key_pem).hexdigest(),
     )
