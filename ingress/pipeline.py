@@ -42,6 +42,9 @@ class Reconciler:
         self.result: BuildResult | None = None
         self.generation = 0
         self.last_change_at = 0.0
+        # When the oldest change not yet built arrived (0: none pending).
+        self._pending_since = 0.0
+        self.last_event_to_swap_seconds = 0.0
         self.last_build_seconds = 0.0
         self.last_success_at = 0.0
 
@@ -53,7 +56,10 @@ class Reconciler:
         return self._synced.is_set()
 
     def notify(self) -> None:
-        self.last_change_at = time.monotonic()
+        now = time.monotonic()
+        if not self._pending_since:
+            self._pending_since = now
+        self.last_change_at = now
         self._changed.set()
 
     def mark_synced(self) -> None:
@@ -82,6 +88,7 @@ class Reconciler:
 
     def rebuild(self) -> BuildResult:
         started = time.perf_counter()
+        pending_since, self._pending_since = self._pending_since, 0.0
         self.generation += 1
         result = build(
             self.store.snapshot(), self._settings, now=time.time(), generation=self.generation
@@ -96,4 +103,6 @@ class Reconciler:
             log.warning("%s", problem, extra={"object": str(problem.obj), "field": problem.field})
         for publish in self._publishers:
             publish(result)
+        if pending_since:
+            self.last_event_to_swap_seconds = time.monotonic() - pending_since
         return result

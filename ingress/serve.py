@@ -83,7 +83,7 @@ def access_logger(fmt: str) -> AccessLog:
                 method=exchange.method.decode("latin-1"),
                 path=exchange.url.decode("latin-1"),
                 status=exchange.status,
-                sent=0,
+                sent=exchange.sent_bytes,
                 upstream=f"{endpoint.ip}:{endpoint.port}" if endpoint is not None else "",
                 duration=now - exchange.started_at,
                 host=exchange.host,

@@ -92,6 +92,9 @@ class ReconcilerState(Protocol):
     @property
     def result(self) -> BuildResult | None: ...
 
+    @property
+    def last_event_to_swap_seconds(self) -> float: ...
+
 
 class ReconcilerCollector:
     def __init__(self, reconciler: ReconcilerState) -> None:
@@ -108,6 +111,10 @@ class ReconcilerCollector:
         yield GaugeMetricFamily(
             "portico_config_last_success_timestamp_seconds",
             "When the last build finished (0: none yet).", value=reconciler.last_success_at)
+        yield GaugeMetricFamily(
+            "portico_config_event_to_swap_seconds",
+            "From the first change of the last batch to its table being published.",
+            value=reconciler.last_event_to_swap_seconds)
         yield GaugeMetricFamily(
             "portico_config_generation", "Generation of the routing table being published.",
             value=result.table.generation if result is not None else 0)

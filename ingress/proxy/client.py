@@ -518,24 +518,19 @@ class ClientConnection(asyncio.Protocol):
 
     # --- answers
 
-    def _answer(self, exchange: Exchange, status: int) -> None:
+    def _answer(
+        self, exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()
+    ) -> None:
         exchange.status = status
-        self.write(
-            simple_response(status, close=exchange.close_after, head_only=exchange.head_only)
+        response = simple_response(
+            status, close=exchange.close_after, extra=extra, head_only=exchange.head_only
         )
+        exchange.sent_bytes = len(response)
+        self.write(response)
         self.response_done(exchange)
 
     def _redirect(self, exchange: Exchange, status: int, location: str) -> None:
-        exchange.status = status
-        self.write(
-            simple_response(
-                status,
-                close=exchange.close_after,
-                extra=((b"location", location.encode("latin-1")),),
-                head_only=exchange.head_only,
-            )
-        )
-        self.response_done(exchange)
+        self._answer(exchange, status, ((b"location", location.encode("latin-1")),))
 
     def response_done(self, exchange: Exchange) -> None:
         """The whole response is written: log it and start the next request."""

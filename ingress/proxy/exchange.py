@@ -54,6 +54,7 @@ class Exchange:
         "response_started",
         "route",
         "sent_at",
+        "sent_bytes",
         "started_at",
         "status",
         "tried",
@@ -72,6 +73,7 @@ class Exchange:
         self.route: Route | None = None
         self.started_at = started_at
         self.sent_at = 0.0
+        self.sent_bytes = 0  # response bytes written to the client (access log)
         self.head_only = method == b"HEAD"
         self.upgrade = False
         self.chunked_request = False

@@ -241,7 +241,9 @@ class UpstreamConnection(asyncio.Protocol):
             self._broken(exchange, out)
             return
         if out:
-            exchange.conn.write(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            exchange.sent_bytes += len(data)
+            exchange.conn.write(data)
         finished, self.finished = self.finished, None
         if finished is not None:
             # An upstream that answered before it read the whole request

@@ -188,7 +188,6 @@ class Portico:
         return total
 
     def logs(self) -> str:
-        self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def terminate(self) -> None:

@@ -274,7 +274,7 @@ def test_readiness_and_metrics(rig: Rig) -> None:
 
 
 def test_graceful_shutdown_finishes_in_flight(tmp_path: Path, rig: Rig) -> None:
-    portico = Portico(rig.manifests.root, log=tmp_path / "p.log")
+    portico = Portico(rig.manifests.root, "--access-log", log=tmp_path / "p.log")
     portico.wait_ready()
     conn = http.client.HTTPConnection("127.0.0.1", portico.http_port, timeout=10)
     conn.request("GET", "/delay/1", headers={"Host": "web.test"})
@@ -283,4 +283,10 @@ def test_graceful_shutdown_finishes_in_flight(tmp_path: Path, rig: Rig) -> None:
     wait_until(lambda: portico.admin_get("/readyz")[0] == 503, "readiness to flip", deadline=3)
     response = conn.getresponse()
     assert response.status == 200
+    body = response.read()
     assert portico.stop() == 0
+    access = [line for line in portico.logs().splitlines() if "/delay/1" in line]
+    assert len(access) == 1
+    assert "127.0.0.1 [" in access[0] and " 200 " in access[0] and "host=web.test" in access[0]
+    sent = int(access[0].split(" 200 ", 1)[1].split()[0])
+    assert sent > len(body)  # the status line, headers and body

@@ -109,6 +109,7 @@ def test_reconciler_before_and_after_a_build() -> None:
         "portico_config_rebuilds_total 0.0",
         "portico_config_last_rebuild_duration_seconds 0.0",
         "portico_config_last_success_timestamp_seconds 0.0",
+        "portico_config_event_to_swap_seconds 0.0",
         "portico_config_generation 0.0",
         "portico_ingresses_owned 0.0",
         "portico_ingresses_with_problems 0.0",
@@ -123,6 +124,8 @@ def test_reconciler_before_and_after_a_build() -> None:
     assert lines["portico_ingresses_owned"] == "2.0"
     assert lines["portico_ingresses_with_problems"] == "1.0"
     assert float(lines["portico_config_last_rebuild_duration_seconds"]) > 0
+    # The upserts were pending when the first build ran: their wait was measured.
+    assert 0 < float(lines["portico_config_event_to_swap_seconds"]) < 5
     assert float(lines["portico_config_last_success_timestamp_seconds"]) == (
         reconciler.last_success_at)
 
