@@ -1,10 +1,11 @@
 """Store changes → debounced pure build → publish to whoever consumes tables.
 
 Sources write into the `Store`; every write calls `Reconciler.notify`. The
-reconciler coalesces bursts (a kopf re-list, a directory rewrite) into one
-build: it waits `debounce` seconds of quiet, but never more than `max_delay`
+reconciler coalesces bursts (a kopf re-list, a directory rewrite) into few
+builds: it waits `debounce` seconds of quiet, but never more than `max_delay`
 after the first change, so an EndpointSlice change reaches the proxy quickly
-even while events keep arriving.
+even while events keep arriving. A lone change (nothing else arrives within
+`_ISOLATED` seconds) is built at once: the common case for endpoint churn.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from ingress.store import Store
 log = logging.getLogger(__name__)
 
 Publisher = Callable[[BuildResult], None]
+
+# Quiet period that makes a change "lone": long enough to take in the other
+# events of the same watch read, short enough not to be noticed.
+_ISOLATED = 0.005
 
 
 class Reconciler:
@@ -76,15 +81,17 @@ class Reconciler:
 
     async def _settle(self) -> None:
         deadline = time.monotonic() + self._max_delay
+        quiet = _ISOLATED
         while True:
             self._changed.clear()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(self._changed.wait(), min(self._debounce, remaining))
+                await asyncio.wait_for(self._changed.wait(), min(quiet, remaining))
             except TimeoutError:
                 return
+            quiet = self._debounce  # more is coming: coalesce it
 
     def rebuild(self) -> BuildResult:
         started = time.perf_counter()
