@@ -17,21 +17,16 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Callable
 
 import uvloop
-from prometheus_client import CollectorRegistry
+from prometheus_client.registry import Collector
 
 from ingress.build.result import BuildResult
-from ingress.model import RoutingTable
+from ingress.model import EMPTY_TABLE, RoutingTable
 from ingress.observability.admin import start_admin
 from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
-from ingress.observability.metrics import (
-    CertificateCollector,
-    ProxyStatsCollector,
-    ReconcilerCollector,
-)
+from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
 from ingress.pipeline import Reconciler
 from ingress.proxy.dataplane import AccessLog, Dataplane
@@ -40,8 +35,6 @@ from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
 
 log = logging.getLogger(__name__)
-
-SourceRunner = Callable[[Settings, Reconciler, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 def run(settings: Settings) -> int:
@@ -57,18 +50,28 @@ class StartupError(Exception):
     pass
 
 
-def _source(settings: Settings) -> SourceRunner:
-    if settings.manifests:
+class Source:
+    """What feeds the reconciler: manifest files or the cluster, and its own metrics."""
+
+    def __init__(self, settings: Settings, reconciler: Reconciler) -> None:
+        self.collectors: list[Collector] = []
+        self._settings = settings
+        self._reconciler = reconciler
+        self._kubernetes = None
+        if not settings.manifests:
+            from ingress.operator import KubernetesSource, OperatorCollector
+
+            self._kubernetes = KubernetesSource(settings, reconciler)
+            self.collectors.append(OperatorCollector(self._kubernetes.metrics))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self._kubernetes is not None:
+            await self._kubernetes.run(stop)
+            return
         from ingress.sources.files import run_file_source
 
-        async def files(settings: Settings, reconciler: Reconciler, stop: asyncio.Event) -> None:
-            assert settings.manifests is not None
-            await run_file_source(settings.manifests, reconciler, stop)
-
-        return files
-    from ingress.operator import run_kubernetes_source
-
-    return run_kubernetes_source
+        assert self._settings.manifests is not None
+        await run_file_source(self._settings.manifests, self._reconciler, stop)
 
 
 def access_logger(fmt: str) -> AccessLog:
@@ -149,11 +152,14 @@ async def _serve(settings: Settings) -> int:
         current[:] = [result.table]
 
     reconciler = Reconciler(settings.build, [publish])
+    source = Source(settings, reconciler)
     health = Health(reconciler, served)
-    registry = CollectorRegistry(auto_describe=True)
-    registry.register(ProxyStatsCollector(dataplane_stats))
-    registry.register(ReconcilerCollector(reconciler))
-    registry.register(CertificateCollector(lambda: current[0] if current else RoutingTable()))
+    registry = create_registry(
+        dataplane_stats,
+        reconciler,
+        lambda: current[0] if current else EMPTY_TABLE,
+        source.collectors,
+    )
     try:
         admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
         if settings.workers > 1:
@@ -163,7 +169,7 @@ async def _serve(settings: Settings) -> int:
     except OSError as error:
         raise StartupError(f"cannot listen: {error}") from error
 
-    source = loop.create_task(_source(settings)(settings, reconciler, stop), name="source")
+    feeding = loop.create_task(source.run(stop), name="source")
     builder = loop.create_task(reconciler.run(), name="reconciler")
     log.info(
         "listening",
@@ -174,10 +180,10 @@ async def _serve(settings: Settings) -> int:
         },
     )
     waiter = loop.create_task(stopping.wait())
-    done, _ = await asyncio.wait({source, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({feeding, waiter}, return_when=asyncio.FIRST_COMPLETED)
     exit_code = 0
-    if source in done and source.exception() is not None:
-        log.error("source failed: %s", source.exception())
+    if feeding in done and feeding.exception() is not None:
+        log.error("source failed: %s", feeding.exception())
         exit_code = 1
     health.stopping = True
     log.info(
@@ -190,7 +196,7 @@ async def _serve(settings: Settings) -> int:
     else:
         await dataplane.drain(settings.shutdown_grace)
     stop.set()
-    for task in (builder, source, waiter):
+    for task in (builder, feeding, waiter):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task

@@ -1,6 +1,6 @@
 """The Kubernetes source: kopf watches in-process, status and Events from the leader.
 
-`run_kubernetes_source` runs kopf inside the caller's event loop with
+`KubernetesSource.run` runs kopf inside the caller's event loop with
 `kopf.spawn_tasks` + `kopf.run_tasks`, not `kopf.run`: the CLI owns the
 process (signals, the proxy, shutdown order), kopf only watches.
 """
@@ -207,9 +207,3 @@ class KubernetesSource:
                 continue
             self.metrics.secrets_fetched += 1
             store.upsert({**body, "kind": "Secret"})
-
-
-async def run_kubernetes_source(settings: Settings, reconciler: Reconciler,
-                                stop: asyncio.Event) -> None:
-    """Feed `reconciler` from the cluster until `stop` is set (the CLI's entry point)."""
-    await KubernetesSource(settings, reconciler).run(stop)

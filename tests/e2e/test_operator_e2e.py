@@ -172,6 +172,8 @@ async def test_only_the_leader_writes_status_and_a_follower_takes_over(
         second = start(api, tmp_path, "second", "--publish-address", "198.51.100.2")
         await asyncio.to_thread(second.wait_ready)
         assert await pod_of(http, second, "app.example") == PODS[0]  # followers route too
+        assert first.metric("portico_leader") == 1 and second.metric("portico_leader") == 0
+        assert second.metric("portico_watch_events_total", kind="Ingress") >= 1
         history = len(api.emulator.objects["networking.k8s.io/v1/ingresses", "default",
                                            "app"].history)
         await _sleep_through_elections()
@@ -181,6 +183,7 @@ async def test_only_the_leader_writes_status_and_a_follower_takes_over(
         assert await asyncio.to_thread(first.stop) == 0, first.logs()
         await eventually(lambda: lb_status(api, "app") == [{"ip": "198.51.100.2"}],
                          timeout=5, what="the follower takes over")
+        assert second.metric("portico_leader") == 1
     finally:
         await asyncio.to_thread(first.stop)
         if second is not None:
