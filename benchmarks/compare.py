@@ -13,8 +13,10 @@ CPU-second ÷ nginx" compares like with like (recipes/fast-proxy).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -36,7 +38,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=4, help="seconds per run (whole)")
     ap.add_argument("--connections", type=int, default=50, help="wrk connections")
-    ap.add_argument("--rate", type=float, default=5000, help="rps of the fixed-rate runs")
+    # Moderate for every configuration here (Portico-1 peaks near 9k rps on
+    # this project's 2-core VMs): latency at a rate, not queueing.
+    ap.add_argument("--rate", type=float, default=2000, help="rps of the fixed-rate runs")
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help=f"comma-separated, from {','.join(CONFIGS)}")
     ap.add_argument("--scenarios", default="",
@@ -76,10 +80,11 @@ def _warm_up(targets: dict[str, Target], load: Load, chosen: list[Scenario]) -> 
     Fills the upstream keep-alive pools, and lets caches and the CPU
     frequency settle before the first recorded round.
     """
+    short = dataclasses.replace(load, duration_s=1)
     for target in targets.values():
         for tls in sorted({s.tls for s in chosen}):
             warm = Scenario("warm-up", tls=tls, large=False, rate=None)
-            measure(target, warm, 0, load)
+            measure(target, warm, 0, short)
 
 
 def _line(m: Measurement) -> str:
@@ -93,7 +98,8 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
     configs = tuple(c for c in args.configs.split(",") if c)
     chosen = _select_scenarios(scenarios(args.rate), args.scenarios)
     load = Load(connections=args.connections, duration_s=args.duration,
-                open_loop_connections=32, load_cpus=args.load_cpus)
+                open_loop_connections=32, load_cpus=args.load_cpus,
+                proxy_cpus=args.proxy_cpus)
     results: list[Measurement] = []
     with Rig(args.workdir, configs, args.proxy_cpus, args.load_cpus) as rig:
         for name, why in rig.failed.items():
@@ -114,8 +120,14 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
         return results, dict(rig.failed)
 
 
+def _load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def write_results(out: Path, args: argparse.Namespace, machine: Machine,
-                  results: list[Measurement], start_failures: dict[str, str]) -> Path:
+                  results: list[Measurement], start_failures: dict[str, str],
+                  load_before: str) -> Path:
+    load_after = _load_average()
     out.mkdir(parents=True, exist_ok=True)
     configs = [c for c in args.configs.split(",") if c]
     scenario_order = list(dict.fromkeys(m.scenario for m in results))
@@ -126,6 +138,7 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
     (out / "results.json").write_text(json.dumps({
         "machine": asdict(machine),
         "parameters": {k: str(v) for k, v in vars(args).items()},
+        "load_average": {"before": load_before, "after": load_after},
         "measurements": [asdict(m) for m in results],
         "summaries": [asdict(s) for s in summaries],
     }, indent=1))
@@ -140,7 +153,10 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
         "32 connections. Proxy pinned to CPU "
         f"{args.proxy_cpus}, load generator and upstream to CPU {args.load_cpus}. "
         "Medians over rounds; ratios are to nginx in the same round, then the median. "
-        "For `direct`, the CPU columns are the upstream nginx's own.",
+        "For `direct`, the CPU columns are the upstream nginx's own. "
+        "\"other CPU %\": how busy the proxy's CPU was outside the configuration's "
+        "processes (the kernel's loopback work, other programs); large values mean a "
+        f"disturbed run. Load average before/after: {load_before} / {load_after}.",
         "",
         *markdown_table(summaries, scenario_order, configs),
         "",
@@ -161,10 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     started = time.monotonic()
     machine = describe_machine()
+    load_before = _load_average()
     results, start_failures = run(args)
     out = args.out or BENCH_DIR / "results" / (
         f"{datetime.date.today().isoformat()}-{hostname_slug(machine.hostname)}")
-    report = write_results(out, args, machine, results, start_failures)
+    report = write_results(out, args, machine, results, start_failures, load_before)
     bad = [m for m in results if m.failure is not None]
     print(f"report: {report} ({time.monotonic() - started:.0f} s)")
     if bad or start_failures:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from dataclasses import dataclass
 
 from benchmarks.harness.openloop import result_from_json
-from benchmarks.harness.procs import tree_cpu_seconds
+from benchmarks.harness.procs import cpus_busy_seconds, parse_cpu_list, tree_cpu_seconds
 from benchmarks.harness.rig import (
     BENCH_HOST,
     LARGE_PATH,
@@ -58,6 +59,9 @@ class Measurement:
     p50_ms: float
     p99_ms: float
     p999_ms: float
+    # CPU time on the proxy's CPUs not charged to the configuration: the
+    # kernel's share of loopback traffic, and other work on a shared machine.
+    other_cpu_s: float = 0.0
     failure: str | None = None  # why this run produced no valid result
 
     @property
@@ -75,14 +79,23 @@ class Load:
     duration_s: int
     open_loop_connections: int
     load_cpus: str
+    proxy_cpus: str
 
 
 def failed(config: str, scenario: str, rnd: int, why: str) -> Measurement:
     return Measurement(config, scenario, rnd, 0, 0.0, 0.0, 0.0, 0.0, 0.0, failure=why)
 
 
+def _other_cpu(target: Target, busy_before: float, cpu: float, proxy_cpus: set[int]) -> float:
+    busy = cpus_busy_seconds(proxy_cpus) - busy_before
+    # "direct" runs on the load CPUs: everything on the proxy's CPUs is other work.
+    return max(0.0, busy - cpu) if target.is_proxy else busy
+
+
 def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measurement:
     url = target.url(scenario.tls) + scenario.path
+    proxy_cpus = parse_cpu_list(load.proxy_cpus)
+    busy_before = cpus_busy_seconds(proxy_cpus)
     cpu_before = tree_cpu_seconds(target.cpu_root)
     if scenario.rate is None:
         report = run_wrk(wrk_argv(url, BENCH_HOST, load.connections, load.duration_s,
@@ -115,6 +128,8 @@ def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measure
                              pct.get(50.0, 0.0) / 1e3, pct.get(99.0, 0.0) / 1e3,
                              pct.get(99.9, 0.0) / 1e3)
         problems = [f"{ol.errors} errors"] if ol.errors else []
+    result = dataclasses.replace(
+        result, other_cpu_s=_other_cpu(target, busy_before, cpu, proxy_cpus))
     if result.requests == 0:
         problems.append("no successful request")
     if problems:

@@ -78,6 +78,27 @@ def tree_pids(root: int) -> list[int]:
     return [st.pid for st in tree_of(root, _all_stats())]
 
 
+def parse_cpu_list(text: str) -> set[int]:
+    """CPUs in taskset's list form: "0", "0,2", "1-3"."""
+    cpus: set[int] = set()
+    for part in text.split(","):
+        low, _, high = part.strip().partition("-")
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def cpus_busy_seconds(cpus: set[int]) -> float:
+    """Time the given CPUs spent not idle, from /proc/stat, whoever used them."""
+    busy = 0
+    with open("/proc/stat") as fh:
+        for line in fh:
+            name, *values = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, values[:8])
+                busy += user + nice + system + irq + softirq + steal
+    return busy / CLOCK_TICKS
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
     rss_bytes: int

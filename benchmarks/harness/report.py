@@ -23,6 +23,7 @@ class Summary:
     p999_ms: float
     per_cpu_s: float
     cpu_us_per_request: float
+    other_cpu_pct: float  # of the proxy's CPUs' time, spent outside the configuration
     # Ratios are taken within each round, then the median: the rounds'
     # conditions differ, the configurations within one round much less.
     rps_ratio: float | None
@@ -59,6 +60,7 @@ def summarize(measurements: Sequence[Measurement]) -> list[Summary]:
             p999_ms=median([m.p999_ms for m in runs]),
             per_cpu_s=per_cpu,
             cpu_us_per_request=1e6 / per_cpu if per_cpu else 0.0,
+            other_cpu_pct=median([100 * m.other_cpu_s / m.duration_s for m in runs]),
             rps_ratio=_ratio(rps_ratios),
             cpu_ratio=_ratio(cpu_ratios),
         ))
@@ -73,20 +75,21 @@ def markdown_table(summaries: Sequence[Summary], scenario_order: Sequence[str],
                    config_order: Sequence[str]) -> list[str]:
     lines = [
         "| scenario | configuration | rps | p50 ms | p99 ms | p99.9 ms | req/CPU-s | "
-        "CPU µs/req | rps ÷ nginx | req/CPU-s ÷ nginx |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "CPU µs/req | rps ÷ nginx | req/CPU-s ÷ nginx | other CPU % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_key = {(s.scenario, s.config): s for s in summaries}
     for scenario in scenario_order:
         for config in config_order:
             s = by_key.get((scenario, config))
             if s is None:
-                lines.append(f"| {scenario} | {config} | failed | | | | | | | |")
+                lines.append(f"| {scenario} | {config} | failed | | | | | | | | |")
                 continue
             lines.append(
                 f"| {scenario} | {config} | {s.rps:,.0f} | {s.p50_ms:.2f} | {s.p99_ms:.2f} | "
                 f"{s.p999_ms:.2f} | {s.per_cpu_s:,.0f} | {s.cpu_us_per_request:.1f} | "
-                f"{_fmt_ratio(s.rps_ratio)} | {_fmt_ratio(s.cpu_ratio)} |"
+                f"{_fmt_ratio(s.rps_ratio)} | {_fmt_ratio(s.cpu_ratio)} | "
+                f"{s.other_cpu_pct:.0f} |"
             )
     return lines
 
