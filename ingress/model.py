@@ -11,6 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class PathType(StrEnum):
@@ -201,12 +204,7 @@ class RoutingTable:
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The vhost for a lower-case host name without port, or None."""
-        vhost = self.hosts.get(host)
-        if vhost is None:
-            dot = host.find(".")
-            if dot > 0:
-                vhost = self.wildcards.get(host[dot + 1 :])
-        return vhost
+        return _by_host(self.hosts, self.wildcards, host)
 
     def route(self, host: str, path: str) -> Route | None:
         """Route a request: its host's rules, then host-less rules, then defaultBackend."""
@@ -222,12 +220,7 @@ class RoutingTable:
         return self.default_backend
 
     def certificate(self, server_name: str) -> Certificate | None:
-        cert = self.certificates.get(server_name)
-        if cert is None:
-            dot = server_name.find(".")
-            if dot > 0:
-                cert = self.wildcard_certificates.get(server_name[dot + 1 :])
-        return cert
+        return _by_host(self.certificates, self.wildcard_certificates, server_name)
 
     def backends(self) -> dict[str, Backend]:
         """Every backend in the table by key (for pool pruning and metrics)."""
@@ -241,6 +234,16 @@ class RoutingTable:
         if self.default_backend is not None:
             found[self.default_backend.backend.key] = self.default_backend.backend
         return found
+
+
+def _by_host(exact: Mapping[str, T], wildcards: Mapping[str, T], host: str) -> T | None:
+    """Exact name first, then `*.suffix` (exactly one label more than the suffix)."""
+    found = exact.get(host)
+    if found is None:
+        dot = host.find(".")
+        if dot > 0:
+            found = wildcards.get(host[dot + 1 :])
+    return found
 
 
 EMPTY_TABLE = RoutingTable()

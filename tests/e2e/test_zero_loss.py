@@ -197,17 +197,12 @@ async def test_websocket_survives_swaps_and_endpoint_removal(
         portico.stop()
 
 
-class StaleKeepAlive:
-    """An upstream that closes a kept-alive connection when its second request arrives.
-
-    That is the race every keep-alive pool meets: the upstream's idle timer
-    fires just as the proxy reuses the connection.
-    """
+class RawUpstream:
+    """A misbehaving upstream on a loopback address: each connection runs `handle`."""
 
     def __init__(self, host: str) -> None:
         self.sock = socket.create_server((host, 0))
         self.port = self.sock.getsockname()[1]
-        self.requests = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -217,23 +212,51 @@ class StaleKeepAlive:
                 threading.Thread(target=self._one, args=(conn,), daemon=True).start()
 
     def _one(self, conn: socket.socket) -> None:
-        with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += conn.recv(65536)
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-            while len(body) < length:
-                body += conn.recv(65536)
-            self.requests += 1
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-            conn.recv(65536)  # the next request on this connection: close instead of answering
+        with conn, contextlib.suppress(OSError):
+            self.handle(conn)
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.sock.close()
+
+
+def read_request(conn: socket.socket) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    while len(body) < length:
+        body += conn.recv(65536)
+
+
+class StaleKeepAlive(RawUpstream):
+    """Closes a kept-alive connection when its second request arrives.
+
+    That is the race every keep-alive pool meets: the upstream's idle timer
+    fires just as the proxy reuses the connection.
+    """
+
+    requests = 0
+
+    def handle(self, conn: socket.socket) -> None:
+        read_request(conn)
+        self.requests += 1
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        conn.recv(65536)  # the next request on this connection: close instead of answering
+
+
+class DyingUpstream(RawUpstream):
+    """Announces a large body, sends part of it, then dies."""
+
+    def handle(self, conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 100000)
 
 
 async def test_stale_pooled_connection_is_never_a_502(tmp_path: Path) -> None:
@@ -262,25 +285,6 @@ async def test_stale_pooled_connection_is_never_a_502(tmp_path: Path) -> None:
     finally:
         portico.stop()
         upstream.close()
-
-
-class DyingUpstream:
-    """Announces a large body, sends part of it, then dies."""
-
-    def __init__(self, host: str) -> None:
-        self.sock = socket.create_server((host, 0))
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        with contextlib.suppress(OSError):
-            conn, _ = self.sock.accept()
-            with conn:
-                conn.recv(65536)
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\n" + b"x" * 100000)
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 async def test_upstream_dying_mid_response_fails_only_that_client(
