@@ -30,3 +30,17 @@ def test_every_configuration_produces_results(tmp_path: Path) -> None:
         assert not any("failed" in row for row in rows)
     assert (tmp_path / "results" / "throughput.png").stat().st_size > 10_000
     assert (tmp_path / "results" / "latency.png").stat().st_size > 10_000
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None or shutil.which("taskset") is None,
+                    reason="needs nginx and taskset: benchmarks/setup.sh installs them")
+def test_idle_connections_are_held_and_their_memory_reported(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.idle_connections", "--connections", "300",
+         "--workdir", str(tmp_path / "run"), "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = (tmp_path / "idle_connections.md").read_text()
+    assert "300 / 300 / 300" in report
+    assert "target: < 3 MB added for 300: met" in report
