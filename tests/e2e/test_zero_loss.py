@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import contextlib
-import itertools
 import socket
-import ssl
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-import trustme
 from e2e.harness import Manifests, Pods, Portico, eventually, free_port
 from kube import objects as o
 
-PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6")
-OTHER_POD = "127.0.0.7"  # serves only the unrelated Ingresses
+from benchmarks.churn import OTHER_POD, PODS, Churn, Traffic, pod_of
 
 
 @pytest.fixture(scope="module")
@@ -34,121 +26,26 @@ def pods() -> Iterator[tuple[int, Pods]]:
         running.close()
 
 
-def tls_secret(name: str, leaf: trustme.LeafCert) -> dict[str, Any]:
-    def b64(blob: trustme.Blob) -> str:
-        return base64.b64encode(blob.bytes()).decode()
-
-    key = leaf.private_key_pem
-    return o.secret(
-        name,
-        {"tls.crt": b64(leaf.cert_chain_pems[0]), "tls.key": b64(key)},
-        type_="kubernetes.io/tls",
-    )
-
-
-def target_ingress(path_type: str) -> dict[str, Any]:
-    return o.ingress(
-        "target", host="churn.test", path_type=path_type, service="target", tls_secret="churn-tls"
-    )
-
-
-def pod_of(reply: dict[str, Any]) -> str:
-    return str(reply["pod"]).rpartition(":")[0]
-
-
-class Load:
-    """Keep-alive clients sending requests back to back, counting every outcome."""
-
-    def __init__(self, url: str, host: str, ssl_context: ssl.SSLContext | None = None) -> None:
-        self.url = url
-        self.host = host
-        self.ssl = ssl_context
-        self.ok = 0
-        self.failures: list[str] = []
-        self.pods: set[str] = set()
-        self.stop = asyncio.Event()
-
-    async def client(self) -> None:
-        connector = aiohttp.TCPConnector(limit=1, ssl=self.ssl if self.ssl is not None else False)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            for n in itertools.count():
-                if self.stop.is_set():
-                    return
-                server_hostname = self.host if self.ssl is not None else None
-                try:
-                    async with session.get(
-                        f"{self.url}/r/{n}",
-                        headers={"Host": self.host},
-                        server_hostname=server_hostname,
-                    ) as response:
-                        if response.status != 200:
-                            self.failures.append(f"{response.status}: {await response.text()}")
-                            continue
-                        self.pods.add(pod_of(await response.json()))
-                        self.ok += 1
-                except (aiohttp.ClientError, OSError) as error:
-                    self.failures.append(repr(error))
-
-
 async def test_churn_loses_nothing(pods: tuple[int, Pods], tmp_path: Path) -> None:
     port, _ = pods
-    ca = trustme.CA()
-    manifests = Manifests(tmp_path / "manifests")
-
-    def write_target(endpoints: tuple[str, ...], path_type: str) -> None:
-        ingress = target_ingress(path_type)
-        # Plain-HTTP clients take part too, so no redirect to HTTPS.
-        ingress["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
-        manifests.write(
-            "target.yaml",
-            [
-                o.service("target", target=port),
-                o.endpoint_slice("target", list(endpoints), port=port),
-                ingress,
-                o.service("other", target=port),
-                o.endpoint_slice("other", [OTHER_POD], port=port),
-            ],
-        )
-
-    def write_secret() -> None:
-        manifests.write("secret.yaml", [tls_secret("churn-tls", ca.issue_cert("churn.test"))])
-
-    manifests.write("class.yaml", [o.ingress_class()])
-    write_secret()
-    write_target(PODS[:1], "Prefix")
-    portico = Portico(manifests.root, log=tmp_path / "portico.log")
+    churn = Churn(Manifests(tmp_path / "manifests"), port)
+    churn.write_initial()
+    portico = Portico(churn.manifests.root, log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
-        client_ssl = ssl.create_default_context()
-        ca.configure_trust(client_ssl)
-        plain = Load(portico.url, "churn.test")
-        secure = Load(f"https://127.0.0.1:{portico.https_port}", "churn.test", client_ssl)
-        clients = [asyncio.ensure_future(plain.client()) for _ in range(3)]
-        clients.append(asyncio.ensure_future(secure.client()))
-        scales = itertools.cycle([PODS[:1], PODS, PODS[1:3], PODS[2:5], PODS[:2]])
-        path_types = itertools.cycle(["ImplementationSpecific", "Prefix"])
-        deadline = time.monotonic() + 6.0
-        for step in itertools.count():
-            if time.monotonic() > deadline:
-                break
-            if step % 2:
-                unrelated = o.ingress(f"u{step}", host=f"u{step}.test", service="other")
-                manifests.write(f"unrelated-{step}.yaml", [unrelated])
-            else:
-                manifests.remove(f"unrelated-{step - 1}.yaml")
-            write_target(next(scales), next(path_types))
-            if step % 5 == 0:
-                write_secret()
-            await asyncio.sleep(0.1)
-        plain.stop.set()
-        secure.stop.set()
-        await asyncio.gather(*clients)
+        traffic = Traffic(portico.url, f"https://127.0.0.1:{portico.https_port}",
+                          churn.client_ssl())
+        traffic.start()
+        await churn.run(6.0)
+        await traffic.stop()
         rebuilds = portico.metric("portico_config_rebuilds_total")
     finally:
         portico.stop()
+    plain, secure = traffic.loads
     assert rebuilds > 20  # the configuration really changed all along
     assert plain.failures == [] and secure.failures == []
     assert plain.ok > 100 and secure.ok > 20
+    assert len(plain.latency) == plain.ok and len(secure.latency) == secure.ok
     assert plain.pods | secure.pods <= set(PODS)
     assert len(plain.pods) == len(PODS)  # the scaling really reached every pod
 
