@@ -63,10 +63,11 @@ class Endpoint:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    # (ip, port), built once: the proxy keys its pools by it on every request.
+    address: tuple[str, int] = field(init=False, repr=False, compare=False)
 
-    @property
-    def address(self) -> tuple[str, int]:
-        return (self.ip, self.port)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", (self.ip, self.port))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,12 @@ class Route:
     ingress: ObjectRef
     host: str = ""
     policy: RoutePolicy = DEFAULT_POLICY
+    # (host, ingress namespace, ingress name, service): metric labels, built once.
+    labels: tuple[str, str, str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        labels = (self.host, self.ingress.namespace, self.ingress.name, self.backend.service)
+        object.__setattr__(self, "labels", labels)
 
 
 def normalize_prefix(path: str) -> str:

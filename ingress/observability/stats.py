@@ -35,12 +35,6 @@ RouteLabels = tuple[str, str, str, str]
 NO_ROUTE: RouteLabels = ("", "", "", "")
 
 
-def route_labels(route: Route | None) -> RouteLabels:
-    if route is None:
-        return NO_ROUTE
-    return (route.host, route.ingress.namespace, route.ingress.name, route.backend.service)
-
-
 @dataclass(slots=True)
 class Histogram:
     counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
@@ -70,12 +64,13 @@ class ProxyStats:
     tls_handshakes: int = 0
 
     def request_done(self, route: Route | None, status: int) -> None:
-        key = (route_labels(route), _STATUS_CLASS[status // 100 if 0 < status < 600 else 0])
+        labels = NO_ROUTE if route is None else route.labels
+        key = (labels, _STATUS_CLASS[status // 100 if 0 < status < 600 else 0])
         requests = self.requests
         requests[key] = requests.get(key, 0) + 1
 
     def upstream_responded(self, route: Route, seconds: float) -> None:
-        labels = route_labels(route)
+        labels = route.labels
         hist = self.upstream_latency.get(labels)
         if hist is None:
             hist = self.upstream_latency[labels] = Histogram()

@@ -77,6 +77,7 @@ class Dataplane:
         live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
         for address in [a for a in self.pools if a not in live]:
             self.pools.pop(address).retire()
+            self.balancers.ejected.pop(address, None)
         gone = self._backend_keys - backends.keys()
         self.balancers.forget(gone)
         self._backend_keys = set(backends)
@@ -115,14 +116,14 @@ class Dataplane:
                     lambda: UpstreamConnection(pool), host, port
                 )
         except TimeoutError:
-            pool.connect_failed(settings.eject_after, settings.eject_base)
+            pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
             exchange.conn.upstream_failed(exchange, "connect_timeout", False)
             return
         except OSError:
-            pool.connect_failed(settings.eject_after, settings.eject_base)
+            pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
             exchange.conn.upstream_failed(exchange, "connect_refused", False)
             return
-        pool.connect_succeeded()
+        pool.connect_succeeded(self.balancers.ejected)
         conn = exchange.conn
         assert isinstance(conn, ClientConnection)
         conn.connected(exchange, upstream, read_timeout)

@@ -24,7 +24,6 @@ class EndpointPool:
     __slots__ = (
         "active",
         "address",
-        "ejected_until",
         "ejections",
         "failures",
         "idle",
@@ -49,11 +48,8 @@ class EndpointPool:
         self.active = 0  # exchanges in flight (least_conn reads this)
         self.failures = 0  # consecutive connect failures
         self.ejections = 0
-        self.ejected_until = 0.0
         self.retired = False  # endpoint left the table: close connections as they free up
 
-    def ejected(self, now: float) -> bool:
-        return self.ejected_until > now
 
     def take_idle(self) -> UpstreamConnection | None:
         idle = self.idle
@@ -72,15 +68,18 @@ class EndpointPool:
                 conn.transport.resume_reading()  # it may have been paused for a slow client
             self.idle.append(conn)
 
-    def connect_succeeded(self) -> None:
+    def connect_succeeded(self, ejected: dict[tuple[str, int], float]) -> None:
         self.failures = 0
         self.ejections = 0
+        ejected.pop(self.address, None)
 
-    def connect_failed(self, eject_after: int, eject_base: float) -> None:
+    def connect_failed(
+        self, ejected: dict[tuple[str, int], float], eject_after: int, eject_base: float
+    ) -> None:
         """Count a failure; enough in a row eject the endpoint for a doubling period."""
         self.failures += 1
         if self.failures >= eject_after:
-            self.ejected_until = self.loop.time() + eject_base * (2 ** min(self.ejections, 8))
+            ejected[self.address] = self.loop.time() + eject_base * (2 ** min(self.ejections, 8))
             self.ejections += 1
             self.failures = 0
 

@@ -54,17 +54,21 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             o.service("empty", target=port),
             o.service("dead", target=port),
             o.endpoint_slice("dead", [DEAD_POD], port=port),
+            o.service("half", target=port),
+            o.endpoint_slice("half", [PODS[0], DEAD_POD], port=port),
             o.ingress("web", host="web.test", service="web"),
             o.ingress("api", host="web.test", path="/api", service="solo"),
             o.ingress("exact", host="web.test", path="/exact", path_type="Exact", service="solo"),
             o.ingress("wild", host="*.wild.test", service="solo"),
             o.ingress("empty", host="empty.test", service="empty"),
             o.ingress("dead", host="dead.test", service="dead"),
+            o.ingress("half", host="half.test", service="half"),
             annotated(o.ingress("slow", host="slow.test", service="solo"), proxy_read_timeout="1"),
             annotated(o.ingress("small", host="small.test", service="solo"), proxy_body_size="1k"),
         ],
     )
-    portico = Portico(manifests.root, log=base / "portico.log")
+    # A long first ejection keeps the passive-health test independent of its speed.
+    portico = Portico(manifests.root, "--eject-base", "60", log=base / "portico.log")
     try:
         portico.wait_ready()
         yield Rig(portico, manifests, port)
@@ -130,6 +134,20 @@ async def test_error_answers(rig: Rig) -> None:
     status, _, _ = await fetch(rig, "slow.test", "/delay/3")
     assert status == 504
     assert rig.portico.metric("portico_requests_total", status="5xx") >= 3
+
+
+async def test_dead_endpoint_is_retried_around_then_ejected(rig: Rig) -> None:
+    async def burst() -> float:
+        for n in range(20):
+            status, _, body = await fetch(rig, "half.test", f"/n/{n}", method="POST", data=b"x")
+            assert status == 200, body  # connection refused is retried on the live pod
+        return rig.portico.metric("portico_upstream_errors_total", backend="default/half:80")
+
+    errors = await burst()
+    # At most --eject-after (3) refused connections (other tests may have counted some
+    # against that address already), then the dead pod is left alone for a while.
+    assert 1 <= errors <= 3
+    assert await burst() == errors
 
 
 async def test_large_bodies_both_ways(rig: Rig) -> None:

@@ -87,23 +87,21 @@ def test_random_spreads(rig: Rig) -> None:
 
 def test_ejection_after_consecutive_failures_doubles_and_never_ejects_all(rig: Rig) -> None:
     balancers, _, clock = rig
-    balancers.pick(backend())
     bad = balancers._pools(ENDPOINTS[0].address)
-    bad.connect_failed(eject_after=2, eject_base=1.0)
-    assert not bad.ejected(clock.now)
-    bad.connect_failed(eject_after=2, eject_base=1.0)
-    assert bad.ejected(clock.now)
+    ejected = balancers.ejected
+    bad.connect_failed(ejected, eject_after=2, eject_base=1.0)
+    assert not ejected
+    bad.connect_failed(ejected, eject_after=2, eject_base=1.0)
+    assert ejected == {ENDPOINTS[0].address: clock.now + 1.0}
     assert ENDPOINTS[0] not in {balancers.pick(backend()) for _ in range(6)}
     clock.now += 1.5
-    assert not bad.ejected(clock.now)
-    bad.connect_failed(2, 1.0)
-    bad.connect_failed(2, 1.0)
-    clock.now += 1.5
-    assert bad.ejected(clock.now)  # the second ejection lasts 2 s
+    assert balancers.pick(backend()) is not None and not ejected  # expired and pruned
+    bad.connect_failed(ejected, 2, 1.0)
+    bad.connect_failed(ejected, 2, 1.0)
+    assert ejected[ENDPOINTS[0].address] == clock.now + 2.0  # the second ejection lasts 2 s
     # Every endpoint ejected: they are used anyway rather than failing the Service.
     for endpoint in ENDPOINTS:
-        pool = balancers._pools(endpoint.address)
-        pool.ejected_until = clock.now + 10
+        ejected[endpoint.address] = clock.now + 10
     assert balancers.pick(backend()) in ENDPOINTS
-    bad.connect_succeeded()
-    assert bad.ejections == 0
+    bad.connect_succeeded(ejected)
+    assert bad.ejections == 0 and ENDPOINTS[0].address not in ejected
