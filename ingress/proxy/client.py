@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.model import DEFAULT_POLICY, Route
-from ingress.proxy.exchange import Exchange
+from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.http import (
     HOP_BY_HOP,
     IDEMPOTENT_METHODS,
@@ -56,6 +56,7 @@ class ClientConnection(asyncio.Protocol):
         "dp",
         "forwarded_fixed",
         "head_bytes",
+        "head_size",
         "headers",
         "in_head",
         "listener",
@@ -81,9 +82,10 @@ class ClientConnection(asyncio.Protocol):
         self.paused = 0
         self.write_paused = False
         self.in_head = False
-        self.head_bytes = 0
+        self.head_bytes = 0  # raw bytes received while in a request head
+        self.head_size = 0  # the parsed head's size, as the 431 limit counts it
         self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[Header] = []
         self.deadline = 0.0
         self.client_ip = ""
         self.forwarded_fixed = b""
@@ -235,7 +237,7 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_bytes = 0
+        self.head_bytes = self.head_size = 0
         self.url = b""
         self.headers = []
         dp = self.dp
@@ -244,17 +246,17 @@ class ClientConnection(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self.url += url
-        self.head_bytes += len(url)
+        self.head_size += len(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        self.headers.append((name, name.lower(), value))
+        self.head_size += len(name) + len(value) + 4
 
     def on_headers_complete(self) -> None:
         self.in_head = False
         dp = self.dp
         headers = self.headers
-        size = len(self.url) + sum(len(n) + len(v) + 4 for n, v in headers)
-        if size > dp.settings.max_header_size:
+        if self.head_size > dp.settings.max_header_size:
             raise _BadRequest(431)
         parser = self.parser
         exchange = Exchange(self, parser.get_method(), self.url, dp.loop.time())
@@ -323,17 +325,18 @@ class ClientConnection(asyncio.Protocol):
 
     def _begin(self, exchange: Exchange) -> None:
         """Decide what to do with a request whose headers are complete."""
-        host_header = b""
+        host_header = connection = b""
         content_length = -1
         chunked = False
-        for name, value in exchange.headers:
-            lname = name.lower()
+        for _, lname, value in exchange.headers:
             if lname == b"host":
                 host_header = value
             elif lname == b"content-length":
                 content_length = int(value) if value.isdigit() else -2
             elif lname == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
+            elif lname == b"connection":
+                connection = value
         if content_length == -2 or (chunked and content_length >= 0):
             raise _BadRequest(400)  # request smuggling guard: ambiguous framing
         exchange.chunked_request = chunked
@@ -364,7 +367,7 @@ class ClientConnection(asyncio.Protocol):
         if limit and content_length > limit:
             self._answer(exchange, 413)
             return
-        exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header))
+        exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header, connection))
         self._forward(exchange)
 
     def _apply_policy(self, exchange: Exchange, route: Route) -> bool:
@@ -397,7 +400,9 @@ class ClientConnection(asyncio.Protocol):
             return True
         return False
 
-    def _upstream_head(self, exchange: Exchange, route: Route, host_header: bytes) -> bytes:
+    def _upstream_head(
+        self, exchange: Exchange, route: Route, host_header: bytes, connection: bytes
+    ) -> bytes:
         policy = route.policy
         url = exchange.url
         if policy.rewrite_target is not None:
@@ -406,22 +411,18 @@ class ClientConnection(asyncio.Protocol):
             host_header = policy.upstream_vhost.encode("latin-1")
         parts = [exchange.method, b" ", url, b" HTTP/1.1\r\nhost: ", host_header, b"\r\n"]
         dropped = HOP_BY_HOP
+        if connection:
+            dropped = dropped | connection_tokens(connection)
         forwarded_for = b""
         upgrade = b""
-        for name, value in exchange.headers:
-            lname = name.lower()
-            if lname == b"connection":
-                dropped = dropped | connection_tokens(value)
-        for name, value in exchange.headers:
-            lname = name.lower()
+        for name, lname, value in exchange.headers:
             if lname in dropped:
                 if lname == b"upgrade":
                     upgrade = value
                 continue
-            if lname == b"host" or lname in SET_BY_PROXY:
-                continue
-            if lname == b"x-forwarded-for":
-                forwarded_for += value + b", "
+            if lname in SET_BY_PROXY:
+                if lname == b"x-forwarded-for":
+                    forwarded_for += value + b", "
                 continue
             parts += (name, b": ", value, b"\r\n")
         ip = self.client_ip.encode()

@@ -15,6 +15,9 @@ from ingress.model import Endpoint, Route
 if TYPE_CHECKING:
     from ingress.proxy.upstream import UpstreamConnection
 
+# A request header as parsed: (name, lower-cased name, value).
+Header = tuple[bytes, bytes, bytes]
+
 # Bodies up to this size are kept until the response starts, so a request
 # can be replayed on another endpoint when its connection fails.
 REPLAY_LIMIT = 64 * 1024
@@ -69,7 +72,7 @@ class Exchange:
         self.url = url
         self.path = ""
         self.host = ""
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers: list[Header] = []
         self.route: Route | None = None
         self.started_at = started_at
         self.sent_at = 0.0

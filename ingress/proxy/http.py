@@ -19,9 +19,17 @@ HOP_BY_HOP = frozenset(
     )
 )
 
-# Headers the proxy sets itself on the upstream request (incoming copies are dropped).
+# Headers the proxy writes itself on the upstream request: incoming copies are
+# dropped (X-Forwarded-For is appended to instead).
 SET_BY_PROXY = frozenset(
-    (b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port", b"x-real-ip")
+    (
+        b"host",
+        b"x-forwarded-for",
+        b"x-forwarded-proto",
+        b"x-forwarded-host",
+        b"x-forwarded-port",
+        b"x-real-ip",
+    )
 )
 
 IDEMPOTENT_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
