@@ -52,23 +52,25 @@ class KubeClient:
         content_type: str = "application/json",
     ) -> JSON:
         """One API call; raises ApiError for non-2xx and aiohttp errors for transport failures."""
-        for attempt in (1, 2):
-            session = self._open()
-            data = json.dumps(body) if body is not None else None
-            headers = {"Content-Type": content_type} if body is not None else {}
-            async with session.request(
-                method, self._server + path, data=data, headers=headers
-            ) as rsp:
-                if rsp.status == 401 and attempt == 1:
-                    # Expired credentials (a rotated token): log in again once.
-                    await self.close()
-                    continue
-                text = await rsp.text()
-                if rsp.status >= 300:
-                    raise ApiError(method, path, rsp.status, _message(text))
-                loaded = json.loads(text) if text else {}
-                return loaded if isinstance(loaded, dict) else {}
-        raise AssertionError("unreachable: the second attempt always returns or raises")
+        status, text = await self._send(method, path, body, content_type)
+        if status == 401:
+            # Expired credentials (a rotated token): log in again once.
+            await self.close()
+            status, text = await self._send(method, path, body, content_type)
+        if status >= 300:
+            raise ApiError(method, path, status, _message(text))
+        loaded = json.loads(text) if text else {}
+        return loaded if isinstance(loaded, dict) else {}
+
+    async def _send(
+        self, method: str, path: str, body: Mapping[str, Any] | None, content_type: str
+    ) -> tuple[int, str]:
+        data = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if body is not None else {}
+        async with self._open().request(
+            method, self._server + path, data=data, headers=headers
+        ) as rsp:
+            return rsp.status, await rsp.text()
 
     async def get(self, path: str) -> JSON:
         return await self.request("GET", path)
