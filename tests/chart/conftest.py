@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from chart_objects import Manifest
-
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "portico"
-HELM = ROOT / ".tools" / "bin" / "helm"
-RELEASE = "portico"
-NAMESPACE = "ingress"
+from helm_render import helm_or_skip, template
 
 Render = Callable[[Mapping[str, Any]], list[Manifest]]
 
@@ -64,35 +55,9 @@ SCENARIOS: dict[str, dict[str, Any]] = {
 }
 
 
-def ensure_helm() -> Path:
-    """helm from .tools/bin, installing it with scripts/tools.sh when absent."""
-    if not HELM.exists():
-        subprocess.run([str(ROOT / "scripts" / "tools.sh")], check=False, capture_output=True)
-    return HELM
-
-
 @pytest.fixture(scope="session")
 def helm() -> Path:
-    path = ensure_helm()
-    if not path.exists():
-        reason = f"helm not found at {path}; run scripts/tools.sh"
-        # CI must notice a missing tool rather than pass with nothing tested.
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-def run_helm(helm: Path, *args: str, values: Mapping[str, Any] | None = None,
-             tmp_dir: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(helm), *args]
-    if values is not None:
-        assert tmp_dir is not None
-        text = json.dumps(values, sort_keys=True)
-        values_file = tmp_dir / f"values-{hashlib.sha1(text.encode()).hexdigest()[:12]}.json"
-        values_file.write_text(text)  # JSON is YAML, so helm reads it as values
-        command += ["--values", str(values_file)]
-    return subprocess.run(command, capture_output=True, text=True, check=False)
+    return helm_or_skip()
 
 
 @pytest.fixture(scope="session")
@@ -104,10 +69,7 @@ def render(helm: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ren
     def _render(values: Mapping[str, Any]) -> list[Manifest]:
         key = json.dumps(values, sort_keys=True)
         if key not in cache:
-            result = run_helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
-                              values=values, tmp_dir=tmp_dir)
-            assert result.returncode == 0, result.stderr
-            cache[key] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+            cache[key] = template(helm, values, tmp_dir)
         return cache[key]
 
     yield _render

@@ -21,7 +21,8 @@ from chart_objects import (
     selects,
     workload,
 )
-from conftest import NAMESPACE, RELEASE, ROOT, SCENARIOS
+from conftest import SCENARIOS
+from helm_render import NAMESPACE, RELEASE, ROOT
 
 from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, Settings
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from chart_objects import Manifest, container, container_port, of_kind, one, pod_labels, selects
-from conftest import RELEASE, SCENARIOS
+from conftest import SCENARIOS
+from helm_render import RELEASE
 
 Render = Callable[[Mapping[str, Any]], list[Manifest]]
 OPTIONAL_KINDS = {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from chart_objects import Manifest, of_kind, one
-from conftest import NAMESPACE, RELEASE, SCENARIOS
+from conftest import SCENARIOS
+from helm_render import NAMESPACE, RELEASE
 
 Render = Callable[[Mapping[str, Any]], list[Manifest]]
 # (namespace or "*" for cluster-wide, API group, resource, verb, object name or "*")

@@ -9,7 +9,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from chart_objects import Manifest
-from conftest import CHART, NAMESPACE, RELEASE, SCENARIOS, run_helm
+from conftest import SCENARIOS
+from helm_render import CHART, NAMESPACE, RELEASE, run_helm
 
 # The oldest Kubernetes the chart claims (Chart.yaml kubeVersion) and the newest schemas at hand.
 KUBERNETES_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 from chart_objects import Manifest, args, container, pod_spec
-from conftest import CHART, ROOT
+from helm_render import CHART, ROOT
 
 Render = Callable[[Mapping[str, Any]], list[Manifest]]
 TAG = "localhost/portico:test"

@@ -108,9 +108,16 @@ class Manifests:
 
 
 class Portico:
-    """`portico run` as a subprocess on free ports."""
+    """`portico run` as a subprocess on free loopback ports.
 
-    def __init__(self, manifests: Path | None, *args: str, log: Path) -> None:
+    With `test_defaults` (the usual case) the process also gets one worker, no
+    shutdown delay and text logs unless `args` say otherwise; without, `args`
+    are all it gets beyond the listener addresses, as when a test runs what a
+    deployment renders. `env` is added to this process's environment.
+    """
+
+    def __init__(self, manifests: Path | None, *args: str, log: Path,
+                 env: Mapping[str, str] | None = None, test_defaults: bool = True) -> None:
         self.http_port = free_port()
         self.https_port = free_port()
         self.admin_port = free_port()
@@ -130,18 +137,19 @@ class Portico:
             str(self.https_port),
             "--admin-port",
             str(self.admin_port),
-            "--log-format",
-            "text",
-            *args,
         ]
+        if test_defaults:
+            command += ["--log-format", "text"]
+            if not _given("--workers", args):
+                command += ["--workers", "1"]
+            if not _given("--shutdown-delay", args):
+                command += ["--shutdown-delay", "0"]
+        command += args
         if manifests is not None:
             command += ["--manifests", str(manifests)]
-        if "--workers" not in args:
-            command += ["--workers", "1"]
-        if "--shutdown-delay" not in args:
-            command += ["--shutdown-delay", "0"]
         self._log = log.open("wb")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, **(env or {})})
 
     @property
     def url(self) -> str:
@@ -203,3 +211,31 @@ class Portico:
             code = self.process.wait()
         self._log.close()
         return code
+
+
+def start_ready(manifests: Path | None, *args: str, log: Path,
+                env: Mapping[str, str] | None = None, test_defaults: bool = True,
+                attempts: int = 3) -> Portico:
+    """A `Portico` that is ready, started again on other ports if one was taken.
+
+    `free_port` picks ports that are free at that moment; another process may
+    bind one before Portico does (the window is widest while several workers
+    start), which is a fact of the test machine, not a Portico failure.
+    """
+    attempt = 1
+    while True:
+        portico = Portico(manifests, *args, log=log, env=env, test_defaults=test_defaults)
+        try:
+            portico.wait_ready()
+        except AssertionError:
+            portico.stop()
+            if attempt >= attempts or "address already in use" not in portico.logs():
+                raise
+            attempt += 1
+            continue
+        return portico
+
+
+def _given(flag: str, args: Iterable[str]) -> bool:
+    """Whether `args` set `flag`, as `--flag value` or `--flag=value`."""
+    return any(arg == flag or arg.startswith(flag + "=") for arg in args)

@@ -9,8 +9,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from harness import free_port, wait_until
-
+from e2e.harness import free_port, wait_until
 from ingress.demo import DEMO_ADDRESSES
 
 ROOT = Path(__file__).resolve().parents[2]
