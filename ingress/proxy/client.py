@@ -24,7 +24,7 @@ from ingress.proxy.http import (
     LAST_CHUNK,
     SET_BY_PROXY,
     chunk,
-    connection_tokens,
+    extra_hop_by_hop,
     simple_response,
 )
 from ingress.proxy.upstream import UpstreamConnection
@@ -358,8 +358,9 @@ class ClientConnection(asyncio.Protocol):
             self._answer(exchange, 404)
             return
         policy = route.policy
+        # With the default policy, only a plain-HTTP request to a TLS host has anything to do.
         answered_by_policy = (
-            policy is not DEFAULT_POLICY or not self.listener.tls
+            policy is not DEFAULT_POLICY or (self.dp.has_tls_hosts and not self.listener.tls)
         ) and self._apply_policy(exchange, route)
         if answered_by_policy:
             return
@@ -411,8 +412,9 @@ class ClientConnection(asyncio.Protocol):
             host_header = policy.upstream_vhost.encode("latin-1")
         parts = [exchange.method, b" ", url, b" HTTP/1.1\r\nhost: ", host_header, b"\r\n"]
         dropped = HOP_BY_HOP
-        if connection:
-            dropped = dropped | connection_tokens(connection)
+        extra = extra_hop_by_hop(connection) if connection else None
+        if extra:
+            dropped = dropped | extra
         forwarded_for = b""
         upgrade = b""
         for name, lname, value in exchange.headers:

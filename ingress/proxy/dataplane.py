@@ -57,6 +57,7 @@ class Dataplane:
         self.stats = stats if stats is not None else ProxyStats()
         self.access_log = access_log
         self.table: RoutingTable = EMPTY_TABLE
+        self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
         self.balancers = Balancers(self.pool, loop.time)
         self.connections: set[ClientConnection] = set()
@@ -73,6 +74,8 @@ class Dataplane:
     def swap(self, table: RoutingTable) -> None:
         """Serve `table` from now on; requests already routed keep theirs."""
         self.table = table
+        vhosts = (*table.hosts.values(), *table.wildcards.values())
+        self.has_tls_hosts = any(vhost.tls for vhost in vhosts)
         backends = table.backends()
         live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
         for address in [a for a in self.pools if a not in live]:

@@ -35,9 +35,16 @@ SET_BY_PROXY = frozenset(
 IDEMPOTENT_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
 
 
-def connection_tokens(value: bytes) -> frozenset[bytes]:
-    """Header names listed in a Connection header; those are hop-by-hop too."""
-    return frozenset(t.strip().lower() for t in value.split(b",") if t.strip())
+# Connection header values that name nothing beyond HOP_BY_HOP (nearly all of them).
+_PLAIN_CONNECTION = frozenset((b"keep-alive", b"close", b"upgrade"))
+
+
+def extra_hop_by_hop(connection: bytes) -> frozenset[bytes]:
+    """Header names a Connection header lists beyond the standard hop-by-hop ones."""
+    if connection.lower() in _PLAIN_CONNECTION:
+        return frozenset()
+    tokens = frozenset(t.strip().lower() for t in connection.split(b",") if t.strip())
+    return tokens - HOP_BY_HOP
 
 
 def _reason(status: int) -> bytes:

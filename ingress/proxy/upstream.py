@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.observability.stats import ProxyStats
-from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, connection_tokens
+from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange, ExchangeOwner
@@ -288,26 +288,13 @@ class UpstreamConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason)]
-        headers = self.resp_headers
-        dropped: frozenset[bytes] = HOP_BY_HOP
-        for name, value in headers:
-            if name.lower() == b"connection":
-                dropped = dropped | connection_tokens(value)
-        framed = False
-        chunked = False
-        upgrade = b""
-        for name, value in headers:
-            lname = name.lower()
-            if lname in dropped:
-                if lname == b"transfer-encoding":
-                    chunked = True
-                elif lname == b"upgrade":
-                    upgrade = value
-                continue
-            if lname == b"content-length":
-                framed = True
-            parts += (name, b": ", value, b"\r\n")
+        head = _ResponseHead(self.resp_headers, HOP_BY_HOP)
+        if head.connection:
+            extra = extra_hop_by_hop(head.connection)
+            if extra:  # rare: the upstream named more hop-by-hop headers
+                head = _ResponseHead(self.resp_headers, HOP_BY_HOP | extra)
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason), *head.lines]
+        upgrade = head.upgrade
         if self.interim:
             parts.append(b"\r\n")
             self.out.append(b"".join(parts))
@@ -323,8 +310,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.out.append(b"".join(parts))
             return
         no_body = exchange.head_only or status in (204, 304)
-        if not no_body and not framed:
-            if chunked:
+        if not no_body and not head.framed:
+            if head.chunked:
                 self.rechunk = True
             else:
                 # Delimited by the upstream closing: re-frame as chunks for the client.
@@ -357,3 +344,28 @@ class UpstreamConnection(asyncio.Protocol):
         if self.rechunk:
             self.out.append(LAST_CHUNK)
         self._finish(exchange)
+
+
+class _ResponseHead:
+    """The upstream's response headers without `dropped`, as lines for the client."""
+
+    __slots__ = ("chunked", "connection", "framed", "lines", "upgrade")
+
+    def __init__(self, headers: list[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> None:
+        lines: list[bytes] = []
+        self.framed = self.chunked = False
+        self.upgrade = self.connection = b""
+        for name, value in headers:
+            lname = name.lower()
+            if lname in dropped:
+                if lname == b"transfer-encoding":
+                    self.chunked = True
+                elif lname == b"upgrade":
+                    self.upgrade = value
+                elif lname == b"connection":
+                    self.connection = value
+                continue
+            if lname == b"content-length":
+                self.framed = True
+            lines += (name, b": ", value, b"\r\n")
+        self.lines = lines
