@@ -26,6 +26,9 @@ class Scenario:
     tls: bool
     large: bool
     rate: float | None  # None: closed loop (wrk); else open loop at this many rps
+    # True: every request on a new connection ("Connection: close"), so with TLS
+    # each request is a full handshake: requests per CPU-second = handshakes.
+    new_connections: bool = False
 
     @property
     def path(self) -> str:
@@ -43,6 +46,7 @@ def scenarios(rate: float) -> tuple[Scenario, ...]:
         Scenario("http-16KiB", tls=False, large=True, rate=None),
         Scenario("tls-3B", tls=True, large=False, rate=None),
         Scenario("tls-16KiB", tls=True, large=True, rate=None),
+        Scenario("tls-handshake", tls=True, large=False, rate=None, new_connections=True),
         Scenario(f"http-3B@{fixed}rps", tls=False, large=False, rate=rate),
         Scenario(f"tls-3B@{fixed}rps", tls=True, large=False, rate=rate),
     )
@@ -99,7 +103,7 @@ def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measure
     cpu_before = tree_cpu_seconds(target.cpu_root)
     if scenario.rate is None:
         report = run_wrk(wrk_argv(url, BENCH_HOST, load.connections, load.duration_s,
-                                  cpus=load.load_cpus))
+                                  cpus=load.load_cpus, close=scenario.new_connections))
         cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
         requests = report.requests - report.errors["status"]
         wrk_pct = report.percentiles_us

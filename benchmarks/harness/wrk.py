@@ -46,7 +46,7 @@ def parse_report(output: str) -> WrkReport:
 
 
 def wrk_argv(url: str, host: str | None, connections: int, duration_s: int, threads: int = 1,
-             cpus: str | None = None) -> list[str]:
+             cpus: str | None = None, close: bool = False) -> list[str]:
     if duration_s < 1:
         raise ValueError(f"wrk duration: {duration_s} s; wrk counts whole seconds (>= 1)")
     if connections < threads:
@@ -55,6 +55,8 @@ def wrk_argv(url: str, host: str | None, connections: int, duration_s: int, thre
             "--timeout", "5s", "-s", str(REPORT_SCRIPT), url]
     if host:
         argv[-1:-1] = ["-H", f"Host: {host}"]
+    if close:
+        argv[-1:-1] = ["-H", "Connection: close"]
     return ["taskset", "-c", cpus, *argv] if cpus else argv
 
 
