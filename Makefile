@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image clean
+.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean
 
 setup: $(STAMP)
 
@@ -30,21 +30,26 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check ingress tests benchmarks
 	$(VENV)/bin/mypy --strict ingress
 
+# The benchmark smoke run (`make bench-smoke`) is part of the suite: tests/e2e/test_bench_smoke.py.
 test: $(STAMP) system-packages tools lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
-	$(MAKE) bench-smoke
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -x tests/unit
 
 bench: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.idle_connections
 
 bench-smoke: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare --smoke
 
 image:
-	bash scripts/build-image.sh
+	bash scripts/build-image.sh localhost/portico:dev
+
+# Builds the image with podman and runs the chart's arguments in it (1-2 min).
+test-image: tools
+	PORTICO_IMAGE_TEST=1 $(VENV)/bin/pytest -q tests/chart/test_image.py
 
 clean:
 	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
