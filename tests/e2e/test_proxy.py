@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import json
 import socket
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,9 @@ from typing import Any
 
 import aiohttp
 import pytest
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, wait_until
 from kube import objects as o
 
+from e2e.harness import Manifests, Pods, Portico, eventually, free_port, wait_until
 from ingress.demo import demo_bytes
 
 PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -68,7 +69,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         ],
     )
     # A long first ejection keeps the passive-health test independent of its speed.
-    portico = Portico(manifests.root, "--eject-base", "60", log=base / "portico.log")
+    portico = Portico(
+        manifests.root,
+        *("--eject-base", "60", "--client-header-timeout", "1", "--keepalive-timeout", "2"),
+        log=base / "portico.log",
+    )
     try:
         portico.wait_ready()
         yield Rig(portico, manifests, port)
@@ -210,6 +215,26 @@ def raw(rig: Rig, request: bytes) -> bytes:
         while chunk := sock.recv(65536):
             data += chunk
         return data
+
+
+def closed_after(sock: socket.socket) -> float:
+    """Seconds until the peer closes `sock` (reading and dropping what it sends)."""
+    started = time.monotonic()
+    sock.settimeout(10)
+    while sock.recv(65536):
+        pass
+    return time.monotonic() - started
+
+
+def test_slow_headers_and_idle_keep_alive_are_closed(rig: Rig) -> None:
+    address = ("127.0.0.1", rig.portico.http_port)
+    with socket.create_connection(address) as slow:
+        slow.sendall(b"GET / HTTP/1.1\r\nHost: web.test\r\n")  # never finished
+        assert 0.9 < closed_after(slow) < 3  # --client-header-timeout 1 (+ sweep interval)
+    with socket.create_connection(address) as idle:
+        idle.sendall(b"GET /x HTTP/1.1\r\nHost: web.test\r\n\r\n")
+        assert idle.recv(65536).startswith(b"HTTP/1.1 200")
+        assert 1.9 < closed_after(idle) < 4  # --keepalive-timeout 2
 
 
 def test_bad_requests(rig: Rig) -> None:
