@@ -1,11 +1,12 @@
 """Configuration churn under keep-alive load, shared by the zero-loss test and the soak.
 
-`Churn` rewrites a manifest directory the way a busy cluster changes: an
-unrelated Ingress comes and goes, the target Ingress's path flips between
-Prefix and ImplementationSpecific, its endpoints scale between one and five
-pods, and its TLS Secret is rotated. `Traffic` keeps plain-HTTP and HTTPS
-clients sending requests back to back through Portico meanwhile, counting
-every outcome and the latency of every answer.
+`ChurnPlan` changes the objects the way a busy cluster does: an unrelated
+Ingress comes and goes, the target Ingress's path flips between Prefix and
+ImplementationSpecific, its endpoints scale between one and five pods, and
+its TLS Secret is rotated. `Churn` writes those changes into a manifest
+directory; the Kubernetes churn test sends them to an API server. `Traffic`
+keeps plain-HTTP and HTTPS clients sending requests back to back through
+Portico meanwhile, counting every outcome and the latency of every answer.
 
 The pods are `e2e.harness.Pods` on `PODS` + `OTHER_POD`, all on one port.
 """
@@ -103,11 +104,14 @@ class Load:
                 self.ok += 1
 
 
-class Churn:
-    """The manifests of the churned target and every change made to them, one step at a time."""
+Change = tuple[str, list[dict[str, Any]] | None]
+"""A named group of objects that changes as one (a manifest file), or None when it goes away."""
 
-    def __init__(self, manifests: Manifests, pod_port: int) -> None:
-        self.manifests = manifests
+
+class ChurnPlan:
+    """The churned objects and each step's changes to them; where they go is up to the caller."""
+
+    def __init__(self, pod_port: int) -> None:
         self.pod_port = pod_port
         self.ca = trustme.CA()
         self.steps = 0
@@ -121,22 +125,54 @@ class Churn:
         self.ca.configure_trust(context)
         return context
 
-    def write_initial(self) -> None:
-        self.manifests.write("class.yaml", [o.ingress_class()])
-        self._write_secret()
-        self._write_target(SCALES[0], "Prefix")
+    def initial(self) -> list[Change]:
+        return [("class", [o.ingress_class()]), self._secret(), self._target(SCALES[0], "Prefix")]
 
-    def step(self) -> None:
+    def next(self) -> list[Change]:
         step = self.steps
+        changes: list[Change] = []
         if step % 2:
             unrelated = o.ingress(f"u{step}", host=f"u{step}.test", service="other")
-            self.manifests.write(f"unrelated-{step}.yaml", [unrelated])
+            changes.append((f"unrelated-{step}", [unrelated]))
         elif step:
-            self.manifests.remove(f"unrelated-{step - 1}.yaml")
-        self._write_target(next(self._scales), next(self._path_types))
+            changes.append((f"unrelated-{step - 1}", None))
+        changes.append(self._target(next(self._scales), next(self._path_types)))
         if step % ROTATE_EVERY == 0:
-            self._write_secret()
+            changes.append(self._secret())
         self.steps += 1
+        return changes
+
+    def _target(self, endpoints: tuple[str, ...], path_type: str) -> Change:
+        ingress = o.ingress(
+            "target", host=HOST, path_type=path_type, service="target", tls_secret="churn-tls"
+        )
+        # Plain-HTTP clients take part too, so no redirect to HTTPS.
+        ingress["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
+        return ("target", [
+            o.service("target", target=self.pod_port),
+            o.endpoint_slice("target", list(endpoints), port=self.pod_port),
+            ingress,
+            o.service("other", target=self.pod_port),
+            o.endpoint_slice("other", [OTHER_POD], port=self.pod_port),
+        ])
+
+    def _secret(self) -> Change:
+        self.rotations += 1
+        return ("secret", [tls_secret("churn-tls", self.ca.issue_cert(HOST))])
+
+
+class Churn(ChurnPlan):
+    """The churn plan written into a manifest directory, one file per group of objects."""
+
+    def __init__(self, manifests: Manifests, pod_port: int) -> None:
+        super().__init__(pod_port)
+        self.manifests = manifests
+
+    def write_initial(self) -> None:
+        self._write(self.initial())
+
+    def step(self) -> None:
+        self._write(self.next())
 
     async def run(self, seconds: float) -> None:
         """Step every `STEP_INTERVAL` for `seconds`."""
@@ -145,27 +181,12 @@ class Churn:
             self.step()
             await asyncio.sleep(STEP_INTERVAL)
 
-    def _write_target(self, endpoints: tuple[str, ...], path_type: str) -> None:
-        ingress = o.ingress(
-            "target", host=HOST, path_type=path_type, service="target", tls_secret="churn-tls"
-        )
-        # Plain-HTTP clients take part too, so no redirect to HTTPS.
-        ingress["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
-        self.manifests.write(
-            "target.yaml",
-            [
-                o.service("target", target=self.pod_port),
-                o.endpoint_slice("target", list(endpoints), port=self.pod_port),
-                ingress,
-                o.service("other", target=self.pod_port),
-                o.endpoint_slice("other", [OTHER_POD], port=self.pod_port),
-            ],
-        )
-
-    def _write_secret(self) -> None:
-        leaf = self.ca.issue_cert(HOST)
-        self.manifests.write("secret.yaml", [tls_secret("churn-tls", leaf)])
-        self.rotations += 1
+    def _write(self, changes: list[Change]) -> None:
+        for group, objects in changes:
+            if objects is None:
+                self.manifests.remove(f"{group}.yaml")
+            else:
+                self.manifests.write(f"{group}.yaml", objects)
 
 
 class Traffic:
