@@ -133,6 +133,15 @@ async def test_controller_runs_as_the_chart_renders_it(
             assert await eventually(lambda: pod_via("http"), "routed over http") in PODS
             assert await pod_via("https") in PODS
 
+            # The pod leads from the Lease the chart names, in its own namespace,
+            # under the name the downward API gave it.
+            def holder() -> str:
+                lease = api.stored("leases", str(flags(chart)["election-id"]), NAMESPACE) or {}
+                return str(lease.get("spec", {}).get("holderIdentity"))
+
+            await kube_eventually(lambda: holder().startswith(POD_NAME + "_"),
+                                  what="the pod's Lease")
+
             # --publish-service names the rendered Service: once the cloud gives
             # it an address, the Ingress shows it.
             assert lb_status(api, "app") is None
