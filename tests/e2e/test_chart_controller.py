@@ -19,8 +19,15 @@ import pytest
 from chart.chart_objects import Manifest, args, container, container_port, flags, one, pod_spec
 from chart.helm_render import NAMESPACE, RELEASE, helm_or_skip, template
 from kube import objects as o
-from kube.emulator import Emulator
-from kube.harness import CLASSES, INGRESSES, SERVICES, SLICES, ApiServer, write_kubeconfig
+from kube.harness import (
+    CLASSES,
+    INGRESSES,
+    SERVICES,
+    SLICES,
+    ApiServer,
+    running_api,
+    write_kubeconfig,
+)
 from kube.harness import eventually as kube_eventually
 
 from e2e.harness import Pods, Portico, eventually, free_port, start_ready
@@ -51,14 +58,8 @@ def pods() -> Iterator[int]:
 
 @pytest.fixture()
 async def api() -> AsyncIterator[ApiServer]:
-    async with Emulator() as emulator:
-        emulator.resources.load_bundled()
-        server = ApiServer(emulator)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.close()
+    async with running_api() as server:
+        yield server
 
 
 def controller_args(chart: list[Manifest]) -> list[str]:

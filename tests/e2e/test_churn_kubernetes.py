@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kube.emulator import Emulator
 from kube.harness import (
     CLASSES,
     INGRESSES,
@@ -25,6 +24,7 @@ from kube.harness import (
     SERVICES,
     SLICES,
     ApiServer,
+    running_api,
     write_kubeconfig,
 )
 
@@ -46,14 +46,8 @@ def pods() -> Iterator[int]:
 
 @pytest.fixture()
 async def api() -> AsyncIterator[ApiServer]:
-    async with Emulator(forget_served=True) as emulator:
-        emulator.resources.load_bundled()
-        server = ApiServer(emulator)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.close()
+    async with running_api(forget_served=True) as server:
+        yield server
 
 
 class ApiChurn:

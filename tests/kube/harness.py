@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,6 +99,19 @@ class ApiServer:
     def all(self, plural: str) -> list[dict[str, Any]]:
         return [obj.raw for key, obj in self.emulator.objects.items()
                 if key[0].plural == plural and not obj.deleted]
+
+
+@contextlib.asynccontextmanager
+async def running_api(forget_served: bool = False) -> AsyncIterator[ApiServer]:
+    """A fresh Emulator with the bundled resource kinds, served on a loopback port."""
+    async with Emulator(forget_served=forget_served) as emulator:
+        emulator.resources.load_bundled()
+        server = ApiServer(emulator)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.close()
 
 
 def write_kubeconfig(directory: Path, server: str, namespace: str = "default") -> Path:
