@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
+import ssl
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from e2e.harness import free_port, wait_until
 from ingress.demo import DEMO_ADDRESSES
@@ -21,11 +29,32 @@ def fetch(url: str, host: str | None = None) -> tuple[int, bytes]:
         return response.status, response.read()
 
 
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def secure_common_name(port: int) -> str:
+    """CN of the certificate served for SNI secure.local (self-signed: not verified)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(
+        raw, server_hostname="secure.local"
+    ) as tls:
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    name = x509.load_der_x509_certificate(der).subject.get_attributes_for_oid(
+        NameOID.COMMON_NAME
+    )
+    return str(name[0].value)
+
+
 def test_portico_demo_serves_the_documented_routes() -> None:
-    http, admin = free_port(), free_port()
+    http, https, admin = free_port(), free_port(), free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "ingress.cli", "demo", "--manifests", str(ROOT / "examples/demo"),
-         "--http-port", str(http), "--https-port", "0", "--admin-port", str(admin)],
+         "--http-port", str(http), "--https-port", str(https), "--admin-port", str(admin)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
@@ -42,7 +71,13 @@ def test_portico_demo_serves_the_documented_routes() -> None:
         assert {pod("/", "demo.local") for _ in range(4)} == pods
         assert pod("/echo/x", "demo.local") == "{}:{}".format(*DEMO_ADDRESSES[1])
         _, metrics = fetch(f"http://127.0.0.1:{admin}/metrics")
-        assert b"portico_ingresses_owned 2.0" in metrics
+        assert b"portico_ingresses_owned 3.0" in metrics
+        # secure.local: HTTPS with the certificate the demo generated, plain HTTP redirected.
+        assert secure_common_name(https) == "secure.local"
+        redirect = urllib.request.Request(proxy + "/x", headers={"Host": "secure.local"})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.build_opener(NoRedirect).open(redirect, timeout=5)
+        assert answer.value.code == 308
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
