@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(VENV)/bin/portico demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check ingress tests benchmarks
+	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks
 	$(VENV)/bin/mypy --strict ingress
 
 # The benchmark smoke run (`make bench-smoke`) is part of the suite: tests/e2e/test_bench_smoke.py.

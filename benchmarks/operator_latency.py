@@ -25,11 +25,10 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator lives with the tests
 
+from ingress.demo import start_demo_backends  # noqa: E402
 from kube import objects as o  # noqa: E402
 from kube.emulator import Emulator  # noqa: E402
 from kube.harness import INGRESSES, SLICES, ApiServer, write_kubeconfig  # noqa: E402
-
-from ingress.demo import start_demo_backends  # noqa: E402
 
 PODS = ("127.0.0.2", "127.0.0.3")
 

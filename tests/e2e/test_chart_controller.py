@@ -16,8 +16,10 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from chart.chart_objects import Manifest, args, container, container_port, flags, one, pod_spec
 from chart.helm_render import NAMESPACE, RELEASE, helm_or_skip, template
+from e2e.harness import Pods, Portico, eventually, free_port, start_ready
 from kube import objects as o
 from kube.harness import (
     CLASSES,
@@ -29,8 +31,6 @@ from kube.harness import (
     write_kubeconfig,
 )
 from kube.harness import eventually as kube_eventually
-
-from e2e.harness import Pods, Portico, eventually, free_port, start_ready
 
 PODS = ["127.0.0.20", "127.0.0.21"]
 POD_NAME = "portico-5d8c7b9f4-x2x7q"  # what the downward API gives a Deployment's pod

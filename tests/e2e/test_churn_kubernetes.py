@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from benchmarks.churn import OTHER_POD, PODS, SCALES, STEP_INTERVAL, Change, ChurnPlan, Traffic
+from e2e.harness import Pods, free_port, start_ready
 from kube.harness import (
     CLASSES,
     INGRESSES,
@@ -27,9 +30,6 @@ from kube.harness import (
     running_api,
     write_kubeconfig,
 )
-
-from benchmarks.churn import OTHER_POD, PODS, SCALES, STEP_INTERVAL, Change, ChurnPlan, Traffic
-from e2e.harness import Pods, free_port, start_ready
 
 CHURN_SECONDS = 6.0
 COLLECTIONS = {"IngressClass": CLASSES, "Ingress": INGRESSES, "Service": SERVICES,

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from e2e.harness import Pods, Portico, free_port
 from kube import objects as o
 from kube.emulator import Emulator

@@ -11,6 +11,11 @@ from typing import Any
 
 import pytest
 import trustme
+
+from ingress.build.result import BuildResult
+from ingress.operator import KubernetesSource
+from ingress.pipeline import Reconciler
+from ingress.settings import Settings
 from kube import objects as o
 from kube.emulator import Emulator
 from kube.harness import (
@@ -22,11 +27,6 @@ from kube.harness import (
     eventually,
     write_kubeconfig,
 )
-
-from ingress.build.result import BuildResult
-from ingress.operator import KubernetesSource
-from ingress.pipeline import Reconciler
-from ingress.settings import Settings
 
 PUBLISHED = [{"ip": "192.0.2.10"}, {"hostname": "lb.example"}]
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from kube import objects as o
 
 from e2e.harness import Manifests, Pods, Portico, eventually, free_port, wait_until
 from ingress.demo import demo_bytes
+from kube import objects as o
 
 PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 DEAD_POD = "127.0.0.9"  # listed in an EndpointSlice, nothing listens there

@@ -23,6 +23,7 @@ import trustme
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
 from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
 from kube import objects as o
 

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kube import objects as o
 
 from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
+from kube import objects as o
 
 POD = "127.0.0.2"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port
-from kube import objects as o
 
 from benchmarks.churn import OTHER_POD, PODS, Churn, Traffic, pod_of
+from e2e.harness import Manifests, Pods, Portico, eventually, free_port
+from kube import objects as o
 
 
 @pytest.fixture(scope="module")
