@@ -87,6 +87,10 @@ def kopf_settings() -> kopf.OperatorSettings:
     return settings
 
 
+# Seconds kopf gets to stop its watchers before they are cancelled.
+_KOPF_EXIT_TIMEOUT = 5.0
+
+
 class KubernetesSource:
     def __init__(self, settings: Settings, reconciler: Reconciler) -> None:
         self.settings = settings
@@ -159,6 +163,11 @@ class KubernetesSource:
             elector_stop.set()
             stopped.cancel()
             helpers[1].cancel()
+            # kopf normally ends its watchers at once; a watch stuck in a read must not
+            # hold the process past its grace period.
+            _, pending = await asyncio.wait([kopf_runner, *helpers], timeout=_KOPF_EXIT_TIMEOUT)
+            for task in pending:
+                task.cancel()
             await asyncio.gather(kopf_runner, *helpers, return_exceptions=True)
             await self.feed.close()
             await self.client.close()
