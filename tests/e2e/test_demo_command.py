@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import urllib.error
@@ -19,6 +18,7 @@ from cryptography.x509.oid import NameOID
 
 from e2e.harness import free_port, wait_until
 from ingress.demo import DEMO_ADDRESSES
+from tls_clients import unverified
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,10 +36,7 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def secure_common_name(port: int) -> str:
     """CN of the certificate served for SNI secure.local (self-signed: not verified)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, context.wrap_socket(
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, unverified().wrap_socket(
         raw, server_hostname="secure.local"
     ) as tls:
         der = tls.getpeercert(binary_form=True)

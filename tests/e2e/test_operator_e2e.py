@@ -14,8 +14,14 @@ import pytest
 
 from e2e.harness import Pods, Portico, free_port
 from kube import objects as o
-from kube.emulator import Emulator
-from kube.harness import INGRESSES, SLICES, ApiServer, eventually, write_kubeconfig
+from kube.harness import (
+    INGRESSES,
+    SLICES,
+    ApiServer,
+    eventually,
+    running_api,
+    write_kubeconfig,
+)
 
 PODS = [f"127.0.0.{n}" for n in range(2, 12)]
 FAST_ELECTION = ("--election-lease-duration", "2", "--election-renew-deadline", "1.5",
@@ -24,14 +30,8 @@ FAST_ELECTION = ("--election-lease-duration", "2", "--election-renew-deadline", 
 
 @pytest.fixture()
 async def api() -> AsyncIterator[ApiServer]:
-    async with Emulator() as emulator:
-        emulator.resources.load_bundled()
-        server = ApiServer(emulator)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.close()
+    async with running_api() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ from ingress.operator import KubernetesSource
 from ingress.pipeline import Reconciler
 from ingress.settings import Settings
 from kube import objects as o
-from kube.emulator import Emulator
 from kube.harness import (
     INGRESSES,
     SECRETS,
@@ -25,6 +24,7 @@ from kube.harness import (
     SLICES,
     ApiServer,
     eventually,
+    running_api,
     write_kubeconfig,
 )
 
@@ -33,14 +33,8 @@ PUBLISHED = [{"ip": "192.0.2.10"}, {"hostname": "lb.example"}]
 
 @pytest.fixture()
 async def api() -> AsyncIterator[ApiServer]:
-    async with Emulator() as emulator:
-        emulator.resources.load_bundled()
-        server = ApiServer(emulator)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.close()
+    async with running_api() as server:
+        yield server
 
 
 class Running:

@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
 from kube import objects as o
+from tls_clients import trusting, unverified
 
 POD = "127.0.0.2"
 DEFAULT_CN = "Portico Default Certificate"
@@ -100,19 +101,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 
 
 # --- clients
-
-
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
-def unverified() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ingress.model import Certificate, ObjectRef, RoutingTable
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate, is_tls, server_name_of
 from ingress.tls.default_certificate import DEFAULT_CERTIFICATE_NAME
+from tls_clients import trusting, unverified
 
 
 @pytest.fixture(scope="module")
@@ -103,19 +104,6 @@ async def serving(ssl_context: ssl.SSLContext | None) -> AsyncIterator[int]:
     finally:
         server.close()
         await server.wait_closed()
-
-
-def trusting(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    ca.configure_trust(context)
-    return context
-
-
-def unverified() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 async def connect(port: int, server_name: str | None, client_context: ssl.SSLContext) -> Client:
