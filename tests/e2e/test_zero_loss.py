@@ -7,6 +7,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -94,6 +95,15 @@ async def test_websocket_survives_swaps_and_endpoint_removal(
         portico.stop()
 
 
+def routed(name: str, ip: str, port: int) -> list[dict[str, Any]]:
+    """Service, EndpointSlice and Ingress (host NAME.test) for one pod."""
+    return [
+        o.service(name, target=port),
+        o.endpoint_slice(name, [ip], port=port),
+        o.ingress(name, host=f"{name}.test", service=name),
+    ]
+
+
 class RawUpstream:
     """A misbehaving upstream on a loopback address: each connection runs `handle`."""
 
@@ -159,15 +169,7 @@ class DyingUpstream(RawUpstream):
 async def test_stale_pooled_connection_is_never_a_502(tmp_path: Path) -> None:
     upstream = StaleKeepAlive("127.0.0.8")
     manifests = Manifests(tmp_path / "manifests")
-    manifests.write(
-        "stale.yaml",
-        [
-            o.ingress_class(),
-            o.service("stale", target=upstream.port),
-            o.endpoint_slice("stale", ["127.0.0.8"], port=upstream.port),
-            o.ingress("stale", host="stale.test", service="stale"),
-        ],
-    )
+    manifests.write("stale.yaml", [o.ingress_class(), *routed("stale", "127.0.0.8", upstream.port)])
     portico = Portico(manifests.root, log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
@@ -194,12 +196,8 @@ async def test_upstream_dying_mid_response_fails_only_that_client(
         "objects.yaml",
         [
             o.ingress_class(),
-            o.service("dying", target=dying.port),
-            o.endpoint_slice("dying", ["127.0.0.9"], port=dying.port),
-            o.ingress("dying", host="dying.test", service="dying"),
-            o.service("fine", target=port),
-            o.endpoint_slice("fine", [PODS[0]], port=port),
-            o.ingress("fine", host="fine.test", service="fine"),
+            *routed("dying", "127.0.0.9", dying.port),
+            *routed("fine", PODS[0], port),
         ],
     )
     portico = Portico(manifests.root, log=tmp_path / "portico.log")
