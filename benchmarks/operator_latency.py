@@ -65,7 +65,7 @@ async def main(rounds: int) -> None:
     pod_port = free_port()
     backends = await start_demo_backends([(ip, pod_port) for ip in PODS])
     http_port, admin_port = free_port(), free_port()
-    async with Emulator() as emulator:
+    async with Emulator(forget_served=True) as emulator:
         emulator.resources.load_bundled()
         api = ApiServer(emulator)
         await api.start()
