@@ -72,12 +72,16 @@ async def test_websocket_survives_swaps_and_endpoint_removal(
     portico = Portico(manifests.root, log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
-        async with aiohttp.ClientSession() as session, session.ws_connect(
-            portico.url + "/ws", headers={"Host": "ws.test"}
-        ) as ws:
-            await ws.send_str("before")
-            assert (await ws.receive_str()) == "before"
-            assert portico.metric("portico_open_tunnels") == 1
+        secure_url = f"https://127.0.0.1:{portico.https_port}/ws"  # wss: the default certificate
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(portico.url + "/ws", headers={"Host": "ws.test"}) as ws,
+            session.ws_connect(secure_url, headers={"Host": "ws.test"}, ssl=False) as wss,
+        ):
+            for tunnel in (ws, wss):
+                await tunnel.send_str("before")
+                assert (await tunnel.receive_str()) == "before"
+            assert portico.metric("portico_open_tunnels") == 2
             # The pod leaves the EndpointSlice (it is terminating but still serving).
             write([PODS[1]])
 
@@ -86,11 +90,12 @@ async def test_websocket_survives_swaps_and_endpoint_removal(
                     return pod_of(await response.json()) == PODS[1]
 
             await eventually(moved, "new requests to reach the new pod")
-            for n in range(20):
-                await ws.send_bytes(b"x" * n * 1000)
-                assert (await ws.receive_bytes()) == b"x" * n * 1000
-            await ws.send_str("after")
-            assert (await ws.receive_str()) == "after"
+            for tunnel in (ws, wss):
+                for n in range(20):
+                    await tunnel.send_bytes(b"x" * n * 1000)
+                    assert (await tunnel.receive_bytes()) == b"x" * n * 1000
+                await tunnel.send_str("after")
+                assert (await tunnel.receive_str()) == "after"
     finally:
         portico.stop()
 
