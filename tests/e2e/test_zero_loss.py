@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +221,32 @@ async def test_upstream_dying_mid_response_fails_only_that_client(
     finally:
         portico.stop()
         dying.close()
+
+
+async def test_shutdown_lets_a_tunnel_run_for_the_grace_period(
+    pods: tuple[int, Pods], tmp_path: Path
+) -> None:
+    port, _ = pods
+    manifests = Manifests(tmp_path / "manifests")
+    manifests.write("ws.yaml", [o.ingress_class(), *routed("ws", PODS[0], port)])
+    portico = Portico(manifests.root, "--shutdown-grace", "2", log=tmp_path / "portico.log")
+    try:
+        portico.wait_ready()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.ws_connect(portico.url + "/ws", headers={"Host": "ws.test"}) as ws,
+        ):
+            portico.terminate()
+            await eventually(
+                lambda: asyncio.to_thread(lambda: portico.admin_get("/readyz")[0] == 503),
+                "readiness to turn 503",
+            )
+            await ws.send_str("still here")  # stopping, yet the tunnel carries on
+            assert (await ws.receive_str()) == "still here"
+            started = time.monotonic()
+            closing = await ws.receive(timeout=10)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert time.monotonic() - started < 4  # ended by the grace period, not the test
+        assert await asyncio.to_thread(portico.stop) == 0
+    finally:
+        portico.stop()
