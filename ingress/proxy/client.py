@@ -526,7 +526,11 @@ class ClientConnection(asyncio.Protocol):
     ) -> None:
         exchange.status = status
         response = simple_response(
-            status, close=exchange.close_after, extra=extra, head_only=exchange.head_only
+            status,
+            close=exchange.close_after,
+            extra=extra,
+            head_only=exchange.head_only,
+            raw_headers=exchange.response_headers,
         )
         exchange.sent_bytes = len(response)
         self.write(response)

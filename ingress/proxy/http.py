@@ -60,11 +60,15 @@ def simple_response(
     close: bool,
     extra: tuple[tuple[bytes, bytes], ...] = (),
     head_only: bool = False,
+    raw_headers: bytes = b"",
 ) -> bytes:
-    """A complete small response with a text body naming the status."""
+    """A complete small response with a text body naming the status.
+
+    `raw_headers` are ready-made header lines (CRLF-terminated), e.g. HSTS.
+    """
     reason = _reason(status)
     body = b"%d %s\n" % (status, reason)
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason), raw_headers]
     lines.extend(b"%s: %s\r\n" % pair for pair in extra)
     lines.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body))
     if close:

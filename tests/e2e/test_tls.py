@@ -196,6 +196,12 @@ def test_sni_picks_each_hosts_certificate_and_requests_reach_the_pod(rig: Rig) -
         assert seen["x-forwarded-proto"] == "https"
         assert seen["host"] == host
         assert reply.headers["Strict-Transport-Security"] == "max-age=31536000"
+    # The proxy's own answers carry it too (a 404: no rule for that host).
+    connection = Connection(rig.https_port, "a.sni.test", trusting(rig.ca))
+    missing = connection.get("nothing.sni.test")
+    connection.close()
+    assert missing.status == 404
+    assert missing.headers["Strict-Transport-Security"] == "max-age=31536000"
 
 
 def test_wildcard_certificate(rig: Rig) -> None:
