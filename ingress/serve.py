@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -169,6 +170,10 @@ async def _serve(settings: Settings) -> int:
     except OSError as error:
         raise StartupError(f"cannot listen: {error}") from error
 
+    # Everything alive now (modules, kopf, the listeners) lives as long as the
+    # process: keep it out of the cyclic collector, whose full passes over it
+    # cost ≈20 ms each, a pause every request in flight would feel.
+    gc.freeze()
     feeding = loop.create_task(source.run(stop), name="source")
     builder = loop.create_task(reconciler.run(), name="reconciler")
     log.info(

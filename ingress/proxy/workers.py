@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -186,6 +187,7 @@ async def worker_main(fd: int) -> int:
     if table is not None:
         swap(table)
     await dataplane.start(tls.server_context if tls is not None else None)
+    gc.freeze()  # as in serve.py: the long-lived objects stay out of full collections
     writer.write(frame("listening", os.getpid()))
 
     async def push_stats() -> None:
