@@ -117,9 +117,6 @@ class KubernetesSource:
         self._fetch_tried: set[tuple[str, str]] = set()
         reconciler.add_publisher(self.publish)
 
-    def operator_metrics(self) -> OperatorMetrics:
-        return self.metrics
-
     def publish(self, result: BuildResult) -> None:
         """A Reconciler publisher: runs after the proxy has the new table."""
         if self.feed.last_event_at:
