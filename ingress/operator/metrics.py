@@ -17,8 +17,6 @@ class OperatorMetrics:
     # full re-lists after a watch broke (API server restarts, expired resourceVersions)
     relists: int = 0
     is_leader: bool = False
-    owned_ingresses: int = 0
-    ingresses_with_problems: int = 0
     # seconds from the last watch event to the publication of the table it produced
     event_to_swap_seconds: float = 0.0
     status_patches: int = 0

@@ -121,10 +121,6 @@ class KubernetesSource:
         """A Reconciler publisher: runs after the proxy has the new table."""
         if self.feed.last_event_at:
             self.metrics.event_to_swap_seconds = time.monotonic() - self.feed.last_event_at
-        self.metrics.owned_ingresses = len(result.owned)
-        self.metrics.ingresses_with_problems = len(
-            {p.obj for p in result.problems if p.obj.kind == "Ingress"}
-        )
         self._result = result
         self._wake.set()
 

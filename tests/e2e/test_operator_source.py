@@ -108,7 +108,7 @@ async def test_first_listing_syncs_routes_and_status_without_touching_foreign_ob
         await eventually(lambda: events_of(api, "mine", "Sync"), what="Sync event")
         # Opaque Secrets never enter the store.
         assert run.stored("Secret", "password") is None
-        assert run.source.metrics.owned_ingresses == 1
+        assert len(run.reconciler.result.owned) == 1  # type: ignore[union-attr]
         assert run.source.metrics.watch_events["Ingress"] >= 2
     theirs = api.stored("ingresses", "theirs")
     mine = api.stored("ingresses", "mine")
@@ -167,7 +167,8 @@ async def test_problems_become_warning_events_once(api: ApiServer, tmp_path: Pat
         assert warnings[0]["reason"] == problem.reason
         assert warnings[0]["message"] == f"{problem.field}: {problem.message}"
         assert run.routes_to("good.example") == ["10.0.0.1"]
-        assert run.source.metrics.ingresses_with_problems == 1
+        assert len({p.obj for p in run.reconciler.result.problems  # type: ignore[union-attr]
+                    if p.obj.kind == "Ingress"}) == 1
         # More builds with the same problem post nothing new.
         builds = len(run.results)
         for n in range(3):
