@@ -9,7 +9,6 @@ chart's Service address into its status and answer the chart's probes.
 from __future__ import annotations
 
 import asyncio
-import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from kube.harness import (
     write_kubeconfig,
 )
 from kube.harness import eventually as kube_eventually
+from tls_clients import unverified
 
 PODS = ["127.0.0.20", "127.0.0.21"]
 POD_NAME = "portico-5d8c7b9f4-x2x7q"  # what the downward API gives a Deployment's pod
@@ -118,8 +118,7 @@ async def test_controller_runs_as_the_chart_renders_it(
             "app", host="app.example", cls=ingress_class["metadata"]["name"]))
         ports = {p["name"]: local_port(chart, portico, p["targetPort"])
                  for p in service["spec"]["ports"]}
-        no_verify = ssl.create_default_context()
-        no_verify.check_hostname, no_verify.verify_mode = False, ssl.CERT_NONE
+        no_verify = unverified()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
 
             async def pod_via(scheme: str) -> str | None:
