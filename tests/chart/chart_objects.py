@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 Manifest = dict[str, Any]
+# The `render` fixture: `helm template` with the given values, parsed.
+Render = Callable[[Mapping[str, Any]], list[Manifest]]
 
 
 def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:

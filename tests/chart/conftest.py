@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from chart_objects import Manifest
+from chart_objects import Manifest, Render
 from helm_render import helm_or_skip, template
-
-Render = Callable[[Mapping[str, Any]], list[Manifest]]
 
 # The values sets every structural test runs against: the defaults, and each
 # switch that changes which objects exist or how they are shaped.

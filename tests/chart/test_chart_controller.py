@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-from collections.abc import Callable, Mapping
-from typing import Any
 
 import pytest
 from chart_objects import (
     Manifest,
+    Render,
     args,
     container,
     container_port,
@@ -27,7 +26,6 @@ from helm_render import NAMESPACE, RELEASE, ROOT
 from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, Settings
 
 PORTICO = ROOT / ".venv" / "bin" / "portico"
-Render = Callable[[Mapping[str, Any]], list[Manifest]]
 DEFAULTS = Settings(workers=1)
 
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
 import pytest
-from chart_objects import Manifest, container, container_port, of_kind, one, pod_labels, selects
+from chart_objects import (
+    Manifest,
+    Render,
+    container,
+    container_port,
+    of_kind,
+    one,
+    pod_labels,
+    selects,
+)
 from conftest import SCENARIOS
 from helm_render import RELEASE
 
-Render = Callable[[Mapping[str, Any]], list[Manifest]]
 OPTIONAL_KINDS = {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
                   "ServiceMonitor"}
 

@@ -7,14 +7,10 @@ whole cluster for a ClusterRoleBinding).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
-
-from chart_objects import Manifest, of_kind, one
+from chart_objects import Manifest, Render, of_kind, one
 from conftest import SCENARIOS
 from helm_render import NAMESPACE, RELEASE
 
-Render = Callable[[Mapping[str, Any]], list[Manifest]]
 # (namespace or "*" for cluster-wide, API group, resource, verb, object name or "*")
 Grant = tuple[str, str, str, str, str]
 CLUSTER = "*"

@@ -13,15 +13,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 import yaml
-from chart_objects import Manifest, args, container, pod_spec
+from chart_objects import Render, args, container, pod_spec
 from helm_render import CHART, ROOT
 
-Render = Callable[[Mapping[str, Any]], list[Manifest]]
 TAG = "localhost/portico:test"
 PODMAN_DIR = ROOT / ".tools" / "podman"
 
