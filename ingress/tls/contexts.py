@@ -19,7 +19,6 @@ keys and resumption works whichever certificate was served.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from dataclasses import dataclass, field
@@ -33,8 +32,6 @@ log = logging.getLogger(__name__)
 
 _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _ALPN = ["http/1.1"]
-# Where the SNI callback leaves the requested name on the connection's SSLObject.
-_SERVER_NAME_ATTR = "portico_server_name"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +101,6 @@ class TlsContexts:
     def _on_server_name(
         self, ssl_object: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
     ) -> None:
-        setattr(ssl_object, _SERVER_NAME_ATTR, server_name and _normalize(server_name))
         context = self.context_for_name(server_name)
         if context is not self.server_context:
             ssl_object.context = context
@@ -141,19 +137,3 @@ def _certificates_of(table: RoutingTable) -> list[Certificate]:
 
 def _normalize(server_name: str) -> str:
     return server_name.lower().rstrip(".")
-
-
-def is_tls(transport: asyncio.BaseTransport) -> bool:
-    return transport.get_extra_info("ssl_object") is not None
-
-
-def server_name_of(transport: asyncio.BaseTransport) -> str | None:
-    """The lower-case SNI name the client sent on this connection, or None.
-
-    None as well for plain-text transports and clients that sent no SNI.
-    """
-    ssl_object = transport.get_extra_info("ssl_object")
-    if ssl_object is None:
-        return None
-    name: str | None = getattr(ssl_object, _SERVER_NAME_ATTR, None)
-    return name
