@@ -31,7 +31,6 @@ class Store:
     def __init__(self, on_change: Callable[[], None] | None = None) -> None:
         self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in KINDS}
         self._on_change = on_change
-        self.version = 0
 
     def upsert(self, body: Body) -> bool:
         kind = str(body.get("kind") or "")
@@ -68,6 +67,5 @@ class Store:
         return {kind: dict(bucket) for kind, bucket in self._objects.items()}
 
     def _changed(self) -> None:
-        self.version += 1
         if self._on_change is not None:
             self._on_change()
