@@ -112,6 +112,13 @@ async def connect(port: int, server_name: str | None, client_context: ssl.SSLCon
     return Client(reader, writer)
 
 
+async def served_der(port: int, server_name: str | None, client_context: ssl.SSLContext) -> bytes:
+    """The certificate (DER) a new connection for `server_name` is served."""
+    client = await connect(port, server_name, client_context)
+    await client.close()
+    return client.peer_der
+
+
 @pytest.fixture
 def contexts() -> TlsContexts:
     return TlsContexts(Settings())
@@ -130,9 +137,7 @@ async def test_sni_picks_the_certificate_of_each_host(
             ("c.example.org", b),
             ("A.Example.COM", a),
         ]:
-            client = await connect(port, name, trusting(ca))
-            assert client.peer_der == der(expected), name
-            await client.close()
+            assert await served_der(port, name, trusting(ca)) == der(expected), name
 
 
 async def test_wildcard_certificate_serves_one_label_below_its_suffix(
@@ -142,16 +147,11 @@ async def test_wildcard_certificate_serves_one_label_below_its_suffix(
     exact = certificate(ca, "www.example.com", name="www")
     contexts.update(table_with(exact, wildcards={"example.com": wildcard}))
     async with serving(contexts.server_context) as port:
-        client = await connect(port, "shop.example.com", trusting(ca))
-        assert client.peer_der == der(wildcard)
-        await client.close()
-        client = await connect(port, "www.example.com", trusting(ca))
-        assert client.peer_der == der(exact)
-        await client.close()
+        assert await served_der(port, "shop.example.com", trusting(ca)) == der(wildcard)
+        assert await served_der(port, "www.example.com", trusting(ca)) == der(exact)
         # Two labels below the suffix: the wildcard does not cover it.
-        client = await connect(port, "a.shop.example.com", unverified())
-        assert client.peer_der == der(contexts.default_certificate)
-        await client.close()
+        served = await served_der(port, "a.shop.example.com", unverified())
+        assert served == der(contexts.default_certificate)
 
 
 async def test_unknown_name_and_no_sni_get_the_generated_default(
@@ -162,9 +162,7 @@ async def test_unknown_name_and_no_sni_get_the_generated_default(
         with pytest.raises(ssl.SSLCertVerificationError):
             await connect(port, "unknown.example.com", trusting(ca))
         for name in ("unknown.example.com", None):
-            client = await connect(port, name, unverified())
-            assert client.peer_der == der(contexts.default_certificate)
-            await client.close()
+            assert await served_der(port, name, unverified()) == der(contexts.default_certificate)
     served = x509.load_der_x509_certificate(der(contexts.default_certificate))
     cn = served.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
     assert cn == DEFAULT_CERTIFICATE_NAME
@@ -176,9 +174,7 @@ async def test_workers_given_one_generated_certificate_present_the_same_one() ->
     for _ in range(2):
         contexts = TlsContexts(Settings(), shared)
         async with serving(contexts.server_context) as port:
-            client = await connect(port, None, unverified())
-            served.append(client.peer_der)
-            await client.close()
+            served.append(await served_der(port, None, unverified()))
     assert served == [der(shared), der(shared)]
     assert der(TlsContexts(Settings()).default_certificate) != der(shared)
 
@@ -191,12 +187,8 @@ async def test_table_default_certificate_replaces_the_generated_one(
     contexts.update(table_with(a, default=fallback))
     async with serving(contexts.server_context) as port:
         for name in ("unknown.example.com", None):
-            client = await connect(port, name, unverified())
-            assert client.peer_der == der(fallback)
-            await client.close()
-        client = await connect(port, "a.example.com", trusting(ca))
-        assert client.peer_der == der(a)
-        await client.close()
+            assert await served_der(port, name, unverified()) == der(fallback)
+        assert await served_der(port, "a.example.com", trusting(ca)) == der(a)
 
 
 async def test_rotated_certificate_is_served_next_handshake_and_open_connection_survives(
@@ -226,9 +218,8 @@ async def test_removed_certificate_falls_back_to_default(
     contexts.update(table_with(a))
     async with serving(contexts.server_context) as port:
         contexts.update(table_with())
-        client = await connect(port, "a.example.com", unverified())
-        assert client.peer_der == der(contexts.default_certificate)
-        await client.close()
+        served = await served_der(port, "a.example.com", unverified())
+        assert served == der(contexts.default_certificate)
 
 
 def test_context_is_reused_while_fingerprint_is_unchanged_and_dropped_after(
@@ -266,12 +257,9 @@ async def test_certificate_openssl_refuses_is_skipped_and_named(
         contexts.update(table_with(good, mismatched))
     assert "Secret default/bad" in caplog.text
     async with serving(contexts.server_context) as port:
-        client = await connect(port, "good.example.com", trusting(ca))
-        assert client.peer_der == der(good)
-        await client.close()
-        client = await connect(port, "bad.example.com", unverified())
-        assert client.peer_der == der(contexts.default_certificate)
-        await client.close()
+        assert await served_der(port, "good.example.com", trusting(ca)) == der(good)
+        served = await served_der(port, "bad.example.com", unverified())
+        assert served == der(contexts.default_certificate)
 
     caplog.clear()
     with caplog.at_level(logging.ERROR, logger="ingress.tls.contexts"):
@@ -365,12 +353,8 @@ def test_sni_selection_under_uvloop(ca: trustme.CA) -> None:
         a = certificate(ca, "a.example.com")
         contexts.update(table_with(a))
         async with serving(contexts.server_context) as port:
-            client = await connect(port, "a.example.com", trusting(ca))
-            assert client.peer_der == der(a)
-            await client.close()
-            client = await connect(port, None, unverified())
-            assert client.peer_der == der(contexts.default_certificate)
-            await client.close()
+            assert await served_der(port, "a.example.com", trusting(ca)) == der(a)
+            assert await served_der(port, None, unverified()) == der(contexts.default_certificate)
 
     uvloop.run(scenario())
 
