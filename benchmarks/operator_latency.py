@@ -5,15 +5,13 @@ An in-memory API server (the tests' kmock emulator) feeds a real
 moves the Service's only endpoint to the other pod with a PATCH and then
 sends requests through the proxy until the new pod answers.
 
-    .venv/bin/python benchmarks/operator_latency.py [--rounds 200]
+    .venv/bin/python -m benchmarks.operator_latency [--rounds 200]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,19 +23,14 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator lives with the tests
 
+from benchmarks.harness.stats import percentile  # noqa: E402
+from e2e.harness import free_port  # noqa: E402
 from ingress.demo import start_demo_backends  # noqa: E402
 from kube import objects as o  # noqa: E402
 from kube.emulator import Emulator  # noqa: E402
 from kube.harness import INGRESSES, SLICES, ApiServer, write_kubeconfig  # noqa: E402
 
 PODS = ("127.0.0.2", "127.0.0.3")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def answering_pod(http: aiohttp.ClientSession, url: str) -> str | None:
@@ -104,10 +97,9 @@ async def main(rounds: int) -> None:
             await api.close()
             await backends.close()
     ms = sorted(s * 1000 for s in samples)
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))]
     print(f"EndpointSlice change → traffic on the new pod, {len(ms)} changes: "
-          f"p50 {statistics.median(ms):.1f} ms, p90 {ms[int(len(ms) * 0.9)]:.1f} ms, "
-          f"p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")
+          f"p50 {percentile(ms, 50):.1f} ms, p90 {percentile(ms, 90):.1f} ms, "
+          f"p99 {percentile(ms, 99):.1f} ms, max {ms[-1]:.1f} ms")
 
 
 if __name__ == "__main__":
