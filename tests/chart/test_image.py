@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import time
 import urllib.error
@@ -19,6 +18,8 @@ import pytest
 import yaml
 from chart_objects import Render, args, container, pod_spec
 from helm_render import CHART, ROOT
+
+from e2e.harness import free_port
 
 TAG = "localhost/portico:test"
 PODMAN_DIR = ROOT / ".tools" / "podman"
@@ -62,13 +63,6 @@ def test_image_entrypoint_is_portico(image: str) -> None:
     assert "run" in result.stdout
     assert podman("run", "--rm", "--entrypoint", "id", image, "-u").stdout.strip() == str(
         image_uid())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def wait_until_ready(url: str, deadline: float) -> None:
