@@ -86,10 +86,11 @@ class Backend:
     endpoints: tuple[Endpoint, ...]
     fallback: tuple[Endpoint, ...] = ()
     balancer: Balancer = Balancer.ROUND_ROBIN
+    # "namespace/service:port", built once: round-robin picks look it up per request.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.namespace}/{self.service}:{self.port}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.service}:{self.port}")
 
     @property
     def usable(self) -> tuple[Endpoint, ...]:
