@@ -179,7 +179,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         meta = dict(f.metadata)
         default: Any
         if typ is bool:
-            default = env.lower() in ("1", "true", "yes") if env is not None else False
+            default = env.lower() in ("1", "true", "yes") if env is not None else f.default
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=meta["help"]
             )
