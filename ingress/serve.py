@@ -24,7 +24,7 @@ import uvloop
 from prometheus_client.registry import Collector
 
 from ingress.build.result import BuildResult
-from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.model import RoutingTable
 from ingress.observability.admin import start_admin
 from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
 from ingress.observability.metrics import create_registry
@@ -144,23 +144,15 @@ async def _serve(settings: Settings) -> int:
 
         served = always
 
-    current: list[RoutingTable] = []
-
     def publish(result: BuildResult) -> None:
         if tls is not None:
             tls.update(result.table)
         swap(result.table)
-        current[:] = [result.table]
 
     reconciler = Reconciler(settings.build, [publish])
     source = Source(settings, reconciler)
     health = Health(reconciler, served)
-    registry = create_registry(
-        dataplane_stats,
-        reconciler,
-        lambda: current[0] if current else EMPTY_TABLE,
-        source.collectors,
-    )
+    registry = create_registry(dataplane_stats, reconciler, source.collectors)
     try:
         admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
         if settings.workers > 1:

@@ -21,7 +21,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from ingress.build.result import BuildResult
-from ingress.model import Certificate, RoutingTable
+from ingress.model import EMPTY_TABLE, Certificate, RoutingTable
 from ingress.observability.stats import LATENCY_BUCKETS, Histogram, ProxyStats
 
 ROUTE_LABELS = ["host", "namespace", "ingress", "service"]
@@ -154,14 +154,21 @@ class CertificateCollector:
 def create_registry(
     get_stats: Callable[[], ProxyStats],
     reconciler: ReconcilerState,
-    get_table: Callable[[], RoutingTable],
     extra: Sequence[Collector] = (),
 ) -> CollectorRegistry:
-    """The process's registry: proxy, config and certificate metrics, plus `extra` (operator)."""
+    """The process's registry: proxy, config and certificate metrics, plus `extra` (operator).
+
+    Certificates are those of the table last published, the reconciler's latest result.
+    """
+
+    def published_table() -> RoutingTable:
+        result = reconciler.result
+        return result.table if result is not None else EMPTY_TABLE
+
     registry = CollectorRegistry()
     collectors: list[Collector] = [
         ProxyStatsCollector(get_stats), ReconcilerCollector(reconciler),
-        CertificateCollector(get_table), *extra,
+        CertificateCollector(published_table), *extra,
     ]
     for collector in collectors:
         registry.register(collector)

@@ -155,7 +155,7 @@ class OperatorCounters:
 
 
 def test_registry_holds_every_collector_and_the_extra_ones() -> None:
-    registry = create_registry(ProxyStats, Reconciler(BuildSettings(), []), RoutingTable,
+    registry = create_registry(ProxyStats, Reconciler(BuildSettings(), []),
                                extra=[OperatorCounters()])
     text = generate_latest(registry).decode()
     for name in ("portico_requests_total", "portico_config_rebuilds_total",
