@@ -54,10 +54,6 @@ class OpenLoopResult:
     max_dispatch_lag_ms: float
     per_second: list[int]  # responses completed in each second of the run
 
-    @property
-    def achieved_rps(self) -> float:
-        return self.completed / self.duration_s if self.duration_s else 0.0
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
