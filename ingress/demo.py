@@ -179,15 +179,6 @@ async def start_demo_backends(addresses: Iterable[tuple[str, int]]) -> DemoBacke
     return DemoBackends(runners)
 
 
-async def run_demo_backends(addresses: Iterable[tuple[str, int]] = DEMO_ADDRESSES) -> None:
-    """Serve demo pods until cancelled."""
-    backends = await start_demo_backends(addresses)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await backends.close()
-
-
 def run_demo(manifests: str, http_port: int, https_port: int, admin_port: int) -> int:
     """`portico demo`: the demo pods, then `portico run --manifests` on loopback.
 
