@@ -50,7 +50,6 @@ class Reconciler:
         self._synced = asyncio.Event()
         self.result: BuildResult | None = None
         self.generation = 0
-        self.last_change_at = 0.0
         # When the oldest change not yet built arrived (0: none pending).
         self._pending_since = 0.0
         self.last_event_to_swap_seconds = 0.0
@@ -65,10 +64,8 @@ class Reconciler:
         return self._synced.is_set()
 
     def notify(self) -> None:
-        now = time.monotonic()
         if not self._pending_since:
-            self._pending_since = now
-        self.last_change_at = now
+            self._pending_since = time.monotonic()
         self._changed.set()
 
     def mark_synced(self) -> None:
