@@ -115,8 +115,6 @@ class ClientConnection(asyncio.Protocol):
         self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.closed and self.transport is None:
-            return
         self.closed = True
         dp = self.dp
         dp.connections.discard(self)
@@ -228,12 +226,8 @@ class ClientConnection(asyncio.Protocol):
         self.close()
 
     def _abandon_upstream(self, exchange: Exchange) -> None:
-        """Stop forwarding `exchange`: its upstream connection is mid-message, so close it."""
-        upstream = exchange.upstream
-        if upstream is not None and upstream.exchange is exchange:
-            upstream.exchange = None
-            upstream.pool.active -= 1
-            upstream.close()
+        if exchange.upstream is not None:
+            exchange.upstream.abandon(exchange)
 
     def on_message_begin(self) -> None:
         self.in_head = True
@@ -296,8 +290,6 @@ class ClientConnection(asyncio.Protocol):
             self._forward_body(exchange, LAST_CHUNK)
 
     def _forward_body(self, exchange: Exchange, data: bytes) -> None:
-        if exchange.answered:
-            return
         upstream = exchange.upstream
         if upstream is not None and upstream.exchange is exchange:
             exchange.keep_for_replay(data)

@@ -50,7 +50,6 @@ class EndpointPool:
         self.ejections = 0
         self.retired = False  # endpoint left the table: close connections as they free up
 
-
     def take_idle(self) -> UpstreamConnection | None:
         idle = self.idle
         while idle:
@@ -162,15 +161,30 @@ class UpstreamConnection(asyncio.Protocol):
 
     def timed_out(self) -> None:
         """The sweeper found no response byte for `read_timeout`: fail the exchange."""
-        exchange, self.exchange = self.exchange, None
+        exchange = self._detach()
         self.close()
-        if exchange is None:
-            return
-        self.pool.active -= 1
+        if exchange is not None:
+            self._fail(exchange, "read_timeout", stale=False)
+
+    def abandon(self, exchange: Exchange) -> None:
+        """The client gave up on `exchange` mid-message: this connection cannot be reused."""
+        if self.exchange is exchange:
+            self._detach()
+            self.close()
+
+    def _detach(self) -> Exchange | None:
+        """Stop serving the current exchange; it no longer counts as this endpoint's load."""
+        exchange, self.exchange = self.exchange, None
+        if exchange is not None:
+            self.pool.active -= 1
+        return exchange
+
+    def _fail(self, exchange: Exchange, reason: str, stale: bool) -> None:
+        """Before the response began the client side may retry; after, it can only cut."""
         if exchange.response_started:
             exchange.conn.upstream_aborted(exchange)
         else:
-            exchange.conn.upstream_failed(exchange, "read_timeout", False)
+            exchange.conn.upstream_failed(exchange, reason, stale)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None and not self.closed:
@@ -178,9 +192,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _finish(self, exchange: Exchange) -> None:
         self.keep_alive = self.parser.should_keep_alive()
-        self.exchange = None
-        self.finished = exchange
-        self.pool.active -= 1
+        self.finished = self._detach()
         self.reused = True
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -189,19 +201,16 @@ class UpstreamConnection(asyncio.Protocol):
         if owner is not None:
             owner.tunnel_closed()
             return
-        exchange, self.exchange = self.exchange, None
+        exchange = self._detach()
         if exchange is None:
             return
-        self.pool.active -= 1
         if self.until_close and exchange.response_started:
             # The body was delimited by the close: the response is complete.
             if self.rechunk:
                 exchange.conn.write(LAST_CHUNK)
             exchange.conn.response_done(exchange)
-        elif exchange.response_started:
-            exchange.conn.upstream_aborted(exchange)
         else:
-            exchange.conn.upstream_failed(exchange, "reset", self.reused)
+            self._fail(exchange, "reset", self.reused)
 
     # --- flow control: our write buffer to the upstream is the request body's
 
@@ -255,19 +264,14 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _broken(self, exchange: Exchange, out: list[bytes]) -> None:
         self.close()
-        self.exchange = None
-        self.pool.active -= 1
-        if exchange.response_started:
-            if out:
-                exchange.conn.write(b"".join(out))
-            exchange.conn.upstream_aborted(exchange)
-        else:
-            exchange.conn.upstream_failed(exchange, "invalid_response", self.reused)
+        self._detach()
+        if exchange.response_started and out:
+            exchange.conn.write(b"".join(out))
+        self._fail(exchange, "invalid_response", self.reused)
 
     def _become_tunnel(self, exchange: Exchange, rest: bytes) -> None:
         """After a 101 the connection carries raw bytes to the client until either side closes."""
-        self.exchange = None
-        self.pool.active -= 1
+        self._detach()
         self.deadline = 0.0
         self.tunnel_owner = exchange.conn
         exchange.conn.start_tunnel(exchange, self, rest)
