@@ -334,6 +334,11 @@ class UpstreamConnection(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         if self.interim:
             return
+        if self.exchange is None:
+            # A body after the response to a HEAD (already complete): drop it, and
+            # since this upstream's framing cannot be trusted, do not reuse it.
+            self.keep_alive = False
+            return
         self.out.append(chunk(body) if self.rechunk else body)
 
     def on_message_complete(self) -> None:
