@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from ipaddress import IPv4Network, IPv6Network
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -122,7 +123,7 @@ class RoutePolicy:
     max_body_size: int | None = None
     connect_timeout: float | None = None
     read_timeout: float | None = None
-    allow_source_ranges: tuple[str, ...] = ()
+    allow_source_ranges: tuple[IPv4Network | IPv6Network, ...] = ()
     upstream_vhost: str | None = None
 
 

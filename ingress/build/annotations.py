@@ -90,14 +90,14 @@ def _rewrite_target(value: str) -> str:
     return target
 
 
-def _source_ranges(value: str) -> tuple[str, ...]:
+def _source_ranges(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     ranges = []
     for item in value.split(","):
         text = item.strip()
         if not text:
             continue
         try:
-            ranges.append(str(ipaddress.ip_network(text, strict=False)))
+            ranges.append(ipaddress.ip_network(text, strict=False))
         except ValueError:
             raise _Invalid(f"{text!r} is not an IP address or CIDR range") from None
     if not ranges:

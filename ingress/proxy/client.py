@@ -386,7 +386,7 @@ class ClientConnection(asyncio.Protocol):
         if policy.app_root is not None and exchange.path == "/":
             self._redirect(exchange, 302, policy.app_root)
             return True
-        if policy.allow_source_ranges and not dp.source_allowed(
+        if policy.allow_source_ranges and not _source_allowed(
             policy.allow_source_ranges, self.client_ip
         ):
             self._answer(exchange, 403)
@@ -592,7 +592,11 @@ def _rewrite(url: bytes, route: Route, target: str) -> str:
     return (joined or "/") + query
 
 
-def parse_networks(
-    ranges: tuple[str, ...],
-) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(r, strict=False) for r in ranges)
+def _source_allowed(
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], ip: str
+) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address in network for network in networks)

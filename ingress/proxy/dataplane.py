@@ -9,7 +9,6 @@ their idle connections closed and their busy ones closed once done.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from ingress.model import EMPTY_TABLE, RoutingTable
 from ingress.observability.stats import ProxyStats
 from ingress.proxy.balancer import Balancers
-from ingress.proxy.client import ClientConnection, parse_networks
+from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.settings import Settings
@@ -63,9 +62,6 @@ class Dataplane:
         self.connections: set[ClientConnection] = set()
         self.closing = False
         self._servers: list[asyncio.Server] = []
-        self._networks: dict[
-            tuple[str, ...], tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
-        ] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._backend_keys: set[str] = set()
 
@@ -92,16 +88,6 @@ class Dataplane:
                 address, self.loop, self.stats, self.settings.upstream_keepalive
             )
         return pool
-
-    def source_allowed(self, ranges: tuple[str, ...], ip: str) -> bool:
-        networks = self._networks.get(ranges)
-        if networks is None:
-            networks = self._networks[ranges] = parse_networks(ranges)
-        try:
-            address = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(address in net for net in networks)
 
     # --- upstream connections
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 import pytest
@@ -10,6 +11,10 @@ from build_objects import ingress, path, problem_fields, rule, run, service
 from ingress.model import DEFAULT_POLICY, Balancer, Redirect, Route, RoutePolicy
 
 P = "nginx.ingress.kubernetes.io/"
+
+
+def networks(*ranges: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(r) for r in ranges)
 
 
 def route_with(annotations: dict[str, Any]) -> tuple[Route, list[tuple[str, str, str]]]:
@@ -44,10 +49,10 @@ def route_with(annotations: dict[str, Any]) -> tuple[Route, list[tuple[str, str,
         ({P + "proxy-connect-timeout": "5"}, RoutePolicy(connect_timeout=5.0)),
         ({P + "proxy-read-timeout": "120s"}, RoutePolicy(read_timeout=120.0)),
         ({P + "whitelist-source-range": "10.0.0.0/8, 192.168.1.7"},
-         RoutePolicy(allow_source_ranges=("10.0.0.0/8", "192.168.1.7/32"))),
+         RoutePolicy(allow_source_ranges=networks("10.0.0.0/8", "192.168.1.7/32"))),
         ({P + "allowlist-source-range": "10.1.2.3/16,::1",
           P + "whitelist-source-range": "1.1.1.1"},
-         RoutePolicy(allow_source_ranges=("10.1.0.0/16", "::1/128"))),
+         RoutePolicy(allow_source_ranges=networks("10.1.0.0/16", "::1/128"))),
         ({P + "upstream-vhost": "internal.svc:8080"},
          RoutePolicy(upstream_vhost="internal.svc:8080")),
         ({P + "use-regex": "false"}, DEFAULT_POLICY),
