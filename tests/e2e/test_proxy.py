@@ -66,6 +66,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             o.ingress("half", host="half.test", service="half"),
             annotated(o.ingress("slow", host="slow.test", service="solo"), proxy_read_timeout="1"),
             annotated(o.ingress("small", host="small.test", service="solo"), proxy_body_size="1k"),
+            annotated(o.ingress("inside", host="inside.test", service="solo"),
+                      allowlist_source_range="10.0.0.0/8, 127.0.0.0/8"),
+            annotated(o.ingress("outside", host="outside.test", service="solo"),
+                      whitelist_source_range="10.0.0.0/8"),
         ],
     )
     # A long first ejection keeps the passive-health test independent of its speed.
@@ -247,6 +251,11 @@ def test_bad_requests(rig: Rig) -> None:
     assert raw(rig, b"NOT HTTP\r\n\r\n").startswith(b"HTTP/1.1 400")
     huge = b"GET / HTTP/1.1\r\nHost: web.test\r\nX-Big: " + b"a" * 40000 + b"\r\n\r\n"
     assert raw(rig, huge).startswith(b"HTTP/1.1 431")
+
+
+async def test_source_ranges(rig: Rig) -> None:
+    assert (await fetch(rig, "inside.test"))[0] == 200
+    assert (await fetch(rig, "outside.test"))[0] == 403
 
 
 async def test_body_size_limit(rig: Rig) -> None:
