@@ -61,9 +61,6 @@ class Endpoint:
 
     ip: str
     port: int
-    ready: bool = True
-    serving: bool = True
-    terminating: bool = False
     # (ip, port), built once: the proxy keys its pools by it on every request.
     address: tuple[str, int] = field(init=False, repr=False, compare=False)
 

@@ -226,8 +226,7 @@ class BackendResolver:
                 else:
                     continue
                 for ip in ep.addresses:
-                    target[(ip, number)] = Endpoint(ip, number, ep.ready, ep.serving,
-                                                    ep.terminating)
+                    target[(ip, number)] = Endpoint(ip, number)
         for address in ready:
             fallback.pop(address, None)
         return (

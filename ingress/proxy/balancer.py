@@ -28,7 +28,7 @@ class Balancers:
 
     def pick(self, backend: Backend, tried: Collection[tuple[str, int]] = ()) -> Endpoint | None:
         """An endpoint not tried yet, preferring ones not ejected; None when all were tried."""
-        candidates = backend.endpoints or backend.fallback
+        candidates = backend.usable
         if tried:
             candidates = tuple(e for e in candidates if e.address not in tried)
         if not candidates:

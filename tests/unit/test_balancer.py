@@ -66,7 +66,7 @@ def test_tried_endpoints_are_skipped_until_none_is_left(rig: Rig) -> None:
 
 def test_fallback_endpoints_only_when_none_is_ready(rig: Rig) -> None:
     balancers, _, _ = rig
-    terminating = Endpoint("10.0.0.9", 8080, ready=False, serving=True, terminating=True)
+    terminating = Endpoint("10.0.0.9", 8080)  # serving, terminating: listed as a fallback
     assert balancers.pick(backend(endpoints=(), fallback=(terminating,))) == terminating
     assert balancers.pick(backend(fallback=(terminating,))) in ENDPOINTS
 
