@@ -57,7 +57,7 @@ class Balancers:
         # Never eject everything: if all candidates are ejected, use them anyway.
         return healthy or candidates
 
-    def forget(self, keys: Collection[str]) -> None:
-        """Drop cursors of backends that left the table."""
-        for key in keys:
-            self._cursors.pop(key, None)
+    def keep_only(self, keys: Collection[str]) -> None:
+        """Drop the cursors of backends that left the table."""
+        for key in [k for k in self._cursors if k not in keys]:
+            del self._cursors[key]

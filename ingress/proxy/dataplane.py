@@ -63,7 +63,6 @@ class Dataplane:
         self.closing = False
         self._servers: list[asyncio.Server] = []
         self._sweeper: asyncio.Task[None] | None = None
-        self._backend_keys: set[str] = set()
 
     # --- configuration
 
@@ -77,9 +76,7 @@ class Dataplane:
         for address in [a for a in self.pools if a not in live]:
             self.pools.pop(address).retire()
             self.balancers.ejected.pop(address, None)
-        gone = self._backend_keys - backends.keys()
-        self.balancers.forget(gone)
-        self._backend_keys = set(backends)
+        self.balancers.keep_only(backends.keys())
 
     def pool(self, address: tuple[str, int]) -> EndpointPool:
         pool = self.pools.get(address)
@@ -104,18 +101,13 @@ class Dataplane:
                 _, upstream = await self.loop.create_connection(
                     lambda: UpstreamConnection(pool), host, port
                 )
-        except TimeoutError:
+        except OSError as error:  # TimeoutError included
             pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
-            exchange.conn.upstream_failed(exchange, "connect_timeout", False)
-            return
-        except OSError:
-            pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
-            exchange.conn.upstream_failed(exchange, "connect_refused", False)
+            reason = "connect_timeout" if isinstance(error, TimeoutError) else "connect_refused"
+            exchange.conn.upstream_failed(exchange, reason, False)
             return
         pool.connect_succeeded(self.balancers.ejected)
-        conn = exchange.conn
-        assert isinstance(conn, ClientConnection)
-        conn.connected(exchange, upstream, read_timeout)
+        exchange.conn.connected(exchange, upstream, read_timeout)
 
     # --- listeners
 
