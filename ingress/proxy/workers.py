@@ -48,8 +48,9 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
 class _Worker:
     """The supervisor's handle on one worker process."""
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, index: int, started: asyncio.Future[None]) -> None:
         self.index = index
+        self.started = started  # done once it listened the first time
         self.process: asyncio.subprocess.Process | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.generation = -1
@@ -66,26 +67,23 @@ class WorkerPool:
         self._settings = settings
         # One generated certificate for all workers: clients see the same one on every worker.
         self._default_certificate = default_certificate
-        self._workers = [_Worker(i) for i in range(settings.workers)]
+        self._workers: list[_Worker] = []
         self._table: RoutingTable | None = None
-        self._table_frame: bytes | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._draining = False
-        self._started: dict[int, asyncio.Future[None]] = {}
 
     async def start(self) -> None:
         """Start every worker and wait until each one listens."""
         loop = asyncio.get_running_loop()
-        for worker in self._workers:
-            self._started[worker.index] = loop.create_future()
-            self._tasks.append(loop.create_task(self._supervise(worker)))
-        await asyncio.gather(*self._started.values())
+        self._workers = [_Worker(i, loop.create_future()) for i in range(self._settings.workers)]
+        self._tasks = [loop.create_task(self._supervise(worker)) for worker in self._workers]
+        await asyncio.gather(*(worker.started for worker in self._workers))
 
     def swap(self, table: RoutingTable) -> None:
         self._table = table
-        self._table_frame = frame("table", table)
+        data = frame("table", table)  # pickled once for every worker
         for worker in self._workers:
-            worker.send(self._table_frame)
+            worker.send(data)
 
     def all_current(self) -> bool:
         table = self._table
@@ -116,9 +114,9 @@ class WorkerPool:
             code = await self._run_once(worker)
             if self._draining:
                 return
-            started = self._started[worker.index]
-            if not started.done():
-                started.set_exception(RuntimeError(f"worker {worker.index} exited with {code}"))
+            if not worker.started.done():
+                failure = RuntimeError(f"worker {worker.index} exited with {code}")
+                worker.started.set_exception(failure)
                 return
             delay = _RESTART_BACKOFF[min(worker.failures, len(_RESTART_BACKOFF) - 1)]
             worker.failures += 1
@@ -145,9 +143,8 @@ class WorkerPool:
                 kind, payload = await read_frame(reader)
                 if kind == "listening":
                     worker.failures = 0
-                    started = self._started[worker.index]
-                    if not started.done():
-                        started.set_result(None)
+                    if not worker.started.done():
+                        worker.started.set_result(None)
                 elif kind == "ack":
                     worker.generation = int(payload)
                 elif kind == "stats":
