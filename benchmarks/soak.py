@@ -197,8 +197,7 @@ async def soak(duration: float, cycles: int, sample_every: float, workdir: Path)
     portico = Portico(churn.manifests.root, log=workdir / "portico.log")
     try:
         portico.wait_ready()
-        traffic = Traffic(portico.url, f"https://127.0.0.1:{portico.https_port}",
-                          churn.client_ssl())
+        traffic = Traffic(portico.url, portico.secure_url, churn.client_ssl())
         started = datetime.datetime.now(datetime.UTC)
         start = time.perf_counter()
         windows = schedule(start, duration, cycles)

@@ -156,6 +156,10 @@ class Portico:
         return f"http://127.0.0.1:{self.http_port}"
 
     @property
+    def secure_url(self) -> str:
+        return f"https://127.0.0.1:{self.https_port}"
+
+    @property
     def admin(self) -> str:
         return f"http://127.0.0.1:{self.admin_port}"
 

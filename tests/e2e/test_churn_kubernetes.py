@@ -98,8 +98,7 @@ async def test_churn_through_the_api_loses_nothing(
     portico = await asyncio.to_thread(start_ready, None, "--kubeconfig", str(kubeconfig),
                                       log=tmp_path / "portico.log")
     try:
-        traffic = Traffic(portico.url, f"https://127.0.0.1:{portico.https_port}",
-                          plan.client_ssl())
+        traffic = Traffic(portico.url, portico.secure_url, plan.client_ssl())
         traffic.start()
         # On a fixed clock, so the API calls' own time does not stretch the interval.
         start = time.monotonic()

@@ -36,8 +36,7 @@ async def test_churn_loses_nothing(pods: tuple[int, Pods], tmp_path: Path) -> No
     portico = Portico(churn.manifests.root, log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
-        traffic = Traffic(portico.url, f"https://127.0.0.1:{portico.https_port}",
-                          churn.client_ssl())
+        traffic = Traffic(portico.url, portico.secure_url, churn.client_ssl())
         traffic.start()
         await churn.run(6.0)
         await traffic.stop()
@@ -74,7 +73,7 @@ async def test_websocket_survives_swaps_and_endpoint_removal(
     portico = Portico(manifests.root, log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
-        secure_url = f"https://127.0.0.1:{portico.https_port}/ws"  # wss: the default certificate
+        secure_url = portico.secure_url + "/ws"  # wss: the default certificate
         async with (
             aiohttp.ClientSession() as session,
             session.ws_connect(portico.url + "/ws", headers={"Host": "ws.test"}) as ws,
