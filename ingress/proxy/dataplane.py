@@ -113,33 +113,28 @@ class Dataplane:
 
     async def start(self, tls_context: ssl.SSLContext | None = None) -> None:
         settings = self.settings
-        loop = self.loop
         plain = Listener(b"http", str(settings.http_port).encode(), False)
-        self._servers.append(
-            await loop.create_server(
-                lambda: ClientConnection(self, plain),
-                settings.bind,
-                settings.http_port,
-                reuse_port=True,
-                backlog=4096,
-            )
-        )
+        await self._listen(plain, settings.http_port, None)
         if tls_context is not None and settings.https_port:
-            secure = Listener(
-                b"https", str(settings.https_port).encode(), True, _hsts_header(settings)
-            )
-            self._servers.append(
-                await loop.create_server(
-                    lambda: ClientConnection(self, secure),
-                    settings.bind,
-                    settings.https_port,
-                    ssl=tls_context,
-                    reuse_port=True,
-                    backlog=4096,
-                    ssl_handshake_timeout=settings.client_header_timeout,
-                )
-            )
-        self._sweeper = loop.create_task(self._sweep())
+            port = settings.https_port
+            secure = Listener(b"https", str(port).encode(), True, _hsts_header(settings))
+            await self._listen(secure, port, tls_context)
+        self._sweeper = self.loop.create_task(self._sweep())
+
+    async def _listen(
+        self, listener: Listener, port: int, tls_context: ssl.SSLContext | None
+    ) -> None:
+        settings = self.settings
+        server = await self.loop.create_server(
+            lambda: ClientConnection(self, listener),
+            settings.bind,
+            port,
+            ssl=tls_context,
+            reuse_port=True,
+            backlog=4096,
+            ssl_handshake_timeout=settings.client_header_timeout if tls_context else None,
+        )
+        self._servers.append(server)
 
     async def _sweep(self) -> None:
         while True:
