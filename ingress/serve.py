@@ -91,7 +91,7 @@ def access_logger(fmt: str) -> AccessLog:
                 upstream=f"{endpoint.ip}:{endpoint.port}" if endpoint is not None else "",
                 duration=now - exchange.started_at,
                 host=exchange.host,
-                ingress=f"{route.ingress.namespace}/{route.ingress.name}" if route else "",
+                ingress=f"{route.source.namespace}/{route.source.name}" if route else "",
             )
         )
 

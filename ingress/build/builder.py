@@ -57,7 +57,7 @@ class _Routes:
         else:
             self.problems.append(Problem(
                 request.ref, "spec.defaultBackend",
-                f"the default backend is already set by {self.default_backend.ingress}",
+                f"the default backend is already set by {self.default_backend.source}",
                 "Conflict",
             ))
 
@@ -70,9 +70,9 @@ class _Routes:
         existing = routes.setdefault(claim.key, route)
         if existing is not route:
             self.problems.append(Problem(
-                route.ingress, claim.field,
+                route.source, claim.field,
                 f"host {route.host or '*'!r} {route.path_type.value} path {route.path!r} "
-                f"is already routed by {existing.ingress}",
+                f"is already routed by {existing.source}",
                 "Conflict",
             ))
 
@@ -81,7 +81,7 @@ class _Routes:
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
         for name, routes in self.hosts.items():
-            vhost = VirtualHost(name, routes.exact, routes.prefixes, name in tls.tls_hosts)
+            vhost = VirtualHost(name, routes.exact, routes.prefixes, tls=name in tls.tls_hosts)
             suffix = wildcard_suffix(name)
             if not name:
                 any_host = vhost

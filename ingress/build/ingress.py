@@ -17,6 +17,7 @@ from ingress.build.fields import FieldError, mapping, optional_str, sequence
 from ingress.build.hosts import parse_host
 from ingress.build.paths import match_key
 from ingress.model import ObjectRef, PathType, Problem, Route
+from ingress.model.filters.base import in_phase_order
 from ingress.store import Key
 
 
@@ -61,12 +62,18 @@ class _IngressParser:
     def parse(self) -> IngressRequest:
         request = self.request
         metadata = mapping(self.body.get("metadata"), "metadata")
-        annotations = parse_annotations(
+        wanted = parse_annotations(
             mapping(metadata.get("annotations"), "metadata.annotations"), request.ref
         )
-        request.problems.extend(annotations.problems)
-        self.policy = annotations.policy
-        self.balancer = annotations.balancer
+        request.problems.extend(wanted.problems)
+        self.balancer = wanted.balancer
+        # The parts every route of this Ingress shares, built once.
+        self.route_settings: dict[str, Any] = {
+            "filters": in_phase_order(wanted.filters),
+            "response_filters": tuple(wanted.response_filters),
+            "upstream": wanted.upstream,
+            "ssl_redirect": wanted.ssl_redirect,
+        }
         spec = mapping(self.body.get("spec"), "spec")
         if spec.get("defaultBackend") is not None:
             self._guard(self._default_backend, spec["defaultBackend"])
@@ -85,7 +92,7 @@ class _IngressParser:
     def _default_backend(self, raw: Any) -> None:
         backend = self.resolver.resolve(self.namespace, raw, "spec.defaultBackend", self.balancer)
         self.request.default_backend = Route(
-            "/", PathType.PREFIX, backend, self.request.ref, "", self.policy
+            "/", PathType.PREFIX, backend, self.request.ref, "", **self.route_settings
         )
 
     def _rule(self, i: int, raw: Any) -> None:
@@ -105,7 +112,8 @@ class _IngressParser:
         path_type, key = match_key(path, raw_type, f"{at}.path")
         backend = self.resolver.resolve(self.namespace, entry.get("backend"), f"{at}.backend",
                                         self.balancer)
-        route = Route(path or "/", path_type, backend, self.request.ref, host, self.policy)
+        route = Route(path or "/", path_type, backend, self.request.ref, host,
+                      **self.route_settings)
         self.request.paths.append(PathClaim(at, key, route))
 
     def _tls(self, i: int, raw: Any) -> None:

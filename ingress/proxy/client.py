@@ -10,14 +10,15 @@ connection becomes a byte tunnel to the upstream.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
+import random
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from ingress.model import DEFAULT_POLICY, Route
+from ingress.model import Backend, Route
 from ingress.proxy.exchange import Exchange, Header
+from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
     IDEMPOTENT_METHODS,
@@ -304,8 +305,8 @@ class ClientConnection(asyncio.Protocol):
     # --- routing and policies
 
     def _body_limit(self, route: Route | None) -> int:
-        if route is not None and route.policy.max_body_size is not None:
-            return route.policy.max_body_size
+        if route is not None and route.upstream.max_body_size is not None:
+            return route.upstream.max_body_size
         return self.dp.settings.max_body_size
 
     def _start(self, exchange: Exchange) -> None:
@@ -313,7 +314,7 @@ class ClientConnection(asyncio.Protocol):
             self._begin(exchange)
         except _BadRequest as bad:
             exchange.close_after = True
-            self._answer(exchange, bad.status)
+            self.answer(exchange, bad.status)
 
     def _begin(self, exchange: Exchange) -> None:
         """Decide what to do with a request whose headers are complete."""
@@ -344,69 +345,84 @@ class ClientConnection(asyncio.Protocol):
         exchange.host = host
         exchange.path = path
         table = self.dp.table
-        route = table.route(host, path)
+        route = table.route(host, path, exchange)
         exchange.route = route
         if route is None:
-            self._answer(exchange, 404)
+            self.answer(exchange, 404)
             return
-        policy = route.policy
-        # With the default policy, only a plain-HTTP request to a TLS host has anything to do.
-        answered_by_policy = (
-            policy is not DEFAULT_POLICY or (self.dp.has_tls_hosts and not self.listener.tls)
-        ) and self._apply_policy(exchange, route)
-        if answered_by_policy:
-            return
+        if route.plain:
+            # Nothing but a possible HTTPS redirect to consider: the common case.
+            if self.dp.has_tls_hosts and not self.listener.tls and self._redirect_to_https(
+                exchange, route
+            ):
+                return
+            backend: Backend | None = route.backend
+        else:
+            backend = self._run_route(exchange, route)
+            if backend is None:
+                return
         limit = self._body_limit(route)
         if limit and content_length > limit:
-            self._answer(exchange, 413)
+            self.answer(exchange, 413)
             return
+        exchange.backend = backend
         exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header, connection))
         self._forward(exchange)
 
-    def _apply_policy(self, exchange: Exchange, route: Route) -> bool:
-        """Policies that answer by themselves; True when the request got its answer."""
-        policy = route.policy
-        dp = self.dp
-        if not self.listener.tls and (policy.ssl_redirect or policy.force_ssl_redirect):
-            vhost = dp.table.virtual_host(exchange.host)
-            if policy.force_ssl_redirect or (vhost is not None and vhost.tls):
-                port = dp.settings.https_redirect_port
-                authority = exchange.host + ("" if port == 443 else f":{port}")
-                location = f"https://{authority}{exchange.url.decode('latin-1')}"
-                self._redirect(exchange, 308, location)
-                return True
-        if policy is DEFAULT_POLICY:
-            return False
-        if policy.redirect is not None:
-            target = policy.redirect.location
-            if policy.redirect.append_uri:
-                target += exchange.url.decode("latin-1")
-            self._redirect(exchange, policy.redirect.status, target)
-            return True
-        if policy.app_root is not None and exchange.path == "/":
-            self._redirect(exchange, 302, policy.app_root)
-            return True
-        if policy.allow_source_ranges and not _source_allowed(
-            policy.allow_source_ranges, self.client_ip
-        ):
-            self._answer(exchange, 403)
-            return True
-        return False
+    def _run_route(self, exchange: Exchange, route: Route) -> Backend | None:
+        """Redirects, filters and the backend split of a route that has any of them.
+
+        None when the request got its answer here.
+        """
+        if not self.listener.tls and self._redirect_to_https(exchange, route):
+            return None
+        if route.response_filters:
+            exchange.response_filters = route.response_filters
+        if route.filters and run_request_filters(self, exchange, route.filters):
+            return None
+        split = route.split
+        if split is None:
+            return route.backend
+        backend = split.pick(random.random())
+        if backend is None:
+            self.answer(exchange, 500)  # every backend of the route has weight 0
+        return backend
+
+    def _redirect_to_https(self, exchange: Exchange, route: Route) -> bool:
+        """A plain-HTTP request to a TLS host (or a forced route) gets a 308 to HTTPS."""
+        ssl_redirect = route.ssl_redirect
+        if not ssl_redirect.forced:
+            if not (ssl_redirect.enabled and self.dp.has_tls_hosts):
+                return False
+            # The request host's TLS counts, even when the path fell through to host-less rules.
+            vhost = self.dp.table.virtual_host(exchange.host)
+            if vhost is None or not vhost.tls:
+                return False
+        port = self.dp.settings.https_redirect_port
+        authority = exchange.host + ("" if port == 443 else f":{port}")
+        self.redirect(exchange, 308, f"https://{authority}{exchange.url.decode('latin-1')}")
+        return True
+
+    @property
+    def client_address(self) -> str:
+        return self.client_ip
 
     def _upstream_head(
         self, exchange: Exchange, route: Route, host_header: bytes, connection: bytes
     ) -> bytes:
-        policy = route.policy
-        url = exchange.url
-        if policy.rewrite_target is not None:
-            url = _rewrite(url, route, policy.rewrite_target).encode("latin-1")
-        if policy.upstream_vhost is not None:
-            host_header = policy.upstream_vhost.encode("latin-1")
-        parts = [exchange.method, b" ", url, b" HTTP/1.1\r\nhost: ", host_header, b"\r\n"]
+        upstream_host = route.upstream.host
+        if upstream_host is not None:
+            host_header = upstream_host.encode("latin-1")
+        parts = [exchange.method, b" ", exchange.target, b" HTTP/1.1\r\nhost: ", host_header,
+                 b"\r\n"]
         dropped = HOP_BY_HOP
         extra = extra_hop_by_hop(connection) if connection else None
         if extra:
             dropped = dropped | extra
+        edits = exchange.header_edits
+        if edits is not None:
+            for edit in edits:
+                dropped = dropped | edit.replaced
         forwarded_for = b""
         upgrade = b""
         for name, lname, value in exchange.headers:
@@ -426,6 +442,10 @@ class ClientConnection(asyncio.Protocol):
             parts.append(b"transfer-encoding: chunked\r\n")
         if exchange.upgrade and upgrade:
             parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
+        if edits is not None:
+            for edit in edits:
+                for name, value in (*edit.set, *edit.add):
+                    parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -435,13 +455,14 @@ class ClientConnection(asyncio.Protocol):
         route = exchange.route
         assert route is not None
         dp = self.dp
-        backend = route.backend
+        backend = exchange.backend
+        assert backend is not None
         if not backend.usable:
-            self._answer(exchange, 503)
+            self.answer(exchange, 503)
             return
         endpoint = dp.balancers.pick(backend, exchange.tried)
         if endpoint is None:
-            self._answer(exchange, 502)
+            self.answer(exchange, 502)
             return
         exchange.endpoint = endpoint
         exchange.tried.append(endpoint.address)
@@ -453,7 +474,7 @@ class ClientConnection(asyncio.Protocol):
             dp.connect(pool, exchange, self._read_timeout(route))
 
     def _read_timeout(self, route: Route) -> float:
-        timeout = route.policy.read_timeout
+        timeout = route.upstream.read_timeout
         return timeout if timeout is not None else self.dp.settings.upstream_read_timeout
 
     def connected(
@@ -476,7 +497,7 @@ class ClientConnection(asyncio.Protocol):
         dp = self.dp
         if exchange is not self.active or self.closed:
             return
-        backend_key = exchange.route.backend.key if exchange.route is not None else ""
+        backend_key = exchange.backend.key if exchange.backend is not None else ""
         dp.stats.upstream_failed(backend_key, reason)
         exchange.upstream = None
         nothing_sent = reason.startswith("connect")
@@ -502,7 +523,7 @@ class ClientConnection(asyncio.Protocol):
             self._forward(exchange)
             return
         timeout = reason in ("connect_timeout", "read_timeout")
-        self._answer(exchange, 504 if timeout else 502)
+        self.answer(exchange, 504 if timeout else 502)
 
     def upstream_aborted(self, exchange: Exchange) -> None:
         """The upstream broke off mid-response: the client can only see a closed connection."""
@@ -513,10 +534,15 @@ class ClientConnection(asyncio.Protocol):
 
     # --- answers
 
-    def _answer(
+    def answer(
         self, exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()
     ) -> None:
+        """Answer `exchange` with a small response of the proxy's own."""
         exchange.status = status
+        if exchange.response_filters:
+            headers = list(extra)
+            apply_response_filters(exchange, headers)
+            extra = tuple(headers)
         response = simple_response(
             status,
             close=exchange.close_after,
@@ -528,8 +554,8 @@ class ClientConnection(asyncio.Protocol):
         self.write(response)
         self.response_done(exchange)
 
-    def _redirect(self, exchange: Exchange, status: int, location: str) -> None:
-        self._answer(exchange, status, ((b"location", location.encode("latin-1")),))
+    def redirect(self, exchange: Exchange, status: int, location: str) -> None:
+        self.answer(exchange, status, ((b"location", location.encode("latin-1")),))
 
     def response_done(self, exchange: Exchange) -> None:
         """The whole response is written: log it and start the next request."""
@@ -580,23 +606,3 @@ class ClientConnection(asyncio.Protocol):
     def tunnel_closed(self) -> None:
         self.close()
 
-
-def _rewrite(url: bytes, route: Route, target: str) -> str:
-    """Replace the matched prefix of the path with `target` (query kept)."""
-    text = url.decode("latin-1")
-    query_at = text.find("?")
-    path, query = (text, "") if query_at < 0 else (text[:query_at], text[query_at:])
-    prefix = route.path.rstrip("/")
-    rest = path[len(prefix) :] if path.startswith(prefix) else ""
-    joined = target.rstrip("/") + rest if rest else target
-    return (joined or "/") + query
-
-
-def _source_allowed(
-    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], ip: str
-) -> bool:
-    try:
-        address = ipaddress.ip_address(ip)
-    except ValueError:
-        return False
-    return any(address in network for network in networks)

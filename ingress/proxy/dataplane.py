@@ -95,7 +95,7 @@ class Dataplane:
         settings = self.settings
         host, port = pool.address
         route = exchange.route
-        timeout = route.policy.connect_timeout if route is not None else None
+        timeout = route.upstream.connect_timeout if route is not None else None
         try:
             async with asyncio.timeout(timeout or settings.connect_timeout):
                 _, upstream = await self.loop.create_connection(

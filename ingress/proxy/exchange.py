@@ -9,8 +9,11 @@ implements.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qsl
 
-from ingress.model import Endpoint, Route
+from ingress.model import Backend, Endpoint, Route
+from ingress.model.filters.base import ResponseFilter
+from ingress.model.filters.core import HeaderEdits
 
 if TYPE_CHECKING:
     from ingress.proxy.upstream import UpstreamConnection
@@ -42,6 +45,7 @@ class ExchangeOwner(Protocol):
 class Exchange:
     __slots__ = (
         "answered",
+        "backend",
         "body_bytes",
         "body_done",
         "chunked_request",
@@ -50,12 +54,14 @@ class Exchange:
         "endpoint",
         "fresh",
         "head_only",
+        "header_edits",
         "headers",
         "host",
         "method",
         "outbox",
         "path",
         "replay",
+        "response_filters",
         "response_headers",
         "response_started",
         "route",
@@ -63,6 +69,7 @@ class Exchange:
         "sent_bytes",
         "started_at",
         "status",
+        "target",
         "tried",
         "upgrade",
         "upstream",
@@ -73,10 +80,15 @@ class Exchange:
         self.conn = conn
         self.method = method
         self.url = url
+        self.target = url  # what goes upstream: the client's target unless a filter rewrote it
         self.path = ""
         self.host = ""
         self.headers: list[Header] = []
         self.route: Route | None = None
+        self.backend: Backend | None = None
+        # Request header changes from the route's filters; None for nearly every request.
+        self.header_edits: list[HeaderEdits] | None = None
+        self.response_filters: tuple[ResponseFilter, ...] = ()
         self.started_at = started_at
         self.sent_at = 0.0
         self.sent_bytes = 0  # response bytes written to the client (access log)
@@ -107,3 +119,27 @@ class Exchange:
                 self.replay = None
             else:
                 self.replay.append(data)
+
+    # --- the request as route conditions read it (ingress.model.RequestView)
+
+    def header(self, lname: bytes) -> bytes | None:
+        for _, name, value in self.headers:
+            if name == lname:
+                return value
+        return None
+
+    def query_value(self, name: str) -> str | None:
+        query_at = self.url.find(b"?")
+        if query_at < 0:
+            return None
+        for key, value in parse_qsl(self.url[query_at + 1 :].decode("latin-1"),
+                                    keep_blank_values=True):
+            if key == name:
+                return value
+        return None
+
+    def add_header_edits(self, edits: HeaderEdits) -> None:
+        if self.header_edits is None:
+            self.header_edits = [edits]
+        else:
+            self.header_edits.append(edits)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.observability.stats import ProxyStats
+from ingress.proxy.filters import apply_response_filters
 from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
 
 if TYPE_CHECKING:
@@ -292,6 +293,8 @@ class UpstreamConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
+        if exchange.response_filters and not self.interim:
+            apply_response_filters(exchange, self.resp_headers)
         head = _ResponseHead(self.resp_headers, HOP_BY_HOP)
         if head.connection:
             extra = extra_hop_by_hop(head.connection)

@@ -1,4 +1,4 @@
-"""nginx.ingress.kubernetes.io/* annotations → RoutePolicy and balancer; bad values reported."""
+"""nginx.ingress.kubernetes.io/* annotations → route filters and settings; bad values reported."""
 
 from __future__ import annotations
 
@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 from build_objects import ingress, path, problem_fields, rule, run, service
 
-from ingress.model import DEFAULT_POLICY, Balancer, Redirect, Route, RoutePolicy
+from ingress.model import (
+    DEFAULT_SSL_REDIRECT,
+    DEFAULT_UPSTREAM,
+    Balancer,
+    Route,
+    SslRedirect,
+    UpstreamPolicy,
+)
+from ingress.model.filters.core import AppRoot, Redirect, Rewrite, SourceRanges
 
 P = "nginx.ingress.kubernetes.io/"
 
@@ -25,44 +33,60 @@ def route_with(annotations: dict[str, Any]) -> tuple[Route, list[tuple[str, str,
     return route, problem_fields(result)
 
 
+def settings_of(route: Route) -> dict[str, Any]:
+    """The annotation-driven parts of a route that differ from the defaults."""
+    found: dict[str, Any] = {}
+    if route.filters:
+        found["filters"] = route.filters
+    if route.upstream != DEFAULT_UPSTREAM:
+        found["upstream"] = route.upstream
+    if route.ssl_redirect != DEFAULT_SSL_REDIRECT:
+        found["ssl_redirect"] = route.ssl_redirect
+    return found
+
+
 @pytest.mark.parametrize(
     ("annotations", "expected"),
     [
-        ({}, DEFAULT_POLICY),
-        ({P + "ssl-redirect": "false"}, RoutePolicy(ssl_redirect=False)),
-        ({P + "force-ssl-redirect": "True"}, RoutePolicy(force_ssl_redirect=True)),
+        ({}, {}),
+        ({P + "ssl-redirect": "false"}, {"ssl_redirect": SslRedirect(enabled=False)}),
+        ({P + "force-ssl-redirect": "True"}, {"ssl_redirect": SslRedirect(forced=True)}),
         ({P + "permanent-redirect": "https://new.example.com/x"},
-         RoutePolicy(redirect=Redirect(301, "https://new.example.com/x"))),
+         {"filters": (Redirect(301, "https://new.example.com/x"),)}),
         ({P + "permanent-redirect": "https://n.com", P + "permanent-redirect-code": "308"},
-         RoutePolicy(redirect=Redirect(308, "https://n.com"))),
+         {"filters": (Redirect(308, "https://n.com"),)}),
         ({P + "temporal-redirect": "http://t.com/"},
-         RoutePolicy(redirect=Redirect(302, "http://t.com/"))),
+         {"filters": (Redirect(302, "http://t.com/"),)}),
         ({P + "temporal-redirect": "http://t.com", P + "permanent-redirect": "http://p.com"},
-         RoutePolicy(redirect=Redirect(302, "http://t.com"))),
-        ({P + "app-root": "/app"}, RoutePolicy(app_root="/app")),
-        ({P + "rewrite-target": "/"}, RoutePolicy(rewrite_target="/")),
-        ({P + "proxy-body-size": "8m"}, RoutePolicy(max_body_size=8 * 1024 * 1024)),
-        ({P + "proxy-body-size": "1G"}, RoutePolicy(max_body_size=1 << 30)),
-        ({P + "proxy-body-size": "512k"}, RoutePolicy(max_body_size=512 * 1024)),
-        ({P + "proxy-body-size": "1000"}, RoutePolicy(max_body_size=1000)),
-        ({P + "proxy-body-size": "0"}, RoutePolicy(max_body_size=0)),
-        ({P + "proxy-connect-timeout": "5"}, RoutePolicy(connect_timeout=5.0)),
-        ({P + "proxy-read-timeout": "120s"}, RoutePolicy(read_timeout=120.0)),
+         {"filters": (Redirect(302, "http://t.com"),)}),
+        ({P + "app-root": "/app"}, {"filters": (AppRoot("/app"),)}),
+        ({P + "rewrite-target": "/"}, {"filters": (Rewrite("/"),)}),
+        ({P + "proxy-body-size": "8m"}, {"upstream": UpstreamPolicy(max_body_size=8 << 20)}),
+        ({P + "proxy-body-size": "1G"}, {"upstream": UpstreamPolicy(max_body_size=1 << 30)}),
+        ({P + "proxy-body-size": "512k"}, {"upstream": UpstreamPolicy(max_body_size=512 << 10)}),
+        ({P + "proxy-body-size": "1000"}, {"upstream": UpstreamPolicy(max_body_size=1000)}),
+        ({P + "proxy-body-size": "0"}, {"upstream": UpstreamPolicy(max_body_size=0)}),
+        ({P + "proxy-connect-timeout": "5"}, {"upstream": UpstreamPolicy(connect_timeout=5.0)}),
+        ({P + "proxy-read-timeout": "120s"}, {"upstream": UpstreamPolicy(read_timeout=120.0)}),
         ({P + "whitelist-source-range": "10.0.0.0/8, 192.168.1.7"},
-         RoutePolicy(allow_source_ranges=networks("10.0.0.0/8", "192.168.1.7/32"))),
+         {"filters": (SourceRanges(allow=networks("10.0.0.0/8", "192.168.1.7/32")),)}),
         ({P + "allowlist-source-range": "10.1.2.3/16,::1",
           P + "whitelist-source-range": "1.1.1.1"},
-         RoutePolicy(allow_source_ranges=networks("10.1.0.0/16", "::1/128"))),
+         {"filters": (SourceRanges(allow=networks("10.1.0.0/16", "::1/128")),)}),
         ({P + "upstream-vhost": "internal.svc:8080"},
-         RoutePolicy(upstream_vhost="internal.svc:8080")),
-        ({P + "use-regex": "false"}, DEFAULT_POLICY),
-        ({P + "some-future-annotation": "x", "example.com/other": "y"}, DEFAULT_POLICY),
+         {"upstream": UpstreamPolicy(host="internal.svc:8080")}),
+        ({P + "use-regex": "false"}, {}),
+        ({P + "some-future-annotation": "x", "example.com/other": "y"}, {}),
+        # Filters run in nginx's phase order whatever the annotations' order:
+        # rewrite-phase redirects before access-phase IP lists.
+        ({P + "whitelist-source-range": "10.0.0.0/8", P + "app-root": "/app"},
+         {"filters": (AppRoot("/app"), SourceRanges(allow=networks("10.0.0.0/8")))}),
     ],
 )
-def test_annotation_values(annotations: dict[str, str], expected: RoutePolicy) -> None:
+def test_annotation_values(annotations: dict[str, str], expected: dict[str, Any]) -> None:
     route, problems = route_with(annotations)
     assert problems == []
-    assert route.policy == expected
+    assert settings_of(route) == expected
 
 
 @pytest.mark.parametrize(
@@ -105,7 +129,7 @@ def test_bad_value_is_reported_and_ignored(name: str, value: Any) -> None:
     route, problems = route_with({P + name: value, P + good: "9"})
     assert problems == [
         ("Ingress default/a", f'metadata.annotations["{P}{name}"]', "InvalidAnnotation")]
-    assert 9.0 in (route.policy.read_timeout, route.policy.connect_timeout)
+    assert 9.0 in (route.upstream.read_timeout, route.upstream.connect_timeout)
 
 
 @pytest.mark.parametrize(
@@ -115,7 +139,7 @@ def test_snippets_are_refused(name: str) -> None:
     route, problems = route_with({P + name: "return 200;"})
     assert problems == [
         ("Ingress default/a", f'metadata.annotations["{P}{name}"]', "UnsupportedAnnotation")]
-    assert route.policy == DEFAULT_POLICY
+    assert settings_of(route) == {}
 
 
 def test_policy_applies_to_every_route_and_the_default_backend() -> None:
@@ -126,4 +150,4 @@ def test_policy_applies_to_every_route_and_the_default_backend() -> None:
     routes = [*table.hosts["foo.com"].prefixes.values(), *table.hosts["foo.com"].exact.values()]
     assert table.default_backend is not None
     routes.append(table.default_backend)
-    assert {r.policy.read_timeout for r in routes} == {7.0}
+    assert {r.upstream.read_timeout for r in routes} == {7.0}

@@ -69,4 +69,4 @@ def test_other_classes_do_not_route_or_conflict() -> None:
     result = run(mine, theirs, service("web"), service("other"))
     assert result.problems == ()
     route = result.table.route("foo.com", "/")
-    assert route is not None and route.ingress.name == "mine"
+    assert route is not None and route.source.name == "mine"

@@ -32,7 +32,7 @@ def test_same_timestamp_falls_back_to_namespace_and_name() -> None:
     result = run(second, first, *SERVICES, service("one", namespace="aaa"),
                  service("two", namespace="bbb"))
     route = result.table.route("foo.com", "/")
-    assert route is not None and route.ingress.namespace == "aaa"
+    assert route is not None and route.source.namespace == "aaa"
     assert str(result.problems[0]) == (
         "Ingress bbb/a: spec.rules[0].http.paths[0]: host 'foo.com' Prefix path '/' "
         "is already routed by Ingress aaa/z"

@@ -22,7 +22,7 @@ from ingress.settings import BuildSettings
 ROUTE = Route(
     path="/", path_type=PathType.PREFIX, host="hello.local",
     backend=Backend("default", "hello", "http", ()),
-    ingress=ObjectRef("Ingress", "default", "hello"),
+    source=ObjectRef("Ingress", "default", "hello"),
 )
 
 

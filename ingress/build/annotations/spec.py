@@ -1,0 +1,77 @@
+"""The shared shapes of annotation parsing: the input, the output, a group's interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from ingress.build.annotations.values import InvalidValue
+from ingress.model import (
+    DEFAULT_SSL_REDIRECT,
+    DEFAULT_UPSTREAM,
+    Balancer,
+    ObjectRef,
+    Problem,
+    SslRedirect,
+    UpstreamPolicy,
+)
+from ingress.model.filters.base import Filter, ResponseFilter
+
+PREFIX = "nginx.ingress.kubernetes.io/"
+
+T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Annotations:
+    """The `nginx.ingress.kubernetes.io/*` annotations of one object, by name without prefix."""
+
+    obj: ObjectRef
+    values: dict[str, Any]
+    problems: list[Problem] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any], obj: ObjectRef) -> Annotations:
+        values = {
+            key[len(PREFIX) :]: value
+            for key, value in raw.items()
+            if isinstance(key, str) and key.startswith(PREFIX)
+        }
+        return cls(obj, values)
+
+    def report(self, name: str, message: str, reason: str = "InvalidAnnotation") -> None:
+        field_path = f'metadata.annotations["{PREFIX}{name}"]'
+        self.problems.append(Problem(self.obj, field_path, message, reason))
+
+    def parsed(self, name: str, parser: Callable[[str], T]) -> T | None:
+        """The parsed value of annotation `name`; None when absent or invalid (reported)."""
+        value = self.values.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self.report(name, f"must be a string, not {type(value).__name__}")
+            return None
+        try:
+            return parser(value)
+        except InvalidValue as error:
+            self.report(name, str(error))
+            return None
+
+
+@dataclass(slots=True)
+class RouteSpec:
+    """What an object's annotations ask of each of its routes (filled in by the groups)."""
+
+    filters: list[Filter] = field(default_factory=list)
+    response_filters: list[ResponseFilter] = field(default_factory=list)
+    upstream: UpstreamPolicy = DEFAULT_UPSTREAM
+    ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
+    balancer: Balancer = Balancer.ROUND_ROBIN
+    problems: list[Problem] = field(default_factory=list)
+
+
+class AnnotationGroup(Protocol):
+    """A module parsing one group of annotations into a RouteSpec."""
+
+    def parse(self, annotations: Annotations, spec: RouteSpec) -> None: ...

@@ -1,0 +1,90 @@
+"""Parsers for annotation value syntaxes shared by several groups.
+
+Each raises `InvalidValue` with a message saying what was expected; the
+group reports it as a Problem naming the annotation.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+from ingress.model.filters.core import Network
+
+
+class InvalidValue(ValueError):
+    """A bad annotation value; the message says what was expected."""
+
+
+_SIZE = re.compile(r"(\d+)([kKmMgG]?)")
+_SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_SECONDS = re.compile(r"\d+(\.\d+)?s?")
+_HOST_PORT = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?")
+
+
+def boolean(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise InvalidValue(f"must be true or false, not {value!r}")
+    return lowered == "true"
+
+
+def size(value: str) -> int:
+    """nginx's size syntax: bytes, or a k/m/g suffix."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None:
+        raise InvalidValue(f"must be a size like 8m, 512k, 1g or 0 (unlimited), not {value!r}")
+    return int(match[1]) * _SIZE_UNITS[match[2].lower()]
+
+
+def seconds(value: str) -> float:
+    text = value.strip()
+    if not _SECONDS.fullmatch(text) or float(text.rstrip("s")) <= 0:
+        raise InvalidValue(f"must be a positive number of seconds, not {value!r}")
+    return float(text.rstrip("s"))
+
+
+def absolute_url(value: str) -> str:
+    url = value.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
+        raise InvalidValue(f"must be an absolute http(s) URL, not {value!r}")
+    return url
+
+
+def redirect_code(value: str) -> int:
+    text = value.strip()
+    if not text.isdigit() or not 300 <= int(text) <= 308:
+        raise InvalidValue(f"must be a redirect status code 300-308, not {value!r}")
+    return int(text)
+
+
+def absolute_path(value: str) -> str:
+    path = value.strip()
+    if not path.startswith("/") or any(c.isspace() for c in path):
+        raise InvalidValue(f"must be a path starting with '/', not {value!r}")
+    return path
+
+
+def networks(value: str) -> tuple[Network, ...]:
+    """A comma-separated list of IP addresses and CIDR ranges (at least one)."""
+    ranges = []
+    for item in value.split(","):
+        text = item.strip()
+        if not text:
+            continue
+        try:
+            ranges.append(ipaddress.ip_network(text, strict=False))
+        except ValueError:
+            raise InvalidValue(f"{text!r} is not an IP address or CIDR range") from None
+    if not ranges:
+        raise InvalidValue("must list at least one CIDR range")
+    return tuple(ranges)
+
+
+def host_and_port(value: str) -> str:
+    host = value.strip()
+    if not _HOST_PORT.fullmatch(host):
+        raise InvalidValue(f"must be a host name (optionally with :port), not {value!r}")
+    return host

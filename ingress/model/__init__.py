@@ -1,0 +1,64 @@
+"""The routing table: what the builder produces and the proxy reads.
+
+Everything here is immutable. A rebuild produces a new `RoutingTable`; the
+proxy swaps one reference, so a request keeps the table it started with.
+Mappings are plain dicts that nothing mutates after `build()` returns (they
+are cheaper to look up than `MappingProxyType` and pickle for the workers).
+"""
+
+from ingress.model.backends import Backend, BackendSplit, Balancer, Endpoint, WeightedBackend
+from ingress.model.matches import (
+    NO_REQUEST,
+    HeaderMatch,
+    QueryMatch,
+    Regex,
+    RequestView,
+    RouteMatch,
+    ValueMatch,
+    compile_regex,
+)
+from ingress.model.objects import ObjectRef, Problem
+from ingress.model.routes import (
+    DEFAULT_SSL_REDIRECT,
+    DEFAULT_UPSTREAM,
+    PathType,
+    Route,
+    SslRedirect,
+    UpstreamPolicy,
+)
+from ingress.model.table import (
+    EMPTY_TABLE,
+    Certificate,
+    RoutingTable,
+    VirtualHost,
+    normalize_prefix,
+)
+
+__all__ = [
+    "DEFAULT_SSL_REDIRECT",
+    "DEFAULT_UPSTREAM",
+    "EMPTY_TABLE",
+    "NO_REQUEST",
+    "Backend",
+    "BackendSplit",
+    "Balancer",
+    "Certificate",
+    "Endpoint",
+    "HeaderMatch",
+    "ObjectRef",
+    "PathType",
+    "Problem",
+    "QueryMatch",
+    "Regex",
+    "RequestView",
+    "Route",
+    "RouteMatch",
+    "RoutingTable",
+    "SslRedirect",
+    "UpstreamPolicy",
+    "ValueMatch",
+    "VirtualHost",
+    "WeightedBackend",
+    "compile_regex",
+    "normalize_prefix",
+]

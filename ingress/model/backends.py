@@ -1,0 +1,90 @@
+"""Where a route sends requests: Service ports, their endpoints, and how to choose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Balancer(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    LEAST_CONN = "least_conn"
+    RANDOM = "random"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One pod address behind a Service port (from an EndpointSlice)."""
+
+    ip: str
+    port: int
+    # (ip, port), built once: the proxy keys its pools by it on every request.
+    address: tuple[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "address", (self.ip, self.port))
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A Service port and the endpoints that currently serve it.
+
+    `endpoints` are the ready ones; `fallback` are serving-but-terminating
+    ones, used only when no endpoint is ready (as kube-proxy does).
+    `key` identifies the backend across table swaps so that balancer state
+    survives a rebuild.
+    """
+
+    namespace: str
+    service: str
+    port: str
+    endpoints: tuple[Endpoint, ...]
+    fallback: tuple[Endpoint, ...] = ()
+    balancer: Balancer = Balancer.ROUND_ROBIN
+    # "namespace/service:port", built once: round-robin picks look it up per request.
+    key: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.namespace}/{self.service}:{self.port}")
+
+    @property
+    def usable(self) -> tuple[Endpoint, ...]:
+        return self.endpoints or self.fallback
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedBackend:
+    backend: Backend
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSplit:
+    """Traffic shared between backends by weight (Gateway API backendRefs).
+
+    `bounds` are the cumulative weights, built once: a pick draws one
+    number below `total` and takes the first bound above it.
+    """
+
+    backends: tuple[WeightedBackend, ...]
+    bounds: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    total: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bounds: list[int] = []
+        total = 0
+        for weighted in self.backends:
+            total += max(weighted.weight, 0)
+            bounds.append(total)
+        object.__setattr__(self, "bounds", tuple(bounds))
+        object.__setattr__(self, "total", total)
+
+    def pick(self, draw: float) -> Backend | None:
+        """The backend for `draw` in [0, 1); None when every weight is 0."""
+        if self.total <= 0:
+            return None
+        point = draw * self.total
+        for weighted, bound in zip(self.backends, self.bounds, strict=True):
+            if point < bound:
+                return weighted.backend
+        return self.backends[-1].backend

@@ -1,0 +1,81 @@
+"""A route: what it matches, the filters it runs, and the backends it sends to.
+
+The shape of Gateway API's HTTPRoute rule: Ingress paths (with their
+annotations) and HTTPRoute rules are two front ends producing the same
+`Route`. A route with no conditions and no filters costs the proxy a
+dict lookup and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from ingress.model.backends import Backend, BackendSplit
+from ingress.model.filters.base import Filter, ResponseFilter
+from ingress.model.matches import Regex, RouteMatch
+from ingress.model.objects import ObjectRef
+
+
+class PathType(StrEnum):
+    EXACT = "Exact"
+    PREFIX = "Prefix"
+    REGEX = "RegularExpression"
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamPolicy:
+    """How requests of a route travel to the backend. None: the controller-wide setting."""
+
+    connect_timeout: float | None = None
+    read_timeout: float | None = None
+    max_body_size: int | None = None
+    # The Host header sent upstream instead of the client's.
+    host: str | None = None
+
+
+DEFAULT_UPSTREAM = UpstreamPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class SslRedirect:
+    """Plain-HTTP requests to a TLS host are redirected to HTTPS unless `enabled` is off;
+    `forced` redirects even when the host has no TLS."""
+
+    enabled: bool = True
+    forced: bool = False
+
+
+DEFAULT_SSL_REDIRECT = SslRedirect()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    path: str  # as the object wrote it (a metrics label)
+    path_type: PathType
+    backend: Backend
+    source: ObjectRef  # the Ingress or HTTPRoute that asked for it
+    host: str = ""
+    # The compiled path of a REGEX route, matched from the path's start.
+    regex: Regex | None = None
+    # Conditions beyond host and path; None: any request.
+    match: RouteMatch | None = None
+    filters: tuple[Filter, ...] = ()
+    response_filters: tuple[ResponseFilter, ...] = ()
+    # When set, each request picks its backend from here; `backend` is the first of them.
+    split: BackendSplit | None = None
+    upstream: UpstreamPolicy = DEFAULT_UPSTREAM
+    ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
+    # The next route on the same host and path, tried when `match` does not hold.
+    next: Route | None = None
+    # (host, source namespace, source name, service): metric labels, built once.
+    labels: tuple[str, str, str, str] = field(init=False, repr=False, compare=False)
+    # No filters, no split, no forced HTTPS: the proxy's fast path. Built once.
+    plain: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        labels = (self.host, self.source.namespace, self.source.name, self.backend.service)
+        object.__setattr__(self, "labels", labels)
+        plain = (not self.filters and not self.response_filters and self.split is None
+                 and self.ssl_redirect == DEFAULT_SSL_REDIRECT)
+        object.__setattr__(self, "plain", plain)

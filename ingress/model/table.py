@@ -1,0 +1,169 @@
+"""The routing table: hosts → paths → routes, and certificates by server name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from ingress.model.backends import Backend
+from ingress.model.matches import NO_REQUEST, RequestView
+from ingress.model.objects import ObjectRef
+from ingress.model.routes import Route
+
+T = TypeVar("T")
+
+
+def normalize_prefix(path: str) -> str:
+    """`/foo/` and `/foo` are the same Prefix rule; `/` becomes ''."""
+    return path.rstrip("/")
+
+
+def _first_matching(route: Route | None, request: RequestView) -> Route | None:
+    """`route` or the first of its alternatives whose conditions the request meets."""
+    while route is not None:
+        if route.match is None or route.match.matches(request):
+            return route
+        route = route.next
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualHost:
+    """The routes of one host (exact name, `*.suffix` wildcard, or '' = any host).
+
+    `prefixes` is keyed by the normalized prefix (no trailing slash, '' for
+    `/`), so matching walks the request path's `/`-boundaries from longest to
+    shortest: a few dict lookups, whatever the number of routes. `regexes`
+    are tried in order after exact paths and before prefixes, as nginx
+    tries its regex locations.
+    """
+
+    host: str
+    exact: Mapping[str, Route] = field(default_factory=dict)
+    prefixes: Mapping[str, Route] = field(default_factory=dict)
+    regexes: tuple[Route, ...] = ()
+    tls: bool = False
+
+    def match(self, path: str, request: RequestView = NO_REQUEST) -> Route | None:
+        route = self.exact.get(path)
+        if route is not None:
+            if route.match is None:
+                return route
+            route = _first_matching(route, request)
+            if route is not None:
+                return route
+        for candidate_route in self.regexes:
+            regex = candidate_route.regex
+            if regex is not None and regex.prefix_match(path) is not None:
+                route = _first_matching(candidate_route, request)
+                if route is not None:
+                    return route
+        prefixes = self.prefixes
+        if not prefixes:
+            return None
+        candidate = path
+        while True:
+            route = prefixes.get(candidate)
+            if route is not None:
+                if route.match is None:
+                    return route
+                route = _first_matching(route, request)
+                if route is not None:
+                    return route
+            cut = candidate.rfind("/")
+            if cut < 0:
+                return None
+            candidate = candidate[:cut]
+
+    def routes(self) -> Iterator[Route]:
+        """Every route of this host, alternatives included."""
+        for head in (*self.exact.values(), *self.prefixes.values(), *self.regexes):
+            route: Route | None = head
+            while route is not None:
+                yield route
+                route = route.next
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    """A validated TLS certificate chain and key (PEM), from a Secret."""
+
+    secret: ObjectRef
+    cert_pem: bytes
+    key_pem: bytes
+    hosts: tuple[str, ...]
+    not_after: float
+    # Changes whenever the Secret's content does: lets the proxy reuse a
+    # prepared SSLContext across table swaps.
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingTable:
+    hosts: Mapping[str, VirtualHost] = field(default_factory=dict)
+    # `*.foo.com` is stored under "foo.com": one label is stripped from the
+    # request host and looked up here.
+    wildcards: Mapping[str, VirtualHost] = field(default_factory=dict)
+    any_host: VirtualHost | None = None
+    default_backend: Route | None = None
+    # Certificates by exact host and by wildcard suffix, like the vhosts.
+    certificates: Mapping[str, Certificate] = field(default_factory=dict)
+    wildcard_certificates: Mapping[str, Certificate] = field(default_factory=dict)
+    default_certificate: Certificate | None = None
+    generation: int = 0
+
+    def virtual_host(self, host: str) -> VirtualHost | None:
+        """The vhost for a lower-case host name without port, or None."""
+        return _by_host(self.hosts, self.wildcards, host)
+
+    def route(self, host: str, path: str, request: RequestView = NO_REQUEST) -> Route | None:
+        """Route a request: its host's rules, then host-less rules, then defaultBackend."""
+        vhost = self.virtual_host(host)
+        if vhost is not None:
+            route = vhost.match(path, request)
+            if route is not None:
+                return route
+        if self.any_host is not None:
+            route = self.any_host.match(path, request)
+            if route is not None:
+                return route
+        return self.default_backend
+
+    def certificate(self, server_name: str) -> Certificate | None:
+        return _by_host(self.certificates, self.wildcard_certificates, server_name)
+
+    def virtual_hosts(self) -> Iterator[VirtualHost]:
+        yield from self.hosts.values()
+        yield from self.wildcards.values()
+        if self.any_host is not None:
+            yield self.any_host
+
+    def all_routes(self) -> Iterator[Route]:
+        for vhost in self.virtual_hosts():
+            yield from vhost.routes()
+        if self.default_backend is not None:
+            yield self.default_backend
+
+    def backends(self) -> dict[str, Backend]:
+        """Every backend in the table by key (for pool pruning and metrics)."""
+        found: dict[str, Backend] = {}
+        for route in self.all_routes():
+            found[route.backend.key] = route.backend
+            if route.split is not None:
+                for weighted in route.split.backends:
+                    found[weighted.backend.key] = weighted.backend
+        return found
+
+
+def _by_host(exact: Mapping[str, T], wildcards: Mapping[str, T], host: str) -> T | None:
+    """Exact name first, then `*.suffix` (exactly one label more than the suffix)."""
+    found = exact.get(host)
+    if found is None:
+        dot = host.find(".")
+        if dot > 0:
+            found = wildcards.get(host[dot + 1 :])
+    return found
+
+
+EMPTY_TABLE = RoutingTable()

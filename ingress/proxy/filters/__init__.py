@@ -1,0 +1,20 @@
+"""The proxy side of route filters: one runner per filter type, grouped like the model."""
+
+from ingress.proxy.filters import core
+from ingress.proxy.filters.registry import (
+    FilterHost,
+    apply_response_filters,
+    missing_runners,
+    run_request_filters,
+)
+
+# Importing a group module registers its runners.
+GROUPS = (core,)
+
+__all__ = [
+    "GROUPS",
+    "FilterHost",
+    "apply_response_filters",
+    "missing_runners",
+    "run_request_filters",
+]

@@ -1,0 +1,104 @@
+"""Runners of the core filters (ingress.model.filters.core)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import TYPE_CHECKING
+
+from ingress.model.filters.core import (
+    AppRoot,
+    DirectResponse,
+    HeaderEdits,
+    Network,
+    Redirect,
+    RequestHeaders,
+    ResponseHeaders,
+    Rewrite,
+    SourceRanges,
+)
+from ingress.proxy.filters.registry import (
+    FilterHost,
+    ResponseHeader,
+    request_runner,
+    response_runner,
+)
+
+if TYPE_CHECKING:
+    from ingress.proxy.exchange import Exchange
+
+
+@request_runner(DirectResponse)
+def direct_response(host: FilterHost, exchange: Exchange, flt: DirectResponse) -> bool:
+    host.answer(exchange, flt.status)
+    return True
+
+
+@request_runner(Redirect)
+def redirect(host: FilterHost, exchange: Exchange, flt: Redirect) -> bool:
+    host.redirect(exchange, flt.status, flt.location)
+    return True
+
+
+@request_runner(AppRoot)
+def app_root(host: FilterHost, exchange: Exchange, flt: AppRoot) -> bool:
+    if exchange.path != "/":
+        return False
+    host.redirect(exchange, 302, flt.location)
+    return True
+
+
+@request_runner(SourceRanges)
+def source_ranges(host: FilterHost, exchange: Exchange, flt: SourceRanges) -> bool:
+    try:
+        address = ipaddress.ip_address(host.client_address)
+    except ValueError:
+        address = None
+    allowed = address is not None and (not flt.allow or _within(address, flt.allow))
+    if allowed and flt.deny and address is not None and _within(address, flt.deny):
+        allowed = False
+    if allowed:
+        return False
+    host.answer(exchange, 403)
+    return True
+
+
+def _within(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+            networks: tuple[Network, ...]) -> bool:
+    return any(address in network for network in networks)
+
+
+@request_runner(Rewrite)
+def rewrite(host: FilterHost, exchange: Exchange, flt: Rewrite) -> bool:
+    """Replace the route's matched prefix of the path with the target (query kept)."""
+    route = exchange.route
+    assert route is not None
+    text = exchange.target.decode("latin-1")
+    query_at = text.find("?")
+    path, query = (text, "") if query_at < 0 else (text[:query_at], text[query_at:])
+    prefix = route.path.rstrip("/")
+    rest = path[len(prefix) :] if path.startswith(prefix) else ""
+    joined = flt.target.rstrip("/") + rest if rest else flt.target
+    exchange.target = ((joined or "/") + query).encode("latin-1")
+    return False
+
+
+@request_runner(RequestHeaders)
+def request_headers(host: FilterHost, exchange: Exchange, flt: RequestHeaders) -> bool:
+    exchange.add_header_edits(flt.edits)
+    return False
+
+
+@response_runner(ResponseHeaders)
+def response_headers(
+    exchange: Exchange, headers: list[ResponseHeader], flt: ResponseHeaders
+) -> None:
+    edit_headers(headers, flt.edits)
+
+
+def edit_headers(headers: list[ResponseHeader], edits: HeaderEdits) -> None:
+    """Apply `edits` to a header list in place (names compared case-insensitively)."""
+    replaced = edits.replaced
+    if replaced:
+        headers[:] = [h for h in headers if h[0].lower() not in replaced]
+    headers.extend(edits.set)
+    headers.extend(edits.add)
