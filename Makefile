@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean
+.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean annotations-table
 
 setup: $(STAMP)
 
@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(VENV)/bin/portico demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks
+	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks scripts
 	$(VENV)/bin/mypy --strict ingress
 
 # The benchmark smoke run (`make bench-smoke`) is part of the suite: tests/e2e/test_bench_smoke.py.
@@ -43,6 +43,10 @@ bench: $(STAMP) system-packages
 
 bench-smoke: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare --smoke
+
+# The README's annotation reference, from ingress/build/annotations/catalog.py.
+annotations-table: $(STAMP)
+	$(PY) scripts/annotation_table.py
 
 image:
 	bash scripts/build-image.sh localhost/portico:dev

@@ -1,0 +1,195 @@
+"""Every ingress-nginx annotation, and what Portico does with it.
+
+The one list `portico check`, the README's annotation reference and the
+tests read. `listed`: in ingress-nginx's own annotations table (117
+entries); the others are documented in its text or read by its code.
+When a group starts supporting an annotation, its entry changes here, the
+README table is regenerated (`make annotations-table`) and an end-to-end
+test must name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    SUPPORTED = "supported"
+    DIFFERENT = "supported with a difference"
+    REFUSED = "refused"
+    NOT_YET = "not yet"
+
+
+SUPPORTED = Status.SUPPORTED
+DIFFERENT = Status.DIFFERENT
+REFUSED = Status.REFUSED
+NOT_YET = Status.NOT_YET
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    name: str  # without the nginx.ingress.kubernetes.io/ prefix
+    status: Status
+    # DIFFERENT: what differs from ingress-nginx; REFUSED: why.
+    note: str = ""
+    listed: bool = True
+
+
+SNIPPET = "snippets inject configuration text; Portico has none to inject into"
+
+CATALOG: tuple[Entry, ...] = (
+    Entry("affinity", NOT_YET),
+    Entry("affinity-canary-behavior", NOT_YET),
+    Entry("affinity-mode", NOT_YET),
+    Entry("allowlist-source-range", SUPPORTED, listed=False),
+    Entry("app-root", DIFFERENT,
+          "redirects to the path as written, not to an absolute URL built from the request"),
+    Entry("auth-always-set-cookie", NOT_YET, listed=False),
+    Entry("auth-cache-duration", NOT_YET),
+    Entry("auth-cache-key", NOT_YET),
+    Entry("auth-keepalive", NOT_YET),
+    Entry("auth-keepalive-requests", NOT_YET),
+    Entry("auth-keepalive-share-vars", NOT_YET),
+    Entry("auth-keepalive-timeout", NOT_YET),
+    Entry("auth-method", NOT_YET, listed=False),
+    Entry("auth-proxy-set-headers", NOT_YET),
+    Entry("auth-realm", NOT_YET),
+    Entry("auth-request-redirect", NOT_YET, listed=False),
+    Entry("auth-response-headers", NOT_YET, listed=False),
+    Entry("auth-secret", NOT_YET),
+    Entry("auth-secret-type", NOT_YET),
+    Entry("auth-signin", NOT_YET, listed=False),
+    Entry("auth-signin-redirect-param", NOT_YET, listed=False),
+    Entry("auth-snippet", REFUSED, SNIPPET),
+    Entry("auth-tls-error-page", NOT_YET),
+    Entry("auth-tls-match-cn", NOT_YET),
+    Entry("auth-tls-pass-certificate-to-upstream", NOT_YET),
+    Entry("auth-tls-secret", NOT_YET),
+    Entry("auth-tls-verify-client", NOT_YET),
+    Entry("auth-tls-verify-depth", NOT_YET),
+    Entry("auth-type", NOT_YET),
+    Entry("auth-url", NOT_YET),
+    Entry("backend-protocol", NOT_YET),
+    Entry("canary", NOT_YET),
+    Entry("canary-by-cookie", NOT_YET),
+    Entry("canary-by-header", NOT_YET),
+    Entry("canary-by-header-pattern", NOT_YET),
+    Entry("canary-by-header-value", NOT_YET),
+    Entry("canary-weight", NOT_YET),
+    Entry("canary-weight-total", NOT_YET),
+    Entry("client-body-buffer-size", NOT_YET),
+    Entry("configuration-snippet", REFUSED, SNIPPET),
+    Entry("connection-proxy-header", NOT_YET),
+    Entry("cors-allow-credentials", NOT_YET),
+    Entry("cors-allow-headers", NOT_YET),
+    Entry("cors-allow-methods", NOT_YET),
+    Entry("cors-allow-origin", NOT_YET),
+    Entry("cors-expose-headers", NOT_YET),
+    Entry("cors-max-age", NOT_YET),
+    Entry("custom-headers", NOT_YET),
+    Entry("custom-http-errors", NOT_YET),
+    Entry("default-backend", NOT_YET),
+    Entry("denylist-source-range", NOT_YET),
+    Entry("disable-proxy-intercept-errors", NOT_YET, listed=False),
+    Entry("enable-access-log", NOT_YET),
+    Entry("enable-cors", NOT_YET),
+    Entry("enable-global-auth", NOT_YET),
+    Entry("enable-modsecurity", NOT_YET),
+    Entry("enable-opentelemetry", NOT_YET),
+    Entry("enable-owasp-core-rules", NOT_YET),
+    Entry("enable-rewrite-log", NOT_YET),
+    Entry("fastcgi-index", NOT_YET, listed=False),
+    Entry("fastcgi-params-configmap", NOT_YET, listed=False),
+    Entry("force-ssl-redirect", SUPPORTED),
+    Entry("from-to-www-redirect", NOT_YET),
+    Entry("http2-push-preload", NOT_YET),
+    Entry("limit-allowlist", NOT_YET, listed=False),
+    Entry("limit-burst-multiplier", NOT_YET, listed=False),
+    Entry("limit-connections", NOT_YET),
+    Entry("limit-rate", NOT_YET, listed=False),
+    Entry("limit-rate-after", NOT_YET, listed=False),
+    Entry("limit-rpm", NOT_YET, listed=False),
+    Entry("limit-rps", NOT_YET),
+    Entry("limit-whitelist", NOT_YET, listed=False),
+    Entry("load-balance", DIFFERENT, "ewma is least outstanding requests"),
+    Entry("mirror-host", NOT_YET),
+    Entry("mirror-request-body", NOT_YET),
+    Entry("mirror-target", NOT_YET),
+    Entry("modsecurity-snippet", REFUSED, SNIPPET),
+    Entry("modsecurity-transaction-id", NOT_YET),
+    Entry("opentelemetry-operation-name", NOT_YET, listed=False),
+    Entry("opentelemetry-trust-incoming-span", NOT_YET),
+    Entry("permanent-redirect", SUPPORTED),
+    Entry("permanent-redirect-code", SUPPORTED),
+    Entry("preserve-trailing-slash", NOT_YET),
+    Entry("proxy-body-size", SUPPORTED),
+    Entry("proxy-buffer-size", NOT_YET),
+    Entry("proxy-buffering", NOT_YET),
+    Entry("proxy-buffers-number", NOT_YET),
+    Entry("proxy-busy-buffers-size", NOT_YET),
+    Entry("proxy-connect-timeout", SUPPORTED),
+    Entry("proxy-cookie-domain", NOT_YET),
+    Entry("proxy-cookie-path", NOT_YET),
+    Entry("proxy-http-version", NOT_YET),
+    Entry("proxy-max-temp-file-size", NOT_YET),
+    Entry("proxy-next-upstream", NOT_YET),
+    Entry("proxy-next-upstream-timeout", NOT_YET),
+    Entry("proxy-next-upstream-tries", NOT_YET),
+    Entry("proxy-read-timeout", SUPPORTED),
+    Entry("proxy-redirect-from", NOT_YET),
+    Entry("proxy-redirect-to", NOT_YET),
+    Entry("proxy-request-buffering", NOT_YET),
+    Entry("proxy-send-timeout", NOT_YET),
+    Entry("proxy-ssl-ciphers", NOT_YET),
+    Entry("proxy-ssl-name", NOT_YET),
+    Entry("proxy-ssl-protocols", NOT_YET),
+    Entry("proxy-ssl-secret", NOT_YET),
+    Entry("proxy-ssl-server-name", NOT_YET),
+    Entry("proxy-ssl-verify", NOT_YET),
+    Entry("proxy-ssl-verify-depth", NOT_YET),
+    Entry("relative-redirects", NOT_YET, listed=False),
+    Entry("rewrite-target", DIFFERENT, "no capture groups ($1...): they need use-regex"),
+    Entry("satisfy", NOT_YET),
+    Entry("server-alias", NOT_YET),
+    Entry("server-snippet", REFUSED, SNIPPET),
+    Entry("service-upstream", NOT_YET),
+    Entry("session-cookie-change-on-failure", NOT_YET),
+    Entry("session-cookie-conditional-samesite-none", NOT_YET),
+    Entry("session-cookie-domain", NOT_YET),
+    Entry("session-cookie-expires", NOT_YET),
+    Entry("session-cookie-max-age", NOT_YET),
+    Entry("session-cookie-name", NOT_YET),
+    Entry("session-cookie-path", NOT_YET),
+    Entry("session-cookie-samesite", NOT_YET),
+    Entry("session-cookie-secure", NOT_YET),
+    Entry("ssl-ciphers", NOT_YET),
+    Entry("ssl-passthrough", NOT_YET),
+    Entry("ssl-prefer-server-ciphers", NOT_YET),
+    Entry("ssl-redirect", SUPPORTED),
+    Entry("stream-snippet", REFUSED, SNIPPET),
+    Entry("temporal-redirect", SUPPORTED),
+    Entry("temporal-redirect-code", SUPPORTED),
+    Entry("upstream-hash-by", NOT_YET),
+    Entry("upstream-hash-by-subset", NOT_YET, listed=False),
+    Entry("upstream-hash-by-subset-size", NOT_YET, listed=False),
+    Entry("upstream-vhost", SUPPORTED),
+    Entry("use-port-in-redirects", NOT_YET, listed=False),
+    Entry("use-regex", NOT_YET),
+    Entry("whitelist-source-range", SUPPORTED),
+    Entry("x-forwarded-prefix", NOT_YET),
+)
+
+BY_NAME = {entry.name: entry for entry in CATALOG}
+
+
+def markdown_table() -> str:
+    """The README's annotation reference, generated from CATALOG."""
+    counts = {status: 0 for status in Status}
+    rows = ["| annotation | status | notes |", "|---|---|---|"]
+    for entry in CATALOG:
+        counts[entry.status] += 1
+        name = entry.name if entry.listed else f"{entry.name} †"
+        rows.append(f"| `{name}` | {entry.status.value} | {entry.note} |")
+    summary = ", ".join(f"{count} {status.value}" for status, count in counts.items())
+    return "\n".join([f"{len(CATALOG)} annotations: {summary}.", "", *rows, ""])
