@@ -75,7 +75,6 @@ def settings_of(route: Route) -> dict[str, Any]:
          {"filters": (SourceRanges(allow=networks("10.1.0.0/16", "::1/128")),)}),
         ({P + "upstream-vhost": "internal.svc:8080"},
          {"upstream": UpstreamPolicy(host="internal.svc:8080")}),
-        ({P + "use-regex": "false"}, {}),
         ({P + "some-future-annotation": "x", "example.com/other": "y"}, {}),
         # Filters run in nginx's phase order whatever the annotations' order:
         # rewrite-phase redirects before access-phase IP lists.
@@ -151,3 +150,11 @@ def test_policy_applies_to_every_route_and_the_default_backend() -> None:
     assert table.default_backend is not None
     routes.append(table.default_backend)
     assert {r.upstream.read_timeout for r in routes} == {7.0}
+
+
+def test_annotations_portico_does_not_support_yet_are_reported_not_dropped_silently() -> None:
+    route, problems = route_with({P + "mirror-target": "http://x", P + "ssl-redirect": "false",
+                                  "example.com/other": "y"})
+    assert problems == [("Ingress default/a", f'metadata.annotations["{P}mirror-target"]',
+                         "UnsupportedAnnotation")]
+    assert route.ssl_redirect.enabled is False

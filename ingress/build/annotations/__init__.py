@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ingress.build.annotations import access, balancing, redirects, rewrite, snippets, upstream
+from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import PREFIX, AnnotationGroup, Annotations, RouteSpec
 from ingress.model import ObjectRef
 
@@ -29,5 +30,24 @@ def parse_annotations(raw: Mapping[str, Any], obj: ObjectRef) -> RouteSpec:
     if annotations.values:
         for group in GROUPS:
             group.parse(annotations, spec)
+        _report_gaps(annotations)
     spec.problems = annotations.problems
     return spec
+
+
+def _report_gaps(annotations: Annotations) -> None:
+    """A problem for each ingress-nginx annotation that does nothing here (yet).
+
+    A user moving from ingress-nginx must never lose an annotation silently.
+    Refused ones are reported by their group, with the reason; those with a
+    difference apply, and `portico check` tells the difference (catalog).
+    """
+    reported = {problem.field for problem in annotations.problems}
+    for name in annotations.values:
+        entry = BY_NAME.get(name)
+        # Names not in the catalog are not ingress-nginx's: a typo, or another controller's.
+        if entry is None or entry.status is not Status.NOT_YET:
+            continue
+        if annotations.field(name) not in reported:
+            annotations.report(name, "is not supported by Portico yet and has no effect",
+                               "UnsupportedAnnotation")

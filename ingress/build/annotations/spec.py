@@ -40,9 +40,13 @@ class Annotations:
         }
         return cls(obj, values)
 
+    @staticmethod
+    def field(name: str) -> str:
+        """The field path problems name for annotation `name`."""
+        return f'metadata.annotations["{PREFIX}{name}"]'
+
     def report(self, name: str, message: str, reason: str = "InvalidAnnotation") -> None:
-        field_path = f'metadata.annotations["{PREFIX}{name}"]'
-        self.problems.append(Problem(self.obj, field_path, message, reason))
+        self.problems.append(Problem(self.obj, self.field(name), message, reason))
 
     def parsed(self, name: str, parser: Callable[[str], T]) -> T | None:
         """The parsed value of annotation `name`; None when absent or invalid (reported)."""
