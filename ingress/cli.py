@@ -1,10 +1,11 @@
-"""`portico run | demo`: the command line."""
+"""`portico run | check | demo`: the command line."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ingress import check as check_command
 from ingress import settings as settings_module
 
 
@@ -19,6 +20,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     settings_module.add_arguments(run)
+    check = commands.add_parser(
+        "check",
+        help="report what Portico would do with each Ingress (a migration check); serves nothing",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    check_command.add_arguments(check)
     demo = commands.add_parser("demo", help="run the demo: two backends and examples/demo/")
     demo.add_argument("--manifests", default="examples/demo", help="demo manifests directory")
     demo.add_argument("--http-port", type=int, default=8080)
@@ -38,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"portico run: {error}", file=sys.stderr)
             return 2
         return run(settings)
+    if args.command == "check":
+        return check_command.run_check(args)
     from ingress.demo import run_demo
 
     return run_demo(args.manifests, args.http_port, args.https_port, args.admin_port)

@@ -8,8 +8,9 @@ queues behind a long-lived watch connection.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 import kopf
@@ -74,6 +75,21 @@ class KubeClient:
 
     async def get(self, path: str) -> JSON:
         return await self.request("GET", path)
+
+    async def list_items(self, path: str, page: int = 500) -> AsyncIterator[JSON]:
+        """The items of a list call, fetched `page` at a time (limit/continue)."""
+        separator = "&" if "?" in path else "?"
+        token = ""
+        while True:
+            suffix = f"{separator}limit={page}" + (f"&continue={quote(token)}" if token else "")
+            listing = await self.get(path + suffix)
+            for item in listing.get("items") or ():
+                if isinstance(item, dict):
+                    yield item
+            metadata = listing.get("metadata")
+            token = metadata.get("continue", "") if isinstance(metadata, dict) else ""
+            if not token:
+                return
 
     async def post(self, path: str, body: Mapping[str, Any]) -> JSON:
         return await self.request("POST", path, body)

@@ -1,0 +1,129 @@
+"""The migration report: what Portico will do with each Ingress, from one pure build.
+
+Nothing here re-implements a rule. Verdicts on annotations come from the
+builder's problems (invalid, refused, not supported yet) and from the
+annotation catalog (applied, or applied with a difference); the routes are
+the built table's. An Ingress behaves as before when the build reported
+nothing about it and none of its annotations differs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from ingress.build import BuildResult
+from ingress.build.annotations import PREFIX
+from ingress.build.annotations.catalog import BY_NAME, Status
+from ingress.build.annotations.spec import Annotations
+from ingress.model import ObjectRef, Problem, Route
+from ingress.store import Snapshot
+
+
+class Verdict(StrEnum):
+    APPLIED = "applied"
+    DIFFERENT = "applied with a difference"
+    REFUSED = "refused"
+    INVALID = "invalid"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotationVerdict:
+    name: str  # with the prefix
+    value: str
+    verdict: Verdict
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLine:
+    host: str
+    path: str
+    path_type: str
+    backend: str
+    endpoints: int
+
+
+@dataclass(slots=True)
+class IngressReport:
+    ref: ObjectRef
+    annotations: list[AnnotationVerdict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    routes: list[RouteLine] = field(default_factory=list)
+
+    @property
+    def same(self) -> bool:
+        """Will it behave as it did under ingress-nginx?"""
+        return not self.problems and all(
+            a.verdict in (Verdict.APPLIED, Verdict.UNKNOWN) for a in self.annotations
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    ingresses: tuple[IngressReport, ...]
+    # Problems of other objects (EndpointSlices, Secrets, the default certificate).
+    other_problems: tuple[Problem, ...]
+
+    @property
+    def different(self) -> int:
+        return sum(not ingress.same for ingress in self.ingresses)
+
+
+def _annotation_verdicts(
+    body: Mapping[str, Any], problems: list[Problem]
+) -> list[AnnotationVerdict]:
+    metadata = body.get("metadata")
+    raw = metadata.get("annotations") if isinstance(metadata, Mapping) else None
+    if not isinstance(raw, Mapping):
+        return []
+    by_field = {problem.field: problem for problem in problems}
+    verdicts = []
+    for key in sorted(k for k in raw if isinstance(k, str) and k.startswith(PREFIX)):
+        name = key[len(PREFIX) :]
+        value = str(raw[key])
+        problem = by_field.get(Annotations.field(name))
+        entry = BY_NAME.get(name)
+        if problem is not None:
+            invalid = problem.reason == "InvalidAnnotation"
+            verdict = Verdict.INVALID if invalid else Verdict.REFUSED
+            verdicts.append(AnnotationVerdict(key, value, verdict, problem.message))
+        elif entry is None:
+            verdicts.append(AnnotationVerdict(key, value, Verdict.UNKNOWN,
+                                              "not an ingress-nginx annotation"))
+        elif entry.status is Status.DIFFERENT:
+            verdicts.append(AnnotationVerdict(key, value, Verdict.DIFFERENT, entry.note))
+        else:
+            verdicts.append(AnnotationVerdict(key, value, Verdict.APPLIED))
+    return verdicts
+
+
+def _route_line(route: Route) -> RouteLine:
+    backend = route.backend
+    return RouteLine(route.host or "*", route.path, route.path_type.value,
+                     f"{backend.namespace}/{backend.service}:{backend.port}",
+                     len(backend.usable))
+
+
+def make_report(objects: Snapshot, result: BuildResult) -> Report:
+    """The report of every Ingress the build owned (its class is the one checked)."""
+    problems: dict[ObjectRef, list[Problem]] = defaultdict(list)
+    for problem in result.problems:
+        problems[problem.obj].append(problem)
+    routes: dict[ObjectRef, list[RouteLine]] = defaultdict(list)
+    for route in result.table.all_routes():
+        routes[route.source].append(_route_line(route))
+    ingresses = objects.get("Ingress", {})
+    reports = []
+    for ref in sorted(result.owned, key=lambda r: (r.namespace, r.name)):
+        own = problems.pop(ref, [])
+        body = ingresses.get((ref.namespace, ref.name), {})
+        reports.append(IngressReport(ref, _annotation_verdicts(body, own), own,
+                                     sorted(routes.get(ref, []),
+                                            key=lambda r: (r.host, r.path))))
+    others = tuple(p for refs in problems.values() for p in refs)
+    return Report(tuple(reports), others)
