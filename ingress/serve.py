@@ -19,6 +19,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import uvloop
 from prometheus_client.registry import Collector
@@ -34,6 +35,9 @@ from ingress.proxy.dataplane import AccessLog, Dataplane
 from ingress.proxy.exchange import Exchange
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
+
+if TYPE_CHECKING:  # kopf (under the operator's client) is imported only for a cluster
+    from ingress.operator.api import KubeClient
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,11 @@ class Source:
 
             self._kubernetes = KubernetesSource(settings, reconciler)
             self.collectors.append(OperatorCollector(self._kubernetes.metrics))
+
+    @property
+    def client(self) -> KubeClient | None:
+        """The API client of the Kubernetes source (None with --manifests)."""
+        return self._kubernetes.client if self._kubernetes is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
         if self._kubernetes is not None:
@@ -168,6 +177,13 @@ async def _serve(settings: Settings) -> int:
     gc.freeze()
     feeding = loop.create_task(source.run(stop), name="source")
     builder = loop.create_task(reconciler.run(), name="reconciler")
+    background = [builder]
+    if settings.admission_port:
+        from ingress.admission import run_webhook
+
+        background.append(loop.create_task(
+            run_webhook(settings, reconciler.store.snapshot, source.client, stop),
+            name="admission"))
     log.info(
         "listening",
         extra={
@@ -193,7 +209,7 @@ async def _serve(settings: Settings) -> int:
     else:
         await dataplane.drain(settings.shutdown_grace)
     stop.set()
-    for task in (builder, feeding, waiter):
+    for task in (*background, feeding, waiter):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task

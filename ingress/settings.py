@@ -145,12 +145,41 @@ class Settings:
     hsts_include_subdomains: bool = field(
         default=False, metadata=_flag("add includeSubDomains to HSTS")
     )
+    # --- admission webhook
+    admission_port: int = field(
+        default=0, metadata=_flag("port of the Ingress ValidatingAdmissionWebhook (0: off)")
+    )
+    admission_cert_file: str | None = field(
+        default=None,
+        metadata=_flag("webhook serving certificate (PEM), e.g. from cert-manager; "
+                       "default: generate one and keep it in --admission-secret"),
+    )
+    admission_key_file: str | None = field(
+        default=None, metadata=_flag("key of --admission-cert-file (PEM)")
+    )
+    admission_secret: str = field(
+        default="portico-admission",
+        metadata=_flag("Secret (in the controller namespace) holding the generated certificate"),
+    )
+    admission_service: str = field(
+        default="portico-admission",
+        metadata=_flag("Service (in the controller namespace) the API server calls the webhook by"),
+    )
+    admission_webhook: str | None = field(
+        default=None,
+        metadata=_flag("ValidatingWebhookConfiguration whose caBundle gets the generated CA"),
+    )
     # --- observability
     log_format: str = field(
         default="json", metadata=_flag("json or text", choices=("json", "text"))
     )
     log_level: str = field(default="info", metadata=_flag("debug, info, warning, error"))
     access_log: bool = field(default=False, metadata=_flag("one log line per request"))
+
+    @property
+    def own_namespace(self) -> str:
+        """The controller's namespace: its Lease, Secrets and Services live there."""
+        return self.controller_namespace or os.environ.get("POD_NAMESPACE") or "default"
 
     @property
     def build(self) -> BuildSettings:

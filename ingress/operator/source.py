@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
@@ -100,8 +99,7 @@ class KubernetesSource:
         self.feed = ObjectFeed(reconciler.store, reconciler.mark_synced, self.metrics,
                                self.secrets)
         self.client = KubeClient(lambda: load_connection(settings.kubeconfig))
-        namespace = (settings.controller_namespace or os.environ.get("POD_NAMESPACE")
-                     or "default")
+        namespace = settings.own_namespace
         self.elector = LeaderElector(
             self.client, namespace, settings.election_id,
             ElectionTiming(settings.election_lease_duration, settings.election_renew_deadline,

@@ -32,6 +32,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "annotations": {"example.com/lb": "internal"},
         },
         "ingressClass": {"default": True},
+        "admissionWebhook": {"enabled": True, "certManager": {"enabled": True}},
     },
     "namespaced": {"controller": {"watchNamespace": "team-a"}},
     "scaled-and-fenced": {
@@ -48,6 +49,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             ],
         },
         "networkPolicy": {"enabled": True, "apiServer": {"cidrs": ["10.0.0.1/32"]}},
+        "admissionWebhook": {"enabled": True},
         "metrics": {"serviceMonitor": {"enabled": True, "additionalLabels": {"release": "prom"}}},
     },
 }

@@ -93,3 +93,15 @@ def test_pods_run_as_the_bound_service_account(render: Render) -> None:
         name = one(manifests, "ServiceAccount")["metadata"]["name"]
         workloads = [m for m in manifests if m["kind"] in ("Deployment", "DaemonSet")]
         assert [w["spec"]["template"]["spec"]["serviceAccountName"] for w in workloads] == [name]
+
+
+def test_admission_webhook_rights_are_one_secret_and_one_webhook_configuration(
+    render: Render,
+) -> None:
+    name = f"{RELEASE}-admission"
+    admission = (expand(NAMESPACE, "", "secrets", "create")
+                 | expand(NAMESPACE, "", "secrets", "get", name)
+                 | expand(CLUSTER, "admissionregistration.k8s.io",
+                          "validatingwebhookconfigurations", "get patch", name))
+    assert grants(render({"admissionWebhook": {"enabled": True}})) == (
+        watching(CLUSTER) | INGRESS_CLASSES | LEADER | admission)

@@ -76,6 +76,20 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if $c.accessLog }}
 - --access-log
 {{- end }}
+{{- with .Values.admissionWebhook }}
+{{- if .enabled }}
+{{- $name := printf "%s-admission" (include "portico.fullname" $) }}
+- --admission-port={{ .port }}
+- --admission-service={{ $name }}
+{{- if .certManager.enabled }}
+- --admission-cert-file=/etc/portico/admission/tls.crt
+- --admission-key-file=/etc/portico/admission/tls.key
+{{- else }}
+- --admission-secret={{ $name }}
+- --admission-webhook={{ $name }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $flag, $value := $c.extraArgs }}
 {{- if kindIs "bool" $value }}
 - --{{ if not $value }}no-{{ end }}{{ $flag }}

@@ -45,6 +45,14 @@ class Annotations:
         """The field path problems name for annotation `name`."""
         return f'metadata.annotations["{PREFIX}{name}"]'
 
+    @staticmethod
+    def name_in(field: str) -> str | None:
+        """The annotation a problem's field names (without prefix), or None."""
+        head, tail = 'metadata.annotations["' + PREFIX, '"]'
+        if field.startswith(head) and field.endswith(tail):
+            return field[len(head) : -len(tail)]
+        return None
+
     def report(self, name: str, message: str, reason: str = "InvalidAnnotation") -> None:
         self.problems.append(Problem(self.obj, self.field(name), message, reason))
 
