@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.model import Backend, Route
+from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
@@ -112,7 +113,9 @@ class ClientConnection(asyncio.Protocol):
         )
         dp = self.dp
         dp.connections.add(self)
-        dp.stats.active_connections += 1
+        stats = dp.stats
+        stats.active_connections += 1
+        stats.connections_accepted += 1
         self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -129,7 +132,7 @@ class ClientConnection(asyncio.Protocol):
         if active is not None:
             # The response was not fully delivered: that upstream connection is unusable.
             self._abandon_upstream(active)
-            dp.stats.request_done(active.route, 499)
+            self._finished(active, 499)
         self.queue.clear()
         self.transport = None
 
@@ -221,7 +224,10 @@ class ClientConnection(asyncio.Protocol):
         active, self.active = self.active, None
         if active is None or not active.response_started:
             self.write(simple_response(status, close=True))
-            self.dp.stats.request_done(active.route if active else None, status)
+            if active is None:  # the request never became an exchange: count what it was
+                active = Exchange(self, b"", self.url, self.dp.loop.time())
+                active.request_bytes = self.head_size
+            self._finished(active, status)
         if active is not None:
             self._abandon_upstream(active)
         self.close()
@@ -254,7 +260,10 @@ class ClientConnection(asyncio.Protocol):
         if self.head_size > dp.settings.max_header_size:
             raise _BadRequest(431)
         parser = self.parser
-        exchange = Exchange(self, parser.get_method(), self.url, dp.loop.time())
+        method = parser.get_method()
+        exchange = Exchange(self, method, self.url, dp.loop.time())
+        # "METHOD SP target SP HTTP/1.1 CRLF", the header lines, the blank line.
+        exchange.request_bytes = len(method) + self.head_size + 14
         exchange.headers = headers
         exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
@@ -466,6 +475,7 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.endpoint = endpoint
         exchange.tried.append(endpoint.address)
+        exchange.upstream_started = dp.loop.time()
         pool = dp.pool(endpoint.address)
         upstream = None if exchange.fresh else pool.take_idle()
         if upstream is not None:
@@ -528,7 +538,7 @@ class ClientConnection(asyncio.Protocol):
     def upstream_aborted(self, exchange: Exchange) -> None:
         """The upstream broke off mid-response: the client can only see a closed connection."""
         if exchange is self.active:
-            self.dp.stats.request_done(exchange.route, exchange.status)
+            self._finished(exchange, exchange.status)
             self.active = None
             self.close()
 
@@ -560,9 +570,7 @@ class ClientConnection(asyncio.Protocol):
     def response_done(self, exchange: Exchange) -> None:
         """The whole response is written: log it and start the next request."""
         dp = self.dp
-        dp.stats.request_done(exchange.route, exchange.status)
-        if dp.access_log is not None:
-            dp.access_log(self.client_ip, exchange, dp.loop.time())
+        self._finished(exchange, exchange.status)
         if exchange is not self.active:
             return
         if exchange.close_after or dp.closing:
@@ -572,6 +580,25 @@ class ClientConnection(asyncio.Protocol):
             self._next(exchange)
         else:
             exchange.answered = True  # the next request starts once this body is read
+
+    def _finished(self, exchange: Exchange, status: int) -> None:
+        """Count (and log) a request whose answer is complete, or that was given up on."""
+        dp = self.dp
+        now = dp.loop.time()
+        if dp.metrics:
+            route = exchange.route
+            stats = dp.stats
+            series = stats.request_done(
+                NO_ROUTE if route is None else route.labels, status, exchange.method,
+                now - exchange.started_at, exchange.request_bytes + exchange.body_bytes,
+                exchange.sent_bytes,
+            )
+            if exchange.headers_at:  # an upstream answered
+                start = exchange.upstream_started
+                stats.upstream_timed(series, exchange.sent_at - start,
+                                     exchange.headers_at - start, now - start)
+        if dp.access_log is not None:
+            dp.access_log(self.client_ip, exchange, now)
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""
@@ -592,7 +619,7 @@ class ClientConnection(asyncio.Protocol):
         dp = self.dp
         self.active = None
         self.tunnel = upstream
-        dp.stats.request_done(exchange.route, 101)
+        self._finished(exchange, 101)
         dp.stats.open_tunnels += 1
         self.deadline = dp.loop.time() + dp.settings.tunnel_idle_timeout
         if data:

@@ -54,6 +54,7 @@ class Dataplane:
         self.settings = settings
         self.loop = loop
         self.stats = stats if stats is not None else ProxyStats()
+        self.metrics = settings.enable_metrics  # record per-request metrics
         self.access_log = access_log
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
@@ -77,12 +78,26 @@ class Dataplane:
             self.pools.pop(address).retire()
             self.balancers.ejected.pop(address, None)
         self.balancers.keep_only(backends.keys())
+        self.stats.keep_only({route.labels for route in table.all_routes()})
+
+    def snapshot(self) -> ProxyStats:
+        """The counters, with the client connections counted by state (nginx's stub_status)."""
+        reading = writing = 0
+        for conn in self.connections:
+            if conn.active is not None or conn.tunnel is not None:
+                writing += 1
+            elif conn.in_head:
+                reading += 1
+        stats = self.stats
+        stats.reading, stats.writing = reading, writing
+        stats.waiting = len(self.connections) - reading - writing
+        return stats
 
     def pool(self, address: tuple[str, int]) -> EndpointPool:
         pool = self.pools.get(address)
         if pool is None:
             pool = self.pools[address] = EndpointPool(
-                address, self.loop, self.stats, self.settings.upstream_keepalive
+                address, self.loop, self.settings.upstream_keepalive
             )
         return pool
 

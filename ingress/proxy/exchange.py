@@ -56,11 +56,13 @@ class Exchange:
         "head_only",
         "header_edits",
         "headers",
+        "headers_at",
         "host",
         "method",
         "outbox",
         "path",
         "replay",
+        "request_bytes",
         "response_filters",
         "response_headers",
         "response_started",
@@ -73,6 +75,7 @@ class Exchange:
         "tried",
         "upgrade",
         "upstream",
+        "upstream_started",
         "url",
     )
 
@@ -90,7 +93,12 @@ class Exchange:
         self.header_edits: list[HeaderEdits] | None = None
         self.response_filters: tuple[ResponseFilter, ...] = ()
         self.started_at = started_at
+        # Loop times: the answering upstream attempt began (before connecting, if it had
+        # to), the request went out on its connection, its response headers arrived.
+        self.upstream_started = 0.0
         self.sent_at = 0.0
+        self.headers_at = 0.0
+        self.request_bytes = 0  # request line and headers, as received (metrics, access log)
         self.sent_bytes = 0  # response bytes written to the client (access log)
         self.head_only = method == b"HEAD"
         self.upgrade = False

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from ingress.observability.stats import ProxyStats
 from ingress.proxy.filters import apply_response_filters
 from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
 
@@ -31,19 +30,16 @@ class EndpointPool:
         "loop",
         "max_idle",
         "retired",
-        "stats",
     )
 
     def __init__(
         self,
         address: tuple[str, int],
         loop: asyncio.AbstractEventLoop,
-        stats: ProxyStats,
         max_idle: int,
     ) -> None:
         self.address = address
         self.loop = loop
-        self.stats = stats
         self.max_idle = max_idle
         self.idle: list[UpstreamConnection] = []
         self.active = 0  # exchanges in flight (least_conn reads this)
@@ -308,9 +304,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         exchange.status = status
         exchange.response_started = True
-        pool = self.pool
-        if exchange.route is not None:
-            pool.stats.upstream_responded(exchange.route, pool.loop.time() - exchange.sent_at)
+        exchange.headers_at = self.pool.loop.time()
         if status == 101:
             self.tunnel = True
             parts.append(b"connection: upgrade\r\nupgrade: %s\r\n\r\n" % upgrade)

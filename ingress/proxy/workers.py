@@ -89,6 +89,11 @@ class WorkerPool:
         table = self._table
         return table is not None and all(w.generation == table.generation for w in self._workers)
 
+    def pids(self) -> list[int]:
+        """The worker processes running now."""
+        return [w.process.pid for w in self._workers
+                if w.process is not None and w.process.returncode is None]
+
     def stats(self) -> ProxyStats:
         total = ProxyStats()
         for worker in self._workers:
@@ -190,7 +195,7 @@ async def worker_main(fd: int) -> int:
     async def push_stats() -> None:
         while True:
             await asyncio.sleep(1.0)
-            writer.write(frame("stats", stats))
+            writer.write(frame("stats", dataplane.snapshot()))
 
     pusher = loop.create_task(push_stats())
     try:
