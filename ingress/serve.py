@@ -18,7 +18,6 @@ import gc
 import logging
 import os
 import signal
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,12 +28,11 @@ from ingress.build.result import BuildResult
 from ingress.model import RoutingTable
 from ingress.observability.admin import start_admin
 from ingress.observability.families import Families
-from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
+from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
 from ingress.pipeline import Reconciler
-from ingress.proxy.dataplane import AccessLog, Dataplane
-from ingress.proxy.exchange import Exchange
+from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
 
@@ -89,29 +87,6 @@ class Source:
         await run_file_source(self._settings.manifests, self._reconciler, stop)
 
 
-def access_logger(fmt: str) -> AccessLog:
-    def write(client: str, exchange: Exchange, now: float) -> None:
-        route = exchange.route
-        endpoint = exchange.endpoint
-        ACCESS_LOGGER.info(
-            access_line(
-                fmt,
-                now=time.time(),
-                client=client,
-                method=exchange.method.decode("latin-1"),
-                path=exchange.url.decode("latin-1"),
-                status=exchange.status,
-                sent=exchange.sent_bytes,
-                upstream=f"{endpoint.ip}:{endpoint.port}" if endpoint is not None else "",
-                duration=now - exchange.started_at,
-                host=exchange.host,
-                ingress=f"{route.source.namespace}/{route.source.name}" if route else "",
-            )
-        )
-
-    return write
-
-
 class Health:
     """Readiness: a first table is served, and the process is not shutting down."""
 
@@ -144,9 +119,7 @@ async def _serve(settings: Settings) -> int:
         served: Callable[[], bool] = workers.all_current
         dataplane_pids: Callable[[], list[int]] = workers.pids
     else:
-        stats = ProxyStats()
-        log_access = access_logger(settings.log_format) if settings.access_log else None
-        dataplane = Dataplane(settings, loop, stats, log_access)
+        dataplane = Dataplane(settings, loop)
 
         dataplane_stats = dataplane.snapshot
         swap = dataplane.swap

@@ -327,18 +327,27 @@ class ClientConnection(asyncio.Protocol):
 
     def _begin(self, exchange: Exchange) -> None:
         """Decide what to do with a request whose headers are complete."""
-        host_header = connection = b""
+        host_header = connection = request_id = b""
         content_length = -1
         chunked = False
         for _, lname, value in exchange.headers:
             if lname == b"host":
                 host_header = value
+            elif lname == b"x-request-id":
+                request_id = value
             elif lname == b"content-length":
                 content_length = int(value) if value.isdigit() else -2
             elif lname == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
             elif lname == b"connection":
                 connection = value
+        dp = self.dp
+        if request_id:
+            exchange.request_id = request_id
+        elif dp.generate_request_id:
+            # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
+            exchange.request_id = b"%032x" % dp.random.getrandbits(128)
+            exchange.request_id_generated = True
         if content_length == -2 or (chunked and content_length >= 0):
             raise _BadRequest(400)  # request smuggling guard: ambiguous framing
         exchange.chunked_request = chunked
@@ -353,7 +362,7 @@ class ClientConnection(asyncio.Protocol):
             host = host[:colon]
         exchange.host = host
         exchange.path = path
-        table = self.dp.table
+        table = dp.table
         route = table.route(host, path, exchange)
         exchange.route = route
         if route is None:
@@ -455,6 +464,8 @@ class ClientConnection(asyncio.Protocol):
             for edit in edits:
                 for name, value in (*edit.set, *edit.add):
                     parts += (name, b": ", value, b"\r\n")
+        if exchange.request_id_generated:
+            parts += (b"x-request-id: ", exchange.request_id, b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -549,6 +560,8 @@ class ClientConnection(asyncio.Protocol):
     ) -> None:
         """Answer `exchange` with a small response of the proxy's own."""
         exchange.status = status
+        if exchange.request_id:
+            extra = (*extra, (b"x-request-id", exchange.request_id))
         if exchange.response_filters:
             headers = list(extra)
             apply_response_filters(exchange, headers)
@@ -561,6 +574,7 @@ class ClientConnection(asyncio.Protocol):
             raw_headers=exchange.response_headers,
         )
         exchange.sent_bytes = len(response)
+        exchange.response_head = response.find(b"\r\n\r\n") + 4
         self.write(response)
         self.response_done(exchange)
 
@@ -598,7 +612,7 @@ class ClientConnection(asyncio.Protocol):
                 stats.upstream_timed(series, exchange.sent_at - start,
                                      exchange.headers_at - start, now - start)
         if dp.access_log is not None:
-            dp.access_log(self.client_ip, exchange, now)
+            dp.access_log.log(self, exchange, status, now)
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
+from ingress.proxy.access import AccessLog
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
@@ -23,8 +25,6 @@ from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.settings import Settings
 
 log = logging.getLogger(__name__)
-
-AccessLog = Callable[[str, Exchange, float], None]
 
 # How often deadlines are checked; timeouts fire up to this much late.
 _SWEEP_INTERVAL = 0.5
@@ -49,13 +49,17 @@ class Dataplane:
         settings: Settings,
         loop: asyncio.AbstractEventLoop,
         stats: ProxyStats | None = None,
-        access_log: AccessLog | None = None,
     ) -> None:
         self.settings = settings
         self.loop = loop
         self.stats = stats if stats is not None else ProxyStats()
         self.metrics = settings.enable_metrics  # record per-request metrics
-        self.access_log = access_log
+        self.generate_request_id = settings.generate_request_id
+        self.random = random.Random()
+        self.access_log = (
+            AccessLog(AccessLogWriter(loop, self.stats), settings.access_log_format)
+            if settings.access_log else None
+        )
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
@@ -194,6 +198,8 @@ class Dataplane:
             self._sweeper.cancel()
         for pool in self.pools.values():
             pool.retire()
+        if self.access_log is not None:
+            self.access_log.writer.close()
 
 
 def _hsts_header(settings: Settings) -> bytes:

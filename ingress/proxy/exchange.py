@@ -63,7 +63,10 @@ class Exchange:
         "path",
         "replay",
         "request_bytes",
+        "request_id",
+        "request_id_generated",
         "response_filters",
+        "response_head",
         "response_headers",
         "response_started",
         "route",
@@ -100,6 +103,9 @@ class Exchange:
         self.headers_at = 0.0
         self.request_bytes = 0  # request line and headers, as received (metrics, access log)
         self.sent_bytes = 0  # response bytes written to the client (access log)
+        self.response_head = 0  # of which the status line and headers
+        self.request_id = b""  # X-Request-ID: the client's, or generated
+        self.request_id_generated = False
         self.head_only = method == b"HEAD"
         self.upgrade = False
         self.chunked_request = False

@@ -321,7 +321,9 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange.close_after:
             parts.append(b"connection: close\r\n")
         parts += (exchange.response_headers, b"\r\n")
-        self.out.append(b"".join(parts))
+        head_bytes = b"".join(parts)
+        exchange.response_head = len(head_bytes)
+        self.out.append(head_bytes)
         if exchange.head_only:
             # llhttp cannot be told a response answers HEAD, so it would wait
             # for the announced body: end the exchange here with a fresh parser.

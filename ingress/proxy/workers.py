@@ -166,7 +166,6 @@ async def worker_main(fd: int) -> int:
     """A worker process: serve tables from the supervisor until told to drain."""
     from ingress.observability.logs import configure_logging
     from ingress.proxy.dataplane import Dataplane
-    from ingress.serve import access_logger
     from ingress.tls import TlsContexts
 
     loop = asyncio.get_running_loop()
@@ -176,8 +175,7 @@ async def worker_main(fd: int) -> int:
     assert isinstance(settings, Settings)
     configure_logging(settings.log_format, settings.log_level)
     stats = ProxyStats()
-    log_access = access_logger(settings.log_format) if settings.access_log else None
-    dataplane = Dataplane(settings, loop, stats, log_access)
+    dataplane = Dataplane(settings, loop, stats)
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
 
     def swap(new: RoutingTable) -> None:
