@@ -174,7 +174,8 @@ def request_performance() -> dict[str, Any]:
     return dashboard("portico-request-performance", "Portico / Request performance", panels)
 
 
-BOARDS = {"portico-overview.json": overview, "portico-request-performance.json": request_performance}
+BOARDS = {"portico-overview.json": overview,
+          "portico-request-performance.json": request_performance}
 
 
 def rendered() -> dict[str, str]:
