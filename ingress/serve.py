@@ -31,6 +31,7 @@ from ingress.observability.families import Families
 from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
+from ingress.observability.tracing import tracing_available
 from ingress.pipeline import Reconciler
 from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
+    if settings.otlp_endpoint and not tracing_available():
+        log.error("--otlp-endpoint needs the tracing extra: pip install 'portico[tracing]'")
+        return 2
     try:
         return uvloop.run(_serve(settings))
     except StartupError as error:

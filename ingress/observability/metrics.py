@@ -98,6 +98,13 @@ class ProxyStatsCollector:
             "portico_access_log_dropped",
             "Access log lines dropped because the log output could not keep up.",
             value=stats.access_log_dropped)
+        yield CounterMetricFamily(
+            "portico_trace_requests", "Sampled requests queued for OTLP export.",
+            value=stats.spans_queued)
+        yield CounterMetricFamily(
+            "portico_trace_requests_dropped",
+            "Sampled requests not exported because the exporter could not keep up.",
+            value=stats.spans_dropped)
 
 
 class ReconcilerCollector:

@@ -131,6 +131,8 @@ class ProxyStats:
     tls_handshakes: int = 0
     access_log_lines: int = 0
     access_log_dropped: int = 0
+    spans_queued: int = 0
+    spans_dropped: int = 0
 
     def request_done(
         self,
@@ -194,3 +196,5 @@ class ProxyStats:
         self.tls_handshakes += other.tls_handshakes
         self.access_log_lines += other.access_log_lines
         self.access_log_dropped += other.access_log_dropped
+        self.spans_queued += other.spans_queued
+        self.spans_dropped += other.spans_dropped

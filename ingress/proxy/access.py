@@ -1,8 +1,8 @@
-"""What the access log says about a finished exchange.
+"""What the access log and the trace exporter say about a finished exchange.
 
-Only runs with `--access-log`: headers the log names (User-Agent, Referer)
-are looked up here, once per logged request, so that the request path
-never looks for them when nothing is logged.
+Only runs with `--access-log` or `--otlp-endpoint`: headers the log names
+(User-Agent, Referer) are looked up here, once per logged request, so that
+the request path never looks for them when nothing is logged.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ingress.observability.access_log import FORMATTERS, AccessLogWriter, AccessRecord
+from ingress.observability.stats import NO_ROUTE
+from ingress.observability.tracing import FinishedRequest
 
 if TYPE_CHECKING:
     from ingress.proxy.client import ClientConnection
@@ -71,4 +73,26 @@ def record(conn: ClientConnection, exchange: Exchange, status: int, now: float) 
         retries=max(0, len(exchange.tried) - 1),
         tls_version=tls_version,
         sni=sni,
+    )
+
+
+def finished_request(exchange: Exchange, status: int, now: float,
+                     epoch_offset: float) -> FinishedRequest:
+    """A sampled request for the trace exporter; `now` and `epoch_offset` as in Dataplane."""
+    assert exchange.trace is not None
+    answered = exchange.headers_at > 0
+    address = exchange.tried[-1] if answered and exchange.tried else None
+    route = exchange.route
+    return FinishedRequest(
+        context=exchange.trace,
+        started=exchange.started_at + epoch_offset,
+        ended=now + epoch_offset,
+        method=exchange.method.decode("latin-1"),
+        target=exchange.url.decode("latin-1"),
+        host=exchange.host,
+        status=status,
+        route=route.labels if route is not None else NO_ROUTE,
+        upstream_addr=f"{address[0]}:{address[1]}" if address is not None else "",
+        upstream_started=exchange.upstream_started + epoch_offset,
+        upstream_ended=now + epoch_offset,
     )

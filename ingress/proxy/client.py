@@ -18,10 +18,12 @@ import httptools
 
 from ingress.model import Backend, Route
 from ingress.observability.stats import NO_ROUTE
+from ingress.proxy.access import finished_request
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
+    HOP_BY_HOP_AND_TRACEPARENT,
     IDEMPOTENT_METHODS,
     LAST_CHUNK,
     SET_BY_PROXY,
@@ -348,6 +350,8 @@ class ClientConnection(asyncio.Protocol):
             # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
             exchange.request_id = b"%032x" % dp.random.getrandbits(128)
             exchange.request_id_generated = True
+        if dp.tracer is not None:
+            exchange.trace = dp.tracer.start(exchange.headers)
         if content_length == -2 or (chunked and content_length >= 0):
             raise _BadRequest(400)  # request smuggling guard: ambiguous framing
         exchange.chunked_request = chunked
@@ -433,7 +437,8 @@ class ClientConnection(asyncio.Protocol):
             host_header = upstream_host.encode("latin-1")
         parts = [exchange.method, b" ", exchange.target, b" HTTP/1.1\r\nhost: ", host_header,
                  b"\r\n"]
-        dropped = HOP_BY_HOP
+        # With tracing on, the pod gets Portico's traceparent instead of the client's.
+        dropped = HOP_BY_HOP if exchange.trace is None else HOP_BY_HOP_AND_TRACEPARENT
         extra = extra_hop_by_hop(connection) if connection else None
         if extra:
             dropped = dropped | extra
@@ -466,6 +471,8 @@ class ClientConnection(asyncio.Protocol):
                     parts += (name, b": ", value, b"\r\n")
         if exchange.request_id_generated:
             parts += (b"x-request-id: ", exchange.request_id, b"\r\n")
+        if exchange.trace is not None:
+            parts += (b"traceparent: ", exchange.trace.traceparent(), b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -613,6 +620,9 @@ class ClientConnection(asyncio.Protocol):
                                      exchange.headers_at - start, now - start)
         if dp.access_log is not None:
             dp.access_log.log(self, exchange, status, now)
+        trace = exchange.trace
+        if trace is not None and trace.sampled and dp.tracer is not None:
+            dp.tracer.finish(finished_request(exchange, status, now, dp.epoch_offset))
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""

@@ -12,11 +12,13 @@ import asyncio
 import logging
 import random
 import ssl
+import time
 from dataclasses import dataclass
 
 from ingress.model import EMPTY_TABLE, RoutingTable
 from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
+from ingress.observability.tracing import Tracer
 from ingress.proxy.access import AccessLog
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
@@ -60,6 +62,12 @@ class Dataplane:
             AccessLog(AccessLogWriter(loop, self.stats), settings.access_log_format)
             if settings.access_log else None
         )
+        self.tracer = (
+            Tracer(settings.otlp_endpoint, settings.trace_sample_ratio, self.stats)
+            if settings.otlp_endpoint else None
+        )
+        # Adds to a loop time to make it epoch seconds (span times).
+        self.epoch_offset = time.time() - loop.time()
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
@@ -200,6 +208,8 @@ class Dataplane:
             pool.retire()
         if self.access_log is not None:
             self.access_log.writer.close()
+        if self.tracer is not None:
+            self.tracer.close()
 
 
 def _hsts_header(settings: Settings) -> bytes:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from ingress.model import Backend, Endpoint, Route
 from ingress.model.filters.base import ResponseFilter
 from ingress.model.filters.core import HeaderEdits
+from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
     from ingress.proxy.upstream import UpstreamConnection
@@ -75,6 +76,7 @@ class Exchange:
         "started_at",
         "status",
         "target",
+        "trace",
         "tried",
         "upgrade",
         "upstream",
@@ -106,6 +108,7 @@ class Exchange:
         self.response_head = 0  # of which the status line and headers
         self.request_id = b""  # X-Request-ID: the client's, or generated
         self.request_id_generated = False
+        self.trace: TraceContext | None = None  # with --otlp-endpoint only
         self.head_only = method == b"HEAD"
         self.upgrade = False
         self.chunked_request = False
