@@ -78,6 +78,7 @@ def test_portico_families_are_derived_from_the_series() -> None:
     stats.open_tunnels = 2
     stats.tls_handshakes = 7
     stats.access_log_lines, stats.access_log_dropped = 9, 3
+    stats.spans_queued, stats.spans_dropped = 4, 1
     lines = render(ProxyStatsCollector(lambda: stats))
     route = 'host="hello.local",namespace="default",ingress="hello",service="hello"'
 
@@ -102,6 +103,8 @@ def test_portico_families_are_derived_from_the_series() -> None:
         "portico_tls_handshakes_total 7",
         "portico_access_log_lines_total 9",
         "portico_access_log_dropped_total 3",
+        "portico_trace_requests_total 4",
+        "portico_trace_requests_dropped_total 1",
     ]
 
 
