@@ -37,8 +37,11 @@ test: $(STAMP) system-packages tools lint
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -x tests/unit
 
+# The second compare: what metrics, access logs and tracing cost (README, Observability).
 bench: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.compare --configs nginx,portico-1-bare,portico-1,portico-1-logged,portico-1-traced \
+		--scenarios http-3B,http-3B@2krps --out benchmarks/results/observability
 	$(PY) -m benchmarks.idle_connections
 
 bench-smoke: $(STAMP) system-packages

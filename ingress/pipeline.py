@@ -55,6 +55,8 @@ class Reconciler:
         self.last_event_to_swap_seconds = 0.0
         self.last_build_seconds = 0.0
         self.last_success_at = 0.0
+        self.failures = 0  # builds that raised (the previous table kept serving)
+        self.last_build_failed = False
 
     def add_publisher(self, publish: Publisher) -> None:
         self._publishers.append(publish)
@@ -93,6 +95,8 @@ class Reconciler:
                     )
             except Exception:  # a builder bug must not stop routing: keep the last table
                 log.exception("building the routing table failed; serving the previous one")
+                self.failures += 1
+                self.last_build_failed = True
                 continue
             self._publish(result, started, pending_since)
 
@@ -128,6 +132,7 @@ class Reconciler:
         self.generation = result.table.generation
         self.last_build_seconds = time.perf_counter() - started
         self.last_success_at = time.time()
+        self.last_build_failed = False
         known = set(self.result.problems) if self.result is not None else set()
         self.result = result
         for problem in result.problems:

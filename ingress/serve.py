@@ -16,8 +16,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -27,12 +27,13 @@ from prometheus_client.registry import Collector
 from ingress.build.result import BuildResult
 from ingress.model import RoutingTable
 from ingress.observability.admin import start_admin
-from ingress.observability.logs import ACCESS_LOGGER, access_line, configure_logging
+from ingress.observability.families import Families
+from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
+from ingress.observability.tracing import tracing_available
 from ingress.pipeline import Reconciler
-from ingress.proxy.dataplane import AccessLog, Dataplane
-from ingress.proxy.exchange import Exchange
+from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
 
@@ -44,6 +45,9 @@ log = logging.getLogger(__name__)
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
+    if settings.otlp_endpoint and not tracing_available():
+        log.error("--otlp-endpoint needs the tracing extra: pip install 'portico[tracing]'")
+        return 2
     try:
         return uvloop.run(_serve(settings))
     except StartupError as error:
@@ -60,14 +64,17 @@ class Source:
 
     def __init__(self, settings: Settings, reconciler: Reconciler) -> None:
         self.collectors: list[Collector] = []
+        # Whether this replica leads, where there is an election (the cluster source).
+        self.leader: Callable[[], bool] | None = None
         self._settings = settings
         self._reconciler = reconciler
         self._kubernetes = None
         if not settings.manifests:
             from ingress.operator import KubernetesSource, OperatorCollector
 
-            self._kubernetes = KubernetesSource(settings, reconciler)
-            self.collectors.append(OperatorCollector(self._kubernetes.metrics))
+            self._kubernetes = kubernetes = KubernetesSource(settings, reconciler)
+            self.collectors.append(OperatorCollector(kubernetes.metrics))
+            self.leader = lambda: kubernetes.metrics.is_leader
 
     @property
     def client(self) -> KubeClient | None:
@@ -82,29 +89,6 @@ class Source:
 
         assert self._settings.manifests is not None
         await run_file_source(self._settings.manifests, self._reconciler, stop)
-
-
-def access_logger(fmt: str) -> AccessLog:
-    def write(client: str, exchange: Exchange, now: float) -> None:
-        route = exchange.route
-        endpoint = exchange.endpoint
-        ACCESS_LOGGER.info(
-            access_line(
-                fmt,
-                now=time.time(),
-                client=client,
-                method=exchange.method.decode("latin-1"),
-                path=exchange.url.decode("latin-1"),
-                status=exchange.status,
-                sent=exchange.sent_bytes,
-                upstream=f"{endpoint.ip}:{endpoint.port}" if endpoint is not None else "",
-                duration=now - exchange.started_at,
-                host=exchange.host,
-                ingress=f"{route.source.namespace}/{route.source.name}" if route else "",
-            )
-        )
-
-    return write
 
 
 class Health:
@@ -137,16 +121,17 @@ async def _serve(settings: Settings) -> int:
         dataplane_stats: Callable[[], ProxyStats] = workers.stats
         swap: Callable[[RoutingTable], None] = workers.swap
         served: Callable[[], bool] = workers.all_current
+        dataplane_pids: Callable[[], list[int]] = workers.pids
     else:
-        stats = ProxyStats()
-        log_access = access_logger(settings.log_format) if settings.access_log else None
-        dataplane = Dataplane(settings, loop, stats, log_access)
+        dataplane = Dataplane(settings, loop)
 
-        def local_stats() -> ProxyStats:
-            return stats
-
-        dataplane_stats = local_stats
+        dataplane_stats = dataplane.snapshot
         swap = dataplane.swap
+
+        def this_process() -> list[int]:
+            return [os.getpid()]
+
+        dataplane_pids = this_process
 
         def always() -> bool:
             return True
@@ -161,7 +146,12 @@ async def _serve(settings: Settings) -> int:
     reconciler = Reconciler(settings.build, [publish])
     source = Source(settings, reconciler)
     health = Health(reconciler, served)
-    registry = create_registry(dataplane_stats, reconciler, source.collectors)
+    registry = create_registry(
+        dataplane_stats, reconciler,
+        Families.for_controller(settings.controller_namespace, settings.controller_name),
+        per_host=settings.metrics_per_host, pids=dataplane_pids, leader=source.leader,
+        election_id=settings.election_id, extra=source.collectors,
+    )
     try:
         admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
         if settings.workers > 1:

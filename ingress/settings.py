@@ -175,6 +175,28 @@ class Settings:
     )
     log_level: str = field(default="info", metadata=_flag("debug, info, warning, error"))
     access_log: bool = field(default=False, metadata=_flag("one log line per request"))
+    access_log_format: str = field(
+        default="json",
+        metadata=_flag("json (fixed fields) or nginx (ingress-nginx's log-format-upstream)",
+                       choices=("json", "nginx")),
+    )
+    enable_metrics: bool = field(
+        default=True, metadata=_flag("record per-request metrics (/metrics always answers)")
+    )
+    metrics_per_host: bool = field(
+        default=True, metadata=_flag("label request metrics with the Ingress rule's host")
+    )
+    generate_request_id: bool = field(
+        default=True, metadata=_flag("give requests without X-Request-ID a generated one")
+    )
+    otlp_endpoint: str | None = field(
+        default=None,
+        metadata=_flag("export a span per request to this OTLP/HTTP collector, e.g. "
+                       "http://otel-collector:4318 (needs the 'tracing' extra)"),
+    )
+    trace_sample_ratio: float = field(
+        default=1.0, metadata=_flag("share of new traces sampled (incoming decisions are kept)")
+    )
 
     @property
     def own_namespace(self) -> str:

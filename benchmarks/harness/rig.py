@@ -28,6 +28,14 @@ LARGE_PATH, LARGE_SIZE = "/file16k", 16 * 1024
 HEADERS_PATH = "/headers"
 REFERENCE = "nginx"
 CONFIGS = ("direct", "nginx", "haproxy", "portico-1", "portico-2")
+# What observability costs: portico-1 without per-request metrics, and with an
+# access log or OTLP tracing on top of the defaults (`make bench` runs them apart).
+OBSERVABILITY_CONFIGS = ("portico-1-bare", "portico-1-logged", "portico-1-traced")
+_VARIANTS = {
+    "bare": ["--no-enable-metrics"],
+    "logged": ["--access-log"],
+    "traced": ["--otlp-endpoint", "http://@UPSTREAM@", "--trace-sample-ratio", "1"],
+}
 _START_TIMEOUT = 30.0
 
 
@@ -87,9 +95,10 @@ class Rig:
 
     def __init__(self, workdir: Path, configs: tuple[str, ...], proxy_cpus: str = "0",
                  rig_cpus: str = "1") -> None:
-        unknown = [c for c in configs if c not in CONFIGS]
+        known = CONFIGS + OBSERVABILITY_CONFIGS
+        unknown = [c for c in configs if c not in known]
         if unknown:
-            raise ValueError(f"unknown configuration(s) {unknown}; choose from {CONFIGS}")
+            raise ValueError(f"unknown configuration(s) {unknown}; choose from {known}")
         self.workdir = workdir.resolve()
         self.configs = configs
         self.proxy_cpus = proxy_cpus
@@ -178,12 +187,14 @@ class Rig:
         elif name == "haproxy":
             argv = self._conf_argv("haproxy.cfg", values)
         else:
-            workers = int(name.rsplit("-", 1)[1])
+            _, workers, *variant = name.split("-")
             manifests = write_manifests(
                 self.workdir / "manifests" / name,
                 bench_objects(BENCH_HOST, LOOPBACK, up_port, cert),
             )
-            argv = portico_argv(manifests.parent, workers, http_port, https_port, admin_port)
+            argv = portico_argv(manifests.parent, int(workers), http_port, https_port, admin_port)
+            argv += [arg.replace("@UPSTREAM@", f"{LOOPBACK}:{up_port}")
+                     for arg in _VARIANTS[variant[0]]] if variant else []
         proc = self._spawn(name, argv, self.proxy_cpus)
         target = Target(name, f"http://{LOOPBACK}:{http_port}",
                         f"https://{LOOPBACK}:{https_port}", proc.pid, is_proxy=True)

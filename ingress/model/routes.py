@@ -68,13 +68,14 @@ class Route:
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
-    # (host, source namespace, source name, service): metric labels, built once.
-    labels: tuple[str, str, str, str] = field(init=False, repr=False, compare=False)
+    # (host, source namespace, source name, service, path): metric labels, built once.
+    labels: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
     # No filters, no split, no forced HTTPS: the proxy's fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        labels = (self.host, self.source.namespace, self.source.name, self.backend.service)
+        labels = (self.host, self.source.namespace, self.source.name, self.backend.service,
+                  self.path)
         object.__setattr__(self, "labels", labels)
         plain = (not self.filters and not self.response_filters and self.split is None
                  and self.ssl_redirect == DEFAULT_SSL_REDIRECT)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
+
+from ingress.observability.exposition import CONTENT_TYPE, render
 
 
 def admin_app(ready: Callable[[], bool], registry: CollectorRegistry) -> web.Application:
@@ -24,9 +25,8 @@ def admin_app(ready: Callable[[], bool], registry: CollectorRegistry) -> web.App
         return web.Response(status=503, text="not ready\n")
 
     async def metrics(request: web.Request) -> web.Response:
-        # CONTENT_TYPE_LATEST carries its own charset; aiohttp's content_type= would reject it.
-        return web.Response(body=generate_latest(registry),
-                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+        # CONTENT_TYPE carries its own charset; aiohttp's content_type= would reject it.
+        return web.Response(body=render(registry), headers={"Content-Type": CONTENT_TYPE})
 
     app = web.Application()
     app.router.add_get("/healthz", healthz)

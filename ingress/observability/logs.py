@@ -1,9 +1,8 @@
-"""Process logging: JSON lines (default) or text, and the access-log line format.
+"""Process logging: JSON lines (default) or text, on stderr.
 
-Application logs go to stderr through the root logger. Access lines go to
-stdout through `ACCESS_LOGGER`, already formatted by `access_line`, so the
-proxy pays for one string build and one write per request and nothing else.
-Keys given with `extra=` (e.g. `object`, `field`, `file`) become JSON fields.
+Application logs go to stderr through the root logger (access lines go to
+stdout, see `access_log`). Keys given with `extra=` (e.g. `object`,
+`field`, `file`) become JSON fields.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ import logging
 import sys
 import time
 from typing import Any
-
-ACCESS_LOGGER = logging.getLogger("portico.access")
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
           "error": logging.ERROR}
@@ -44,12 +41,6 @@ def configure_logging(fmt: str, level: str) -> None:
         logging.getLogger(name).setLevel(logging.NOTSET if numeric == logging.DEBUG
                                          else logging.WARNING)
 
-    access = logging.StreamHandler(sys.stdout)
-    access.setFormatter(logging.Formatter("%(message)s"))
-    ACCESS_LOGGER.handlers[:] = [access]
-    ACCESS_LOGGER.setLevel(logging.INFO)
-    ACCESS_LOGGER.propagate = False
-
 
 class _Clock:
     """ISO 8601 UTC timestamps with milliseconds; the seconds part is formatted once a second."""
@@ -70,6 +61,11 @@ class _Clock:
 
 
 _clock = _Clock()
+
+
+def iso_time(now: float) -> str:
+    """Epoch seconds as 2023-11-14T22:13:20.250Z (process and access logs alike)."""
+    return _clock.format(now)
 
 
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
@@ -107,35 +103,3 @@ def _quote(value: str) -> str:
     if value and value.isprintable() and " " not in value and '"' not in value:
         return value
     return json.dumps(value, ensure_ascii=False)
-
-
-def access_line(
-    fmt: str,
-    *,
-    now: float,
-    client: str,
-    method: str,
-    path: str,
-    status: int,
-    sent: int,
-    upstream: str,
-    duration: float,
-    host: str,
-    ingress: str,
-) -> str:
-    """One request, as a JSON object or an nginx-like text line.
-
-    `now` is the completion time (epoch seconds), `sent` the response bytes,
-    `duration` seconds from the request's first byte to the response's last,
-    `upstream` the "ip:port" that answered ('' if none), `ingress` "ns/name".
-    """
-    duration_ms = round(duration * 1000, 3)
-    if fmt == "json":
-        return json.dumps({
-            "ts": _clock.format(now), "client": client, "method": method, "path": path,
-            "status": status, "bytes": sent, "upstream": upstream, "duration_ms": duration_ms,
-            "host": host, "ingress": ingress,
-        }, ensure_ascii=False)
-    return (f"{client} [{_clock.format(now)}] {_quote(method)} {_quote(path)} {status} {sent} "
-            f"{duration_ms}ms host={_quote(host)} ingress={_quote(ingress)} "
-            f"upstream={_quote(upstream)}")

@@ -3,14 +3,15 @@
 Nothing here sits on the request path: the proxy bumps plain ints in
 `ProxyStats`, the reconciler keeps its counters, the routing table holds the
 certificates, and these collectors read them when `/metrics` is fetched.
+Portico's own families are `portico_*`; ingress-nginx's, with its names,
+are built by `request_metrics`, `controller_metrics` and `process`.
 Each process builds its own `CollectorRegistry` (never the global one), so
 tests and several instances in one interpreter do not collide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
@@ -20,33 +21,57 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from ingress.build.result import BuildResult
-from ingress.model import EMPTY_TABLE, Certificate, RoutingTable
-from ingress.observability.stats import LATENCY_BUCKETS, Histogram, ProxyStats
+from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.observability.controller_metrics import (
+    ControllerCollector,
+    ReloadState,
+    served_certificates,
+)
+from ingress.observability.families import Families
+from ingress.observability.process import ProcessCollector
+from ingress.observability.request_metrics import RequestCollector
+from ingress.observability.stats import HEADER_TIME, UPSTREAM_BUCKETS, ProxyStats, RequestSeries
 
 ROUTE_LABELS = ["host", "namespace", "ingress", "service"]
-_BUCKET_BOUNDS = [str(bound) for bound in LATENCY_BUCKETS] + ["+Inf"]
+_BUCKET_BOUNDS = [str(bound) for bound in UPSTREAM_BUCKETS]
+_STATUS_CLASS = ("unknown", "1xx", "2xx", "3xx", "4xx", "5xx")
 
 
 class ProxyStatsCollector:
+    """Portico's own request families: per route and status class, derived from the series."""
+
     def __init__(self, get_stats: Callable[[], ProxyStats]) -> None:
         self._get_stats = get_stats
 
     def collect(self) -> Iterator[Metric]:
         stats = self._get_stats()
+        counts: dict[tuple[str, str, str, str, str], int] = {}
+        upstream: dict[tuple[str, str, str, str], RequestSeries] = {}
+        for (route, status, _), series in stats.series.items():
+            host, namespace, ingress, service, _path = route
+            key = (host, namespace, ingress, service,
+                   _STATUS_CLASS[status // 100 if 0 < status < 600 else 0])
+            counts[key] = counts.get(key, 0) + series.requests
+            if series.upstream_requests:
+                upstream.setdefault((host, namespace, ingress, service),
+                                    RequestSeries()).add(series)
         requests = CounterMetricFamily(
             "portico_requests", "Requests answered, by route and status class.",
             labels=[*ROUTE_LABELS, "status"])
-        for (route, status), count in stats.requests.items():
-            requests.add_metric([*route, status], count)
+        for key, count in counts.items():
+            requests.add_metric(list(key), count)
         yield requests
 
         latency = HistogramMetricFamily(
             "portico_upstream_response_seconds",
-            "Time from sending a request upstream to its response headers.",
+            "Time from the start of the upstream attempt (connecting, if it had to) to its "
+            "response headers.",
             labels=ROUTE_LABELS)
-        for route, histogram in stats.upstream_latency.items():
-            latency.add_metric(list(route), _cumulative(histogram), histogram.total)
+        for labels, series in upstream.items():
+            cumulative = HEADER_TIME.cumulative(series.counts, UPSTREAM_BUCKETS)
+            latency.add_metric(list(labels), list(zip([*_BUCKET_BOUNDS, "+Inf"], cumulative,
+                                                      strict=True)),
+                               series.sums[HEADER_TIME.total])
         yield latency
 
         errors = CounterMetricFamily(
@@ -66,38 +91,24 @@ class ProxyStatsCollector:
             "portico_open_tunnels", "Open WebSocket/upgrade tunnels.", value=stats.open_tunnels)
         yield CounterMetricFamily(
             "portico_tls_handshakes", "Completed TLS handshakes.", value=stats.tls_handshakes)
-
-
-def _cumulative(histogram: Histogram) -> list[tuple[str, float]]:
-    buckets: list[tuple[str, float]] = []
-    running = 0
-    for bound, count in zip(_BUCKET_BOUNDS, histogram.counts, strict=True):
-        running += count
-        buckets.append((bound, running))
-    return buckets
-
-
-class ReconcilerState(Protocol):
-    """What `Reconciler` exposes about its builds."""
-
-    @property
-    def generation(self) -> int: ...  # builds so far
-
-    @property
-    def last_build_seconds(self) -> float: ...
-
-    @property
-    def last_success_at(self) -> float: ...  # epoch seconds, 0 before the first build
-
-    @property
-    def result(self) -> BuildResult | None: ...
-
-    @property
-    def last_event_to_swap_seconds(self) -> float: ...
+        yield CounterMetricFamily(
+            "portico_access_log_lines", "Access log lines written.",
+            value=stats.access_log_lines)
+        yield CounterMetricFamily(
+            "portico_access_log_dropped",
+            "Access log lines dropped because the log output could not keep up.",
+            value=stats.access_log_dropped)
+        yield CounterMetricFamily(
+            "portico_trace_requests", "Sampled requests queued for OTLP export.",
+            value=stats.spans_queued)
+        yield CounterMetricFamily(
+            "portico_trace_requests_dropped",
+            "Sampled requests not exported because the exporter could not keep up.",
+            value=stats.spans_dropped)
 
 
 class ReconcilerCollector:
-    def __init__(self, reconciler: ReconcilerState) -> None:
+    def __init__(self, reconciler: ReloadState) -> None:
         self._reconciler = reconciler
 
     def collect(self) -> Iterator[Metric]:
@@ -133,18 +144,11 @@ class CertificateCollector:
         self._get_table = get_table
 
     def collect(self) -> Iterator[Metric]:
-        table = self._get_table()
         expiry = GaugeMetricFamily(
             "portico_ssl_expire_time_seconds",
             "notAfter of the certificate served for a host (epoch seconds).",
             labels=["host", "secret"])
-        served: Iterable[tuple[str, Certificate]] = [
-            *table.certificates.items(),
-            *((f"*.{suffix}", cert) for suffix, cert in table.wildcard_certificates.items()),
-        ]
-        if table.default_certificate is not None:
-            served = [*served, ("_default", table.default_certificate)]
-        for host, cert in served:
+        for host, cert in served_certificates(self._get_table()):
             # The generated default certificate has a name but no namespace.
             secret = "/".join(filter(None, (cert.secret.namespace, cert.secret.name)))
             expiry.add_metric([host, secret], cert.not_after)
@@ -153,12 +157,19 @@ class CertificateCollector:
 
 def create_registry(
     get_stats: Callable[[], ProxyStats],
-    reconciler: ReconcilerState,
+    reconciler: ReloadState,
+    families: Families,
+    *,
+    per_host: bool = True,
+    pids: Callable[[], Sequence[int]] = lambda: (),
+    leader: Callable[[], bool] | None = None,
+    election_id: str = "",
     extra: Sequence[Collector] = (),
 ) -> CollectorRegistry:
-    """The process's registry: proxy, config and certificate metrics, plus `extra` (operator).
+    """The process's registry: Portico's families, ingress-nginx's, and `extra` (operator).
 
-    Certificates are those of the table last published, the reconciler's latest result.
+    Certificates are those of the table last published, the reconciler's latest
+    result; process figures are those of `pids`, the processes serving traffic.
     """
 
     def published_table() -> RoutingTable:
@@ -168,7 +179,11 @@ def create_registry(
     registry = CollectorRegistry()
     collectors: list[Collector] = [
         ProxyStatsCollector(get_stats), ReconcilerCollector(reconciler),
-        CertificateCollector(published_table), *extra,
+        CertificateCollector(published_table),
+        RequestCollector(get_stats, families, per_host),
+        ControllerCollector(reconciler, families, leader, election_id),
+        ProcessCollector(pids, get_stats, families),
+        *extra,
     ]
     for collector in collectors:
         registry.register(collector)

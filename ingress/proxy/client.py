@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.model import Backend, Route
+from ingress.observability.stats import NO_ROUTE
+from ingress.proxy.access import finished_request
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
+    HOP_BY_HOP_AND_TRACEPARENT,
     IDEMPOTENT_METHODS,
     LAST_CHUNK,
     SET_BY_PROXY,
@@ -112,7 +115,9 @@ class ClientConnection(asyncio.Protocol):
         )
         dp = self.dp
         dp.connections.add(self)
-        dp.stats.active_connections += 1
+        stats = dp.stats
+        stats.active_connections += 1
+        stats.connections_accepted += 1
         self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -129,7 +134,7 @@ class ClientConnection(asyncio.Protocol):
         if active is not None:
             # The response was not fully delivered: that upstream connection is unusable.
             self._abandon_upstream(active)
-            dp.stats.request_done(active.route, 499)
+            self._finished(active, 499)
         self.queue.clear()
         self.transport = None
 
@@ -221,7 +226,10 @@ class ClientConnection(asyncio.Protocol):
         active, self.active = self.active, None
         if active is None or not active.response_started:
             self.write(simple_response(status, close=True))
-            self.dp.stats.request_done(active.route if active else None, status)
+            if active is None:  # the request never became an exchange: count what it was
+                active = Exchange(self, b"", self.url, self.dp.loop.time())
+                active.request_bytes = self.head_size
+            self._finished(active, status)
         if active is not None:
             self._abandon_upstream(active)
         self.close()
@@ -254,7 +262,10 @@ class ClientConnection(asyncio.Protocol):
         if self.head_size > dp.settings.max_header_size:
             raise _BadRequest(431)
         parser = self.parser
-        exchange = Exchange(self, parser.get_method(), self.url, dp.loop.time())
+        method = parser.get_method()
+        exchange = Exchange(self, method, self.url, dp.loop.time())
+        # "METHOD SP target SP HTTP/1.1 CRLF", the header lines, the blank line.
+        exchange.request_bytes = len(method) + self.head_size + 14
         exchange.headers = headers
         exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
@@ -318,18 +329,29 @@ class ClientConnection(asyncio.Protocol):
 
     def _begin(self, exchange: Exchange) -> None:
         """Decide what to do with a request whose headers are complete."""
-        host_header = connection = b""
+        host_header = connection = request_id = b""
         content_length = -1
         chunked = False
         for _, lname, value in exchange.headers:
             if lname == b"host":
                 host_header = value
+            elif lname == b"x-request-id":
+                request_id = value
             elif lname == b"content-length":
                 content_length = int(value) if value.isdigit() else -2
             elif lname == b"transfer-encoding":
                 chunked = b"chunked" in value.lower()
             elif lname == b"connection":
                 connection = value
+        dp = self.dp
+        if request_id:
+            exchange.request_id = request_id
+        elif dp.generate_request_id:
+            # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
+            exchange.request_id = b"%032x" % dp.random.getrandbits(128)
+            exchange.request_id_generated = True
+        if dp.tracer is not None:
+            exchange.trace = dp.tracer.start(exchange.headers)
         if content_length == -2 or (chunked and content_length >= 0):
             raise _BadRequest(400)  # request smuggling guard: ambiguous framing
         exchange.chunked_request = chunked
@@ -344,7 +366,7 @@ class ClientConnection(asyncio.Protocol):
             host = host[:colon]
         exchange.host = host
         exchange.path = path
-        table = self.dp.table
+        table = dp.table
         route = table.route(host, path, exchange)
         exchange.route = route
         if route is None:
@@ -415,7 +437,8 @@ class ClientConnection(asyncio.Protocol):
             host_header = upstream_host.encode("latin-1")
         parts = [exchange.method, b" ", exchange.target, b" HTTP/1.1\r\nhost: ", host_header,
                  b"\r\n"]
-        dropped = HOP_BY_HOP
+        # With tracing on, the pod gets Portico's traceparent instead of the client's.
+        dropped = HOP_BY_HOP if exchange.trace is None else HOP_BY_HOP_AND_TRACEPARENT
         extra = extra_hop_by_hop(connection) if connection else None
         if extra:
             dropped = dropped | extra
@@ -446,6 +469,10 @@ class ClientConnection(asyncio.Protocol):
             for edit in edits:
                 for name, value in (*edit.set, *edit.add):
                     parts += (name, b": ", value, b"\r\n")
+        if exchange.request_id_generated:
+            parts += (b"x-request-id: ", exchange.request_id, b"\r\n")
+        if exchange.trace is not None:
+            parts += (b"traceparent: ", exchange.trace.traceparent(), b"\r\n")
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -466,6 +493,7 @@ class ClientConnection(asyncio.Protocol):
             return
         exchange.endpoint = endpoint
         exchange.tried.append(endpoint.address)
+        exchange.upstream_started = dp.loop.time()
         pool = dp.pool(endpoint.address)
         upstream = None if exchange.fresh else pool.take_idle()
         if upstream is not None:
@@ -528,7 +556,7 @@ class ClientConnection(asyncio.Protocol):
     def upstream_aborted(self, exchange: Exchange) -> None:
         """The upstream broke off mid-response: the client can only see a closed connection."""
         if exchange is self.active:
-            self.dp.stats.request_done(exchange.route, exchange.status)
+            self._finished(exchange, exchange.status)
             self.active = None
             self.close()
 
@@ -539,6 +567,8 @@ class ClientConnection(asyncio.Protocol):
     ) -> None:
         """Answer `exchange` with a small response of the proxy's own."""
         exchange.status = status
+        if exchange.request_id:
+            extra = (*extra, (b"x-request-id", exchange.request_id))
         if exchange.response_filters:
             headers = list(extra)
             apply_response_filters(exchange, headers)
@@ -551,6 +581,7 @@ class ClientConnection(asyncio.Protocol):
             raw_headers=exchange.response_headers,
         )
         exchange.sent_bytes = len(response)
+        exchange.response_head = response.find(b"\r\n\r\n") + 4
         self.write(response)
         self.response_done(exchange)
 
@@ -560,9 +591,7 @@ class ClientConnection(asyncio.Protocol):
     def response_done(self, exchange: Exchange) -> None:
         """The whole response is written: log it and start the next request."""
         dp = self.dp
-        dp.stats.request_done(exchange.route, exchange.status)
-        if dp.access_log is not None:
-            dp.access_log(self.client_ip, exchange, dp.loop.time())
+        self._finished(exchange, exchange.status)
         if exchange is not self.active:
             return
         if exchange.close_after or dp.closing:
@@ -572,6 +601,28 @@ class ClientConnection(asyncio.Protocol):
             self._next(exchange)
         else:
             exchange.answered = True  # the next request starts once this body is read
+
+    def _finished(self, exchange: Exchange, status: int) -> None:
+        """Count (and log) a request whose answer is complete, or that was given up on."""
+        dp = self.dp
+        now = dp.loop.time()
+        if dp.metrics:
+            route = exchange.route
+            stats = dp.stats
+            series = stats.request_done(
+                NO_ROUTE if route is None else route.labels, status, exchange.method,
+                now - exchange.started_at, exchange.request_bytes + exchange.body_bytes,
+                exchange.sent_bytes,
+            )
+            if exchange.headers_at:  # an upstream answered
+                start = exchange.upstream_started
+                stats.upstream_timed(series, exchange.sent_at - start,
+                                     exchange.headers_at - start, now - start)
+        if dp.access_log is not None:
+            dp.access_log.log(self, exchange, status, now)
+        trace = exchange.trace
+        if trace is not None and trace.sampled and dp.tracer is not None:
+            dp.tracer.finish(finished_request(exchange, status, now, dp.epoch_offset))
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""
@@ -592,7 +643,7 @@ class ClientConnection(asyncio.Protocol):
         dp = self.dp
         self.active = None
         self.tunnel = upstream
-        dp.stats.request_done(exchange.route, 101)
+        self._finished(exchange, 101)
         dp.stats.open_tunnels += 1
         self.deadline = dp.loop.time() + dp.settings.tunnel_idle_timeout
         if data:

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import ssl
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 
 from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
+from ingress.observability.tracing import Tracer
+from ingress.proxy.access import AccessLog
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
@@ -23,8 +27,6 @@ from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.settings import Settings
 
 log = logging.getLogger(__name__)
-
-AccessLog = Callable[[str, Exchange, float], None]
 
 # How often deadlines are checked; timeouts fire up to this much late.
 _SWEEP_INTERVAL = 0.5
@@ -49,12 +51,23 @@ class Dataplane:
         settings: Settings,
         loop: asyncio.AbstractEventLoop,
         stats: ProxyStats | None = None,
-        access_log: AccessLog | None = None,
     ) -> None:
         self.settings = settings
         self.loop = loop
         self.stats = stats if stats is not None else ProxyStats()
-        self.access_log = access_log
+        self.metrics = settings.enable_metrics  # record per-request metrics
+        self.generate_request_id = settings.generate_request_id
+        self.random = random.Random()
+        self.access_log = (
+            AccessLog(AccessLogWriter(loop, self.stats), settings.access_log_format)
+            if settings.access_log else None
+        )
+        self.tracer = (
+            Tracer(settings.otlp_endpoint, settings.trace_sample_ratio, self.stats)
+            if settings.otlp_endpoint else None
+        )
+        # Adds to a loop time to make it epoch seconds (span times).
+        self.epoch_offset = time.time() - loop.time()
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
@@ -77,12 +90,26 @@ class Dataplane:
             self.pools.pop(address).retire()
             self.balancers.ejected.pop(address, None)
         self.balancers.keep_only(backends.keys())
+        self.stats.keep_only({route.labels for route in table.all_routes()})
+
+    def snapshot(self) -> ProxyStats:
+        """The counters, with the client connections counted by state (nginx's stub_status)."""
+        reading = writing = 0
+        for conn in self.connections:
+            if conn.active is not None or conn.tunnel is not None:
+                writing += 1
+            elif conn.in_head:
+                reading += 1
+        stats = self.stats
+        stats.reading, stats.writing = reading, writing
+        stats.waiting = len(self.connections) - reading - writing
+        return stats
 
     def pool(self, address: tuple[str, int]) -> EndpointPool:
         pool = self.pools.get(address)
         if pool is None:
             pool = self.pools[address] = EndpointPool(
-                address, self.loop, self.stats, self.settings.upstream_keepalive
+                address, self.loop, self.settings.upstream_keepalive
             )
         return pool
 
@@ -179,6 +206,10 @@ class Dataplane:
             self._sweeper.cancel()
         for pool in self.pools.values():
             pool.retire()
+        if self.access_log is not None:
+            self.access_log.writer.close()
+        if self.tracer is not None:
+            self.tracer.close()
 
 
 def _hsts_header(settings: Settings) -> bytes:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from ingress.model import Backend, Endpoint, Route
 from ingress.model.filters.base import ResponseFilter
 from ingress.model.filters.core import HeaderEdits
+from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
     from ingress.proxy.upstream import UpstreamConnection
@@ -56,12 +57,17 @@ class Exchange:
         "head_only",
         "header_edits",
         "headers",
+        "headers_at",
         "host",
         "method",
         "outbox",
         "path",
         "replay",
+        "request_bytes",
+        "request_id",
+        "request_id_generated",
         "response_filters",
+        "response_head",
         "response_headers",
         "response_started",
         "route",
@@ -70,9 +76,11 @@ class Exchange:
         "started_at",
         "status",
         "target",
+        "trace",
         "tried",
         "upgrade",
         "upstream",
+        "upstream_started",
         "url",
     )
 
@@ -90,8 +98,17 @@ class Exchange:
         self.header_edits: list[HeaderEdits] | None = None
         self.response_filters: tuple[ResponseFilter, ...] = ()
         self.started_at = started_at
+        # Loop times: the answering upstream attempt began (before connecting, if it had
+        # to), the request went out on its connection, its response headers arrived.
+        self.upstream_started = 0.0
         self.sent_at = 0.0
+        self.headers_at = 0.0
+        self.request_bytes = 0  # request line and headers, as received (metrics, access log)
         self.sent_bytes = 0  # response bytes written to the client (access log)
+        self.response_head = 0  # of which the status line and headers
+        self.request_id = b""  # X-Request-ID: the client's, or generated
+        self.request_id_generated = False
+        self.trace: TraceContext | None = None  # with --otlp-endpoint only
         self.head_only = method == b"HEAD"
         self.upgrade = False
         self.chunked_request = False

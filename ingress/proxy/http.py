@@ -19,6 +19,8 @@ HOP_BY_HOP = frozenset(
     )
 )
 
+HOP_BY_HOP_AND_TRACEPARENT = HOP_BY_HOP | {b"traceparent"}
+
 # Headers the proxy writes itself on the upstream request: incoming copies are
 # dropped (X-Forwarded-For is appended to instead).
 SET_BY_PROXY = frozenset(

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from ingress.observability.stats import ProxyStats
 from ingress.proxy.filters import apply_response_filters
 from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
 
@@ -31,19 +30,16 @@ class EndpointPool:
         "loop",
         "max_idle",
         "retired",
-        "stats",
     )
 
     def __init__(
         self,
         address: tuple[str, int],
         loop: asyncio.AbstractEventLoop,
-        stats: ProxyStats,
         max_idle: int,
     ) -> None:
         self.address = address
         self.loop = loop
-        self.stats = stats
         self.max_idle = max_idle
         self.idle: list[UpstreamConnection] = []
         self.active = 0  # exchanges in flight (least_conn reads this)
@@ -308,9 +304,7 @@ class UpstreamConnection(asyncio.Protocol):
             return
         exchange.status = status
         exchange.response_started = True
-        pool = self.pool
-        if exchange.route is not None:
-            pool.stats.upstream_responded(exchange.route, pool.loop.time() - exchange.sent_at)
+        exchange.headers_at = self.pool.loop.time()
         if status == 101:
             self.tunnel = True
             parts.append(b"connection: upgrade\r\nupgrade: %s\r\n\r\n" % upgrade)
@@ -327,7 +321,9 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange.close_after:
             parts.append(b"connection: close\r\n")
         parts += (exchange.response_headers, b"\r\n")
-        self.out.append(b"".join(parts))
+        head_bytes = b"".join(parts)
+        exchange.response_head = len(head_bytes)
+        self.out.append(head_bytes)
         if exchange.head_only:
             # llhttp cannot be told a response answers HEAD, so it would wait
             # for the announced body: end the exchange here with a fresh parser.

@@ -89,6 +89,11 @@ class WorkerPool:
         table = self._table
         return table is not None and all(w.generation == table.generation for w in self._workers)
 
+    def pids(self) -> list[int]:
+        """The worker processes running now."""
+        return [w.process.pid for w in self._workers
+                if w.process is not None and w.process.returncode is None]
+
     def stats(self) -> ProxyStats:
         total = ProxyStats()
         for worker in self._workers:
@@ -161,7 +166,6 @@ async def worker_main(fd: int) -> int:
     """A worker process: serve tables from the supervisor until told to drain."""
     from ingress.observability.logs import configure_logging
     from ingress.proxy.dataplane import Dataplane
-    from ingress.serve import access_logger
     from ingress.tls import TlsContexts
 
     loop = asyncio.get_running_loop()
@@ -171,8 +175,7 @@ async def worker_main(fd: int) -> int:
     assert isinstance(settings, Settings)
     configure_logging(settings.log_format, settings.log_level)
     stats = ProxyStats()
-    log_access = access_logger(settings.log_format) if settings.access_log else None
-    dataplane = Dataplane(settings, loop, stats, log_access)
+    dataplane = Dataplane(settings, loop, stats)
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
 
     def swap(new: RoutingTable) -> None:
@@ -190,7 +193,7 @@ async def worker_main(fd: int) -> int:
     async def push_stats() -> None:
         while True:
             await asyncio.sleep(1.0)
-            writer.write(frame("stats", stats))
+            writer.write(frame("stats", dataplane.snapshot()))
 
     pusher = loop.create_task(push_stats())
     try:

@@ -101,6 +101,8 @@ class TlsContexts:
     def _on_server_name(
         self, ssl_object: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
     ) -> None:
+        # The server side of an SSLObject does not keep the name: the access log reads it here.
+        ssl_object.server_name_indication = server_name  # type: ignore[attr-defined]
         context = self.context_for_name(server_name)
         if context is not self.server_context:
             ssl_object.context = context

@@ -52,6 +52,10 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "admissionWebhook": {"enabled": True},
         "metrics": {"serviceMonitor": {"enabled": True, "additionalLabels": {"release": "prom"}}},
     },
+    "observability": {
+        "metrics": {"grafanaDashboards": {"enabled": True},
+                    "prometheusRule": {"enabled": True, "additionalLabels": {"release": "prom"}}},
+    },
 }
 
 

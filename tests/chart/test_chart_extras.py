@@ -17,7 +17,7 @@ from conftest import SCENARIOS
 from helm_render import RELEASE
 
 OPTIONAL_KINDS = {"HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy",
-                  "ServiceMonitor"}
+                  "ServiceMonitor", "ConfigMap", "PrometheusRule"}
 
 
 @pytest.fixture

@@ -68,7 +68,7 @@ def test_portico_demo_serves_the_documented_routes() -> None:
         assert {pod("/", "demo.local") for _ in range(4)} == pods
         assert pod("/echo/x", "demo.local") == "{}:{}".format(*DEMO_ADDRESSES[1])
         _, metrics = fetch(f"http://127.0.0.1:{admin}/metrics")
-        assert b"portico_ingresses_owned 3.0" in metrics
+        assert b"portico_ingresses_owned 3\n" in metrics
         # secure.local: HTTPS with the certificate the demo generated, plain HTTP redirected.
         assert secure_common_name(https) == "secure.local"
         redirect = urllib.request.Request(proxy + "/x", headers={"Host": "secure.local"})

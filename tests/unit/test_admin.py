@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.registry import CollectorRegistry
 
 from ingress.observability.admin import start_admin
+from ingress.observability.exposition import CONTENT_TYPE
 from ingress.observability.metrics import ProxyStatsCollector
 from ingress.observability.stats import ProxyStats
 
@@ -54,8 +54,8 @@ async def test_readyz_follows_ready(admin: Admin) -> None:
 async def test_metrics_are_prometheus_text(admin: Admin) -> None:
     admin.stats.active_connections = 4
     status, content_type, body = await get(admin.url + "/metrics")
-    assert (status, content_type) == (200, CONTENT_TYPE_LATEST)
-    assert "# TYPE portico_active_connections gauge\nportico_active_connections 4.0\n" in body
+    assert (status, content_type) == (200, CONTENT_TYPE)
+    assert "# TYPE portico_active_connections gauge\nportico_active_connections 4\n" in body
 
 
 async def test_unknown_path_is_404(admin: Admin) -> None:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 import pytest
 
 from ingress.model import Backend, Balancer, Endpoint
-from ingress.observability.stats import ProxyStats
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.upstream import EndpointPool
 
@@ -36,7 +35,7 @@ def rig() -> Iterator[Rig]:
 
     def pool(address: tuple[str, int]) -> EndpointPool:
         if address not in pools:
-            pools[address] = EndpointPool(address, loop, ProxyStats(), 8)
+            pools[address] = EndpointPool(address, loop, 8)
         return pools[address]
 
     yield Balancers(pool, clock), pools, clock

@@ -75,6 +75,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --log-level={{ $c.logLevel }}
 {{- if $c.accessLog }}
 - --access-log
+- --access-log-format={{ $c.accessLogFormat }}
 {{- end }}
 {{- with .Values.admissionWebhook }}
 {{- if .enabled }}

@@ -1,0 +1,180 @@
+"""W3C trace context through the proxy, and spans exported to a real OTLP/HTTP receiver.
+
+The receiver is an aiohttp server in the test that decodes what arrives at
+/v1/traces with OpenTelemetry's own protobuf classes, as a collector does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from e2e.harness import Manifests, Pods, Portico, free_port, start_ready, wait_until
+from e2e.test_observability import Rig
+from kube import objects as o
+
+PODS = ("127.0.0.2",)
+INCOMING = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+class Receiver:
+    """An OTLP/HTTP trace receiver on a loopback port, in a thread of its own."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.port = free_port()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._runner: web.AppRunner = self._call(self._start())
+
+    def _call(self, coro: Any) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout=10)
+
+    async def _start(self) -> web.AppRunner:
+        app = web.Application()
+        app.router.add_post("/v1/traces", self._traces)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", self.port).start()
+        return runner
+
+    async def _traces(self, request: web.Request) -> web.Response:
+        assert request.content_type == "application/x-protobuf"
+        message = ExportTraceServiceRequest()
+        message.ParseFromString(await request.read())
+        for resource_spans in message.resource_spans:
+            service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    attributes = {a.key: json.loads(_value(a.value)) for a in span.attributes}
+                    self.spans.append({
+                        "service": service.get("service.name"), "name": span.name,
+                        "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
+                        "parent_id": span.parent_span_id.hex(), "kind": span.kind,
+                        "start": span.start_time_unix_nano, "end": span.end_time_unix_nano,
+                        "attributes": attributes})
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    def trace(self, trace_id: str, count: int) -> list[dict[str, Any]]:
+        def found() -> list[dict[str, Any]] | None:
+            spans = [s for s in self.spans if s["trace_id"] == trace_id]
+            return spans if len(spans) >= count else None
+        result: list[dict[str, Any]] = wait_until(found, f"{count} spans of {trace_id}")
+        return result
+
+    def close(self) -> None:
+        self._call(self._runner.cleanup())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+
+def _value(value: Any) -> str:
+    kind = value.WhichOneof("value")
+    return json.dumps(getattr(value, kind))
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Rig]:
+    base = tmp_path_factory.mktemp("tracing")
+    port = free_port(PODS[0])
+    pods = Pods([(ip, port) for ip in PODS])
+    manifests = Manifests(base / "manifests")
+    manifests.write("objects.yaml", [
+        o.ingress_class(), o.service("web", target=port),
+        o.endpoint_slice("web", list(PODS), port=port),
+        o.ingress("api", host="trace.test", path="/api", service="web"),
+    ])
+    portico = start_ready(manifests.root, "--otlp-endpoint", f"http://127.0.0.1:{receiver.port}",
+                          "--trace-sample-ratio", "1", log=base / "portico.log")
+    try:
+        yield Rig(portico, base)
+    finally:
+        portico.stop()
+        pods.close()
+
+
+def forwarded(rig: Rig, headers: dict[str, str] | None = None) -> str:
+    status, _, body = rig.get("trace.test", "/api/work", headers=headers)
+    assert status == 200
+    traceparent: str = json.loads(body)["headers"]["traceparent"]
+    return traceparent
+
+
+def test_an_incoming_trace_is_continued_and_exported(rig: Rig, receiver: Receiver) -> None:
+    version, trace_id, parent, flags = forwarded(rig, {"traceparent": INCOMING}).split("-")
+    assert (version, trace_id, flags) == ("00", INCOMING.split("-")[1], "01")
+    assert parent != INCOMING.split("-")[2]  # the pod's parent is Portico's upstream span
+    spans = {s["name"]: s for s in receiver.trace(trace_id, 2)}
+    server, upstream = spans["GET /api"], spans["upstream"]
+    assert server["service"] == "portico"
+    assert server["parent_id"] == INCOMING.split("-")[2]
+    assert upstream["parent_id"] == server["span_id"]
+    assert upstream["span_id"] == parent
+    assert server["attributes"] == {
+        "http.request.method": "GET", "url.path": "/api/work", "server.address": "trace.test",
+        "http.route": "/api", "http.response.status_code": 200, "k8s.namespace.name": "default",
+        "portico.ingress": "api", "portico.service": "web", "portico.rule_host": "trace.test"}
+    assert upstream["attributes"]["server.address"] == PODS[0]
+    assert server["start"] <= upstream["start"] <= upstream["end"] <= server["end"]
+
+
+def test_a_request_without_trace_starts_one(rig: Rig, receiver: Receiver) -> None:
+    version, trace_id, parent, flags = forwarded(rig).split("-")
+    assert (version, flags, len(trace_id), len(parent)) == ("00", "01", 32, 16)
+    server = next(s for s in receiver.trace(trace_id, 2) if s["name"] == "GET /api")
+    assert server["parent_id"] == ""
+
+
+def test_an_unsampled_trace_is_propagated_not_exported(rig: Rig, receiver: Receiver) -> None:
+    unsampled = INCOMING[:-2] + "00"
+    _, trace_id, _, flags = forwarded(rig, {"traceparent": unsampled}).split("-")
+    assert (trace_id, flags) == (INCOMING.split("-")[1], "00")
+    forwarded(rig, {"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"})
+    receiver.trace("1" * 32, 2)  # a later sampled request was exported...
+    # ...and the unsampled one, before it, never was.
+    assert len([s for s in receiver.spans if s["trace_id"] == trace_id]) == 2  # the first test's
+
+
+def test_invalid_traceparent_starts_a_new_trace(rig: Rig) -> None:
+    value = forwarded(rig, {"traceparent": "00-" + "0" * 32 + "-" + "1" * 16 + "-01"})
+    assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", value), value
+    _, trace_id, _, _ = value.split("-")
+    assert trace_id != "0" * 32
+
+
+def test_without_the_endpoint_traceparent_passes_through(tmp_path: Path) -> None:
+    port = free_port(PODS[0])
+    pods = Pods([(PODS[0], port)])
+    manifests = Manifests(tmp_path / "manifests")
+    manifests.write("objects.yaml", [
+        o.ingress_class(), o.service("web", target=port),
+        o.endpoint_slice("web", list(PODS), port=port),
+        o.ingress("api", host="trace.test", path="/api", service="web"),
+    ])
+    portico: Portico = start_ready(manifests.root, log=tmp_path / "portico.log")
+    try:
+        assert forwarded(Rig(portico, tmp_path), {"traceparent": INCOMING}) == INCOMING
+    finally:
+        portico.stop()
+        pods.close()
