@@ -1,4 +1,4 @@
-"""`portico run | check | demo`: the command line."""
+"""`portico run | check | demo | loadtest`: the command line."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 
 from ingress import check as check_command
 from ingress import settings as settings_module
+from ingress.loadtest import command as load_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,6 +32,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--http-port", type=int, default=8080)
     demo.add_argument("--https-port", type=int, default=8443)
     demo.add_argument("--admin-port", type=int, default=10254)
+    loadtest = commands.add_parser(
+        "loadtest", help="load-test an HTTP(S) URL: latency, errors, reloads, SLO verdict",
+        description=load_command.__doc__.split("\n\n")[0] if load_command.__doc__ else None)
+    load_command.add_arguments(loadtest)
     return parser
 
 
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return run(settings)
     if args.command == "check":
         return check_command.run_check(args)
+    if args.command == "loadtest":
+        return load_command.main(args)
     from ingress.demo import run_demo
 
     return run_demo(args.manifests, args.http_port, args.https_port, args.admin_port)

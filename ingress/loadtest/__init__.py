@@ -1,0 +1,1 @@
+"""`portico loadtest`: an open-loop HTTP load tester that knows about ingress reloads."""

@@ -1,0 +1,334 @@
+"""`portico loadtest URL`: the command line, and one run from flags to report.
+
+    portico loadtest http://127.0.0.1:8080/ --host hello.local --rate 1000 --duration 30s
+    portico loadtest URL --stages 30s:500,60s:5000,30s:0 --slo 'p99<50ms,errors<0.1%'
+    portico loadtest URL --connections 50 --duration 10s            # closed loop
+    portico loadtest URL --rate 500 --admin http://127.0.0.1:10254 --churn examples/demo
+    portico loadtest --compare run-a run-b --out a-vs-b
+
+Exit status: 0 passed; 1 an --slo term failed or nothing was answered;
+2 the run could not be made (bad flags, nothing to connect to after --wait);
+3 the client fell behind its schedule (its numbers include its own delay).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import uvloop
+
+from ingress.loadtest.admin import AdminWatch, metrics_url
+from ingress.loadtest.churn import Churn
+from ingress.loadtest.client import Plan
+from ingress.loadtest.generators import run_generators
+from ingress.loadtest.histogram import HIGHEST_US
+from ingress.loadtest.plots import PlotsUnavailable, write_comparison, write_plots
+from ingress.loadtest.progress import Progress, colors_for
+from ingress.loadtest.report import (
+    Report,
+    Run,
+    build_report,
+    exit_status,
+    headline,
+    readme,
+    summary_lines,
+)
+from ingress.loadtest.request import RequestSpec, Target, insecure_tls_context, parse_header
+from ingress.loadtest.schedule import Schedule, parse_duration, parse_stages
+from ingress.loadtest.series import Series
+from ingress.loadtest.slo import Term, knee, parse_slo
+
+DEFAULT_DURATION = 10.0
+DEFAULT_POOL = 64  # open loop: keep-alive connections the schedule is spread over
+DEFAULT_LAG_LIMIT_MS = 20.0
+USAGE_ERROR = 2
+
+
+class UsageError(ValueError):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("url", nargs="?", help="http(s)://address[:port]/path to load")
+    mode = parser.add_argument_group("load (choose --rate, --stages or --connections)")
+    mode.add_argument("--rate", type=float,
+                      help="open loop: this many requests per second, whatever the answers")
+    mode.add_argument("--stages",
+                      help="open-loop ramps, as k6 has them: DURATION:RATE,... "
+                           "e.g. 30s:500,60s:5000,30s:0")
+    mode.add_argument("--connections", type=int,
+                      help=f"alone: closed loop over N connections (each sends when answered); "
+                           f"with --rate/--stages: the connection pool (default {DEFAULT_POOL})")
+    mode.add_argument("--duration", help=f"run length, e.g. 30s, 2m (default {DEFAULT_DURATION:g}s;"
+                      " --stages sets its own)")
+    mode.add_argument("--processes", type=int, default=1,
+                      help="spread the load over N client processes (one core each)")
+    req = parser.add_argument_group("the request")
+    req.add_argument("--host", help="Host header and TLS server name (default: the URL's)")
+    req.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                     help="an extra request header (repeatable)")
+    req.add_argument("--method", default="GET")
+    req.add_argument("--body-file", type=Path, help="send this file as the request body")
+    req.add_argument("--insecure", action="store_true",
+                     help="accept any TLS certificate (self-signed test deployments)")
+    req.add_argument("--timeout", default="10s",
+                     help="a request unanswered this long counts as a timeout (default 10s)")
+    req.add_argument("--wait", default="0s",
+                     help="first wait up to this long for URL to answer below 400 "
+                          "(a route still being configured)")
+    ing = parser.add_argument_group("the ingress under test")
+    ing.add_argument("--admin", metavar="URL",
+                     help="Portico's (or ingress-nginx's) admin port, e.g. http://127.0.0.1:10254:"
+                          " its reloads are marked on the latency plot")
+    ing.add_argument("--churn", type=Path, metavar="DIR",
+                     help="the manifests directory Portico serves: add and remove an Ingress "
+                          "there during the run, every --churn-every")
+    ing.add_argument("--churn-every", default="5s", help="(default 5s)")
+    out = parser.add_argument_group("verdict and report")
+    out.add_argument("--slo", help="thresholds, e.g. 'p99<50ms,errors<0.1%%': "
+                                   "exit status 1 when one fails")
+    out.add_argument("--max-lag", type=float, default=DEFAULT_LAG_LIMIT_MS, metavar="MS",
+                     help="the client fell behind (exit 3) if it sent a request later than this "
+                          f"(default {DEFAULT_LAG_LIMIT_MS:g} ms)")
+    out.add_argument("--out", type=Path,
+                     help="report directory (default ./loadtest-YYYYmmdd-HHMMSS)")
+    out.add_argument("--no-plots", action="store_true", help="report.json and README.md only")
+    out.add_argument("--compare", nargs="+", type=Path, metavar="DIR",
+                     help="overlay earlier runs' reports (one DIR: redraw its plots)")
+
+
+def _duration(text: str, flag: str) -> float:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"{flag}: {error}") from None
+    return seconds
+
+
+def _spec(args: argparse.Namespace) -> RequestSpec:
+    try:
+        headers = tuple(parse_header(h) for h in args.header)
+        body = args.body_file.read_bytes() if args.body_file else b""
+        spec = RequestSpec(args.url, args.host, args.method, headers, body, args.insecure)
+        Target.from_spec(spec)  # every generator builds its own; fail here, once, if at all
+    except OSError as error:
+        raise UsageError(f"--body-file: {error.strerror or error}") from None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return spec
+
+
+def _schedule(args: argparse.Namespace) -> tuple[str, Schedule | None, float]:
+    if args.stages is not None:
+        if args.rate is not None or args.duration is not None:
+            raise UsageError("--stages sets rate and duration: drop --rate/--duration")
+        try:
+            schedule = parse_stages(args.stages)
+        except ValueError as error:
+            raise UsageError(f"--stages: {error}") from None
+        return "stages", schedule, schedule.duration
+    duration = _duration(args.duration, "--duration") if args.duration else DEFAULT_DURATION
+    if duration <= 0:
+        raise UsageError("--duration: must be more than 0 s")
+    if args.rate is not None:
+        try:
+            return "rate", Schedule.constant(args.rate, duration), duration
+        except ValueError as error:
+            raise UsageError(f"--rate: {error}") from None
+    if args.connections is None:
+        raise UsageError("choose the load: --rate N, --stages SPEC or --connections N")
+    return "connections", None, duration
+
+
+def _plans(args: argparse.Namespace, spec: RequestSpec, schedule: Schedule | None,
+           duration: float, timeout: float) -> list[Plan]:
+    processes = args.processes
+    connections = args.connections if args.connections is not None else DEFAULT_POOL
+    if processes < 1:
+        raise UsageError("--processes: must be at least 1")
+    if connections < processes:
+        raise UsageError(f"--connections {connections}: at least one per process "
+                         f"(--processes {processes})")
+    return [Plan(spec, schedule, duration, connections // processes
+                 + (1 if k < connections % processes else 0), timeout, k, processes)
+            for k in range(processes)]
+
+
+def _load_words(mode: str, plans: Sequence[Plan], schedule: Schedule | None) -> str:
+    connections = sum(p.connections for p in plans)
+    spread = f" from {len(plans)} processes" if len(plans) > 1 else ""
+    if mode == "connections":
+        return f"closed loop over {connections} connections{spread}"
+    assert schedule is not None
+    if mode == "rate":
+        rate = schedule.peak_rate()
+        return f"open loop at {rate:,.0f} rps over {connections} connections{spread}"
+    steps = ", ".join(f"{s.length:g} s to {s.to_rate:,.0f} rps" for s in schedule.segments)
+    return f"open-loop stages ({steps}) over {connections} connections{spread}"
+
+
+async def _wait_ready(spec: RequestSpec, seconds: float) -> None:
+    """Poll the URL until it answers below 400 (a route being configured answers 404/503)."""
+    deadline = time.monotonic() + seconds
+    tls = insecure_tls_context() if spec.insecure else True
+    headers = {"Host": spec.host} if spec.host else {}
+    last = "no answer"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(spec.url, headers=headers, ssl=tls,
+                                       allow_redirects=False) as response:
+                    if response.status < 400:
+                        return
+                    last = f"HTTP {response.status}"
+            except (aiohttp.ClientError, TimeoutError) as error:
+                last = str(error) or type(error).__name__
+            await asyncio.sleep(0.2)
+    raise UsageError(f"--wait: {spec.url} did not answer below 400 within {seconds:g} s "
+                     f"(last: {last})")
+
+
+async def _measure(args: argparse.Namespace, terms: Sequence[Term]) -> Run:
+    spec = _spec(args)
+    mode, schedule, duration = _schedule(args)
+    timeout = _duration(args.timeout, "--timeout")
+    if not 0 < timeout <= HIGHEST_US / 1e6:
+        raise UsageError("--timeout: must be more than 0 s and at most 1 h")
+    plans = _plans(args, spec, schedule, duration, timeout)
+    admin = AdminWatch(metrics_url(args.admin)) if args.admin else None
+    try:
+        churn = Churn(args.churn, _duration(args.churn_every, "--churn-every")) if args.churn \
+            else None
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    if _duration(args.wait, "--wait") > 0:
+        await _wait_ready(spec, _duration(args.wait, "--wait"))
+
+    progress = Progress(sys.stderr, duration, args.max_lag,
+                        lambda: sum(r.count for r in admin.reloads) if admin else 0)
+    percentiles = [50.0, 90.0, 99.0, *(t.percentile for t in terms if t.percentile)]
+    series = Series(len(plans), percentiles,
+                    schedule.target_in_second if schedule is not None else None,
+                    on_second=progress.second)
+    stop = asyncio.Event()
+    watchers = [asyncio.create_task(w.run(stop)) for w in (admin, churn) if w is not None]
+    try:
+        totals = await run_generators(plans, series.add)
+    finally:
+        stop.set()
+        await asyncio.gather(*watchers)
+        progress.done()
+    series.finish()
+    first_errors: dict[str, str] = {}
+    for t in totals:
+        for kind, message in t.first_errors.items():
+            first_errors.setdefault(kind, message)
+    return Run(
+        url=spec.url, host=spec.host, method=spec.method.upper(), mode=mode,
+        load=_load_words(mode, plans, schedule),
+        started_unix=time.time() - (time.monotonic() - totals[0].t0),
+        duration=duration, seconds=series.seconds, total=series.total,
+        sent=sum(t.sent for t in totals), first_errors=first_errors,
+        processes=len(plans), lag_limit_ms=args.max_lag, terms=terms,
+        knee=knee(terms, series.seconds) if mode == "stages" and terms else None,
+        admin=admin, churn=churn,
+    )
+
+
+def _default_out(prefix: str) -> Path:
+    return Path(f"{prefix}-{datetime.datetime.now().strftime('%Y%m%d-%H%M%S')}")
+
+
+def _plots(report: Report, out: Path, wanted: bool) -> list[str]:
+    if not wanted:
+        return []
+    try:
+        return write_plots(report, out)
+    except PlotsUnavailable as error:
+        print(f"portico loadtest: {error}; report.json and README.md written without them",
+              file=sys.stderr)
+        return []
+
+
+def write_run(report: Report, out: Path, plots: bool) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "README.md").write_text(readme(report, _plots(report, out, plots)))
+
+
+def _load_report(directory: Path) -> Report:
+    path = directory / "report.json" if directory.is_dir() else directory
+    try:
+        report: Report = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--compare {directory}: no readable report.json ({error})") from None
+    return report
+
+
+def compare(directories: Sequence[Path], out: Path | None) -> int:
+    reports = [(d.name if d.is_dir() else d.parent.name, _load_report(d)) for d in directories]
+    try:
+        if len(reports) == 1:
+            target = out or directories[0]
+            write_run(reports[0][1], target, plots=True)
+            print(f"plots: {target}")
+            return 0
+        target = out or _default_out("loadtest-compare")
+        target.mkdir(parents=True, exist_ok=True)
+        names = write_comparison(reports, target)
+    except PlotsUnavailable as error:
+        print(f"portico loadtest --compare: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    (target / "README.md").write_text(_comparison_readme(reports, names))
+    print(f"comparison: {target / 'README.md'}")
+    return 0
+
+
+def _comparison_readme(reports: Sequence[tuple[str, Report]], plots: Sequence[str]) -> str:
+    lines = ["# Load tests compared", "",
+             "| run | load | requests | answers/s | errors | p50 ms | p99 ms | p99.9 ms | max ms "
+             "| reloads |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in reports:
+        lat: dict[str, Any] = r["latency_ms"]
+        cells = " | ".join(f"{lat.get(k, 0.0):,.2f}" for k in ("p50", "p99", "p99.9", "max"))
+        reloads = sum(x["count"] for x in r["reloads"])
+        lines.append(f"| {name} | {r['load']} | {r['requests']:,} | {r['rps']:,.0f} | "
+                     f"{r['errors']:,} | {cells} | {reloads} |")
+    lines.append("")
+    lines += [f"- {name}: {headline(r)}" for name, r in reports]
+    lines.append("")
+    lines += [f"![{p.removesuffix('.png')}]({p})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        if args.compare:
+            if args.url:
+                raise UsageError("--compare takes report directories, not a URL")
+            return compare(args.compare, args.out)
+        if not args.url:
+            raise UsageError("a URL to load is required (or --compare DIR ...)")
+        try:
+            terms = parse_slo(args.slo) if args.slo else ()
+        except ValueError as error:
+            raise UsageError(f"--slo: {error}") from None
+        run = uvloop.run(_measure(args, terms))
+    except UsageError as error:
+        print(f"portico loadtest: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    report = build_report(run)
+    out = args.out or _default_out("loadtest")
+    write_run(report, out, plots=not args.no_plots)
+    print("\n".join(summary_lines(report, colors_for(sys.stdout))))
+    print(f"report: {out / 'README.md'}")
+    return exit_status(report)
