@@ -23,9 +23,9 @@ import aiohttp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator lives with the tests
 
-from benchmarks.harness.stats import percentile  # noqa: E402
 from e2e.harness import free_port  # noqa: E402
 from ingress.demo import start_demo_backends  # noqa: E402
+from ingress.loadtest.histogram import histogram_of, percentiles_ms  # noqa: E402
 from kube import objects as o  # noqa: E402
 from kube.emulator import Emulator  # noqa: E402
 from kube.harness import INGRESSES, SLICES, ApiServer, write_kubeconfig  # noqa: E402
@@ -96,10 +96,10 @@ async def main(rounds: int) -> None:
             log.close()
             await api.close()
             await backends.close()
-    ms = sorted(s * 1000 for s in samples)
-    print(f"EndpointSlice change → traffic on the new pod, {len(ms)} changes: "
-          f"p50 {percentile(ms, 50):.1f} ms, p90 {percentile(ms, 90):.1f} ms, "
-          f"p99 {percentile(ms, 99):.1f} ms, max {ms[-1]:.1f} ms")
+    ms = percentiles_ms(histogram_of(samples), (50.0, 90.0, 99.0, 100.0))
+    print(f"EndpointSlice change → traffic on the new pod, {len(samples)} changes: "
+          f"p50 {ms[50.0]:.1f} ms, p90 {ms[90.0]:.1f} ms, p99 {ms[99.0]:.1f} ms, "
+          f"max {ms[100.0]:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from pathlib import Path
 from benchmarks.churn import OTHER_POD, PODS, Churn, Load, Traffic
 from benchmarks.harness.machine import describe_machine
 from benchmarks.harness.procs import tree_memory, tree_pids
-from benchmarks.harness.stats import percentile
+from ingress.loadtest.histogram import histogram_of, percentiles_ms
 
 from e2e.harness import Manifests, Pods, Portico, free_port  # isort: skip  (tests/ on the path via churn)
 
@@ -104,15 +104,11 @@ def latencies_by_window(loads: Sequence[Load], windows: Sequence[Window]) -> lis
     return buckets
 
 
-def summarize(sorted_latencies: Sequence[float], seconds: float) -> LatencySummary | None:
-    if not sorted_latencies:
+def summarize(latencies: Sequence[float], seconds: float) -> LatencySummary | None:
+    if not latencies:
         return None
-
-    def ms(p: float) -> float:
-        return percentile(sorted_latencies, p) * 1000
-
-    return LatencySummary(len(sorted_latencies), seconds, ms(50), ms(99), ms(99.9),
-                          sorted_latencies[-1] * 1000)
+    ms = percentiles_ms(histogram_of(latencies), (50.0, 99.0, 99.9, 100.0))
+    return LatencySummary(len(latencies), seconds, ms[50.0], ms[99.0], ms[99.9], ms[100.0])
 
 
 def slope_per_minute(samples: Sequence[tuple[float, float]]) -> float:

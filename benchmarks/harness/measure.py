@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from benchmarks.harness.openloop import result_from_json
 from benchmarks.harness.procs import cpus_busy_seconds, parse_cpu_list, tree_cpu_seconds
 from benchmarks.harness.rig import (
     BENCH_HOST,
@@ -96,6 +99,27 @@ def _other_cpu(target: Target, busy_before: float, cpu: float, proxy_cpus: set[i
     return max(0.0, busy - cpu) if target.is_proxy else busy
 
 
+OPEN_LOOP_MAX_LAG_MS = 100
+
+
+def _open_loop(url: str, rate: float, load: Load) -> tuple[dict[str, Any] | None, str]:
+    """`portico loadtest` at `rate` on the load CPUs: its report, or why there is none."""
+    with tempfile.TemporaryDirectory(prefix="portico-bench-") as out:
+        proc = subprocess.run(
+            ["taskset", "-c", load.load_cpus, sys.executable, "-m", "ingress.cli", "loadtest",
+             url, "--host", BENCH_HOST, "--rate", str(rate), "--duration", f"{load.duration_s}s",
+             "--connections", str(load.open_loop_connections), "--insecure", "--no-plots",
+             # The client shares its CPU with the upstream: pauses of tens of ms happen.
+             "--max-lag", str(OPEN_LOOP_MAX_LAG_MS), "--out", out],
+            capture_output=True, text=True, check=False,
+        )
+        report_path = Path(out) / "report.json"
+        if not report_path.exists():
+            return None, f"portico loadtest exited {proc.returncode}: {proc.stderr[-1500:]}"
+        report: dict[str, Any] = json.loads(report_path.read_text())
+        return report, ""
+
+
 def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measurement:
     url = target.url(scenario.tls) + scenario.path
     proxy_cpus = parse_cpu_list(load.proxy_cpus)
@@ -115,23 +139,17 @@ def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measure
             problems.append(f"{report.bytes / report.requests:.0f} bytes per response, "
                             f"want at least {scenario.body_size}")
     else:
-        proc = subprocess.run(
-            ["taskset", "-c", load.load_cpus, sys.executable, "-m", "benchmarks.harness.openloop",
-             "--url", url, "--host", BENCH_HOST, "--rate", str(scenario.rate),
-             "--duration", str(load.duration_s),
-             "--connections", str(load.open_loop_connections)],
-            capture_output=True, text=True, check=False,
-        )
+        report, why = _open_loop(url, scenario.rate, load)
         cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
-        if proc.returncode != 0:
-            return failed(target.name, scenario.name, rnd,
-                          f"open-loop client exited {proc.returncode}: {proc.stderr[-1500:]}")
-        ol = result_from_json(proc.stdout)
-        pct = ol.percentiles_us
-        result = Measurement(target.name, scenario.name, rnd, ol.completed, ol.duration_s, cpu,
-                             pct.get(50.0, 0.0) / 1e3, pct.get(99.0, 0.0) / 1e3,
-                             pct.get(99.9, 0.0) / 1e3)
-        problems = [f"{ol.errors} errors"] if ol.errors else []
+        if report is None:
+            return failed(target.name, scenario.name, rnd, why)
+        lat = report["latency_ms"]
+        answered = sum(n for code, n in report["status"].items() if int(code) < 400)
+        result = Measurement(target.name, scenario.name, rnd, answered, report["duration_s"], cpu,
+                             lat.get("p50", 0.0), lat.get("p99", 0.0), lat.get("p99.9", 0.0))
+        problems = [f"{n} {kind} errors" for kind, n in report["errors_by_kind"].items()]
+        if report["client_behind"]:
+            problems.append(f"the load generator fell {report['client_lag_ms']:.0f} ms behind")
     result = dataclasses.replace(
         result, other_cpu_s=_other_cpu(target, busy_before, cpu, proxy_cpus))
     if result.requests == 0:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import http.client
 import socket
-import ssl
 from contextlib import ExitStack
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from ingress.loadtest.request import insecure_tls_context
 
 LOOPBACK = "127.0.0.1"
 
@@ -21,14 +22,6 @@ def free_ports(count: int, host: str = LOOPBACK) -> list[int]:
             sock.bind((host, 0))
             ports.append(sock.getsockname()[1])
         return ports
-
-
-def insecure_tls_context() -> ssl.SSLContext:
-    """Client context for the rig's own self-signed certificate."""
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,30 +49,5 @@ def plot_latency(path: Path, summaries: Sequence[Summary], scenarios: Sequence[s
     top.set_title(f"{title}: latency (median of rounds)")
     top.legend(ncols=len(configs), fontsize="small")
     _grouped_bars(bottom, summaries, scenarios, configs, "p99_ms", "p99 latency, ms", log=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_load_test(path: Path, title: str, percentiles_ms: dict[float, float],
-                   per_second: Sequence[int]) -> None:
-    """Latency by percentile and, when known, throughput in each second of the run."""
-    panels = 2 if per_second else 1
-    fig, axes = plt.subplots(panels, 1, figsize=(9, 3.5 * panels), constrained_layout=True,
-                             squeeze=False)
-    ax = axes[0][0]
-    ps = sorted(percentiles_ms)
-    # x = how many nines: 50 → 0.3, 90 → 1, 99 → 2, 99.9 → 3
-    xs = [-math.log10(1 - p / 100) for p in ps]
-    ax.plot(xs, [percentiles_ms[p] for p in ps], marker="o")
-    ax.set_xticks(xs, [f"p{p:g}" for p in ps])
-    ax.set_ylabel("latency, ms")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    if per_second:
-        tp = axes[1][0]
-        tp.plot(range(1, len(per_second) + 1), per_second, marker=".")
-        tp.set_xlabel("second of the run")
-        tp.set_ylabel("responses / s")
-        tp.grid(alpha=0.3)
     fig.savefig(path, dpi=110)
     plt.close(fig)

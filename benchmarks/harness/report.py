@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from statistics import median
 
 from benchmarks.harness.measure import Measurement
 from benchmarks.harness.rig import REFERENCE
-from benchmarks.harness.stats import median
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,14 @@ def record_seconds(histogram: HdrHistogram, seconds: float) -> None:
     histogram.record_value(min(HIGHEST_US, max(LOWEST_US, round(seconds * 1e6))))
 
 
+def histogram_of(seconds: Iterable[float]) -> HdrHistogram:
+    """A histogram of latencies given in seconds."""
+    histogram = new_histogram()
+    for value in seconds:
+        record_seconds(histogram, value)
+    return histogram
+
+
 def encode(histogram: HdrHistogram) -> bytes:
     encoded: bytes = histogram.encode()
     return encoded

@@ -7,7 +7,6 @@ import pytest
 from benchmarks.harness.measure import Measurement, failed
 from benchmarks.harness.report import markdown_table, summarize
 from benchmarks.harness.rig import render
-from benchmarks.harness.stats import percentile
 from benchmarks.harness.wrk import parse_report, wrk_argv
 
 
@@ -52,16 +51,6 @@ def test_render_refuses_unfilled_placeholders() -> None:
         "listen 127.0.0.1:80;"
     with pytest.raises(ValueError, match="PORT"):
         render("listen @HOST@:@PORT@;", {"HOST": "127.0.0.1"})
-
-
-def test_percentile_is_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0
-    assert percentile(values, 99) == 99.0
-    assert percentile(values, 99.9) == 100.0
-    assert percentile([7.0], 99.99) == 7.0
-    with pytest.raises(ValueError):
-        percentile([], 50)
 
 
 def test_wrk_summary_line_is_found_after_wrk_own_output() -> None:
