@@ -135,7 +135,10 @@ class AdminWatch:
         except (aiohttp.ClientError, TimeoutError, ValueError) as error:
             self.error = self.error or f"{self.url}: {error or type(error).__name__}"
             return
-        seen_at = time.time()
+        self.record(samples, time.time())
+
+    def record(self, samples: Samples, seen_at: float) -> None:
+        """Take in one scrape, made at `seen_at` (epoch seconds)."""
         self.scrapes += 1
         if not self.first:
             self.first = samples
