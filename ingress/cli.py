@@ -1,4 +1,4 @@
-"""`portico run | check | demo | loadtest`: the command line."""
+"""`portico run | check | demo | echo | loadtest`: the command line."""
 
 from __future__ import annotations
 
@@ -32,9 +32,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--http-port", type=int, default=8080)
     demo.add_argument("--https-port", type=int, default=8443)
     demo.add_argument("--admin-port", type=int, default=10254)
+    echo = commands.add_parser("echo", help="serve one demo pod: an HTTP echo server "
+                               "(the backend of the chart's helm test)")
+    echo.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    echo.add_argument("--port", type=int, default=8081)
     loadtest = commands.add_parser(
         "loadtest", help="load-test an HTTP(S) URL: latency, errors, reloads, SLO verdict",
-        description=load_command.__doc__.split("\n\n")[0] if load_command.__doc__ else None)
+        description=load_command.DESCRIPTION, epilog=load_command.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     load_command.add_arguments(loadtest)
     return parser
 
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return check_command.run_check(args)
     if args.command == "loadtest":
         return load_command.main(args)
+    if args.command == "echo":
+        from ingress.demo import run_echo
+
+        return run_echo(args.bind, args.port)
     from ingress.demo import run_demo
 
     return run_demo(args.manifests, args.http_port, args.https_port, args.admin_port)

@@ -19,6 +19,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import signal
 import sys
 import threading
 from collections.abc import Iterable
@@ -177,6 +178,31 @@ async def start_demo_backends(addresses: Iterable[tuple[str, int]]) -> DemoBacke
         await DemoBackends(runners).close()
         raise
     return DemoBackends(runners)
+
+
+def run_echo(bind: str, port: int) -> int:
+    """`portico echo`: one demo pod in the foreground, until SIGTERM or SIGINT.
+
+    It is the backend the chart's `helm test` deploys: the same image, no other.
+    """
+
+    async def serve() -> int:
+        try:
+            backends = await start_demo_backends([(bind, port)])
+        except OSError as error:
+            print(f"portico echo: cannot listen on {bind}:{port}: {error}", file=sys.stderr)
+            return 1
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # As a container's PID 1 the default actions do not apply: stop on purpose.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"portico echo: serving on {bind}:{port}", file=sys.stderr)
+        await stop.wait()
+        await backends.close()
+        return 0
+
+    return asyncio.run(serve())
 
 
 def run_demo(manifests: str, http_port: int, https_port: int, admin_port: int) -> int:

@@ -1,15 +1,4 @@
-"""`portico loadtest URL`: the command line, and one run from flags to report.
-
-    portico loadtest http://127.0.0.1:8080/ --host hello.local --rate 1000 --duration 30s
-    portico loadtest URL --stages 30s:500,60s:5000,30s:0 --slo 'p99<50ms,errors<0.1%'
-    portico loadtest URL --connections 50 --duration 10s            # closed loop
-    portico loadtest URL --rate 500 --admin http://127.0.0.1:10254 --churn examples/demo
-    portico loadtest --compare run-a run-b --out a-vs-b
-
-Exit status: 0 passed; 1 an --slo term failed or nothing was answered;
-2 the run could not be made (bad flags, nothing to connect to after --wait);
-3 the client fell behind its schedule (its numbers include its own delay).
-"""
+"""`portico loadtest URL`: the command line, and one run from flags to report."""
 
 from __future__ import annotations
 
@@ -47,6 +36,22 @@ from ingress.loadtest.schedule import Schedule, parse_duration, parse_stages
 from ingress.loadtest.series import Series
 from ingress.loadtest.slo import Term, knee, parse_slo
 
+DESCRIPTION = """\
+Load-test an HTTP(S) URL: open loop at a fixed rate or in ramps (latency
+counted from when each request was due, so a stalled server cannot hide),
+or closed loop over N connections. Reports HDR percentiles, a per-second
+series, errors by kind, the ingress's reloads (--admin) and an SLO verdict."""
+EPILOG = """\
+examples:
+  portico loadtest http://127.0.0.1:8080/ --host hello.local --rate 1000 --duration 30s
+  portico loadtest URL --stages 30s:500,60s:5000,30s:0 --slo 'p99<50ms,errors<0.1%'
+  portico loadtest URL --connections 50 --duration 10s            # closed loop
+  portico loadtest URL --rate 500 --admin http://127.0.0.1:10254 --churn examples/demo
+  portico loadtest --compare run-a run-b --out a-vs-b
+
+exit status: 0 passed; 1 an --slo term failed or nothing was answered;
+2 the run could not be made (bad flags, nothing answering after --wait);
+3 the client fell behind its schedule (its numbers include its own delay)."""
 DEFAULT_DURATION = 10.0
 DEFAULT_POOL = 64  # open loop: keep-alive connections the schedule is spread over
 DEFAULT_LAG_LIMIT_MS = 20.0

@@ -54,9 +54,14 @@ def run_helm(helm: Path, *args: str, values: Mapping[str, Any] | None = None,
     return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
-def template(helm: Path, values: Mapping[str, Any], tmp_dir: Path) -> list[dict[str, Any]]:
-    """`helm template` of the release in its namespace, parsed into objects."""
-    result = run_helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE,
+def template(helm: Path, values: Mapping[str, Any], tmp_dir: Path,
+             tests: bool = False) -> list[dict[str, Any]]:
+    """`helm template` of the release in its namespace, parsed into objects.
+
+    Only the release's own objects, unless `tests`: then only its `helm test` hooks.
+    """
+    args = ["--show-only", "templates/tests/loadtest.yaml"] if tests else ["--skip-tests"]
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--namespace", NAMESPACE, *args,
                       values=values, tmp_dir=tmp_dir)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
