@@ -282,9 +282,10 @@ def _load_report(directory: Path) -> Report:
 def compare(directories: Sequence[Path], out: Path | None) -> int:
     reports = [(d.name if d.is_dir() else d.parent.name, _load_report(d)) for d in directories]
     try:
-        if len(reports) == 1:
-            target = out or directories[0]
-            write_run(reports[0][1], target, plots=True)
+        if len(reports) == 1:  # redraw one run, from its report alone
+            report, target = reports[0][1], out or directories[0]
+            target.mkdir(parents=True, exist_ok=True)
+            (target / "README.md").write_text(readme(report, write_plots(report, target)))
             print(f"plots: {target}")
             return 0
         target = out or _default_out("loadtest-compare")

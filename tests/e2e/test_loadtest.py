@@ -202,6 +202,20 @@ def test_compare_overlays_runs_and_redraws_one(server: str, tmp_path: Path) -> N
     assert "![latency](latency.png)" in (tmp_path / "before" / "README.md").read_text()
 
 
+def test_without_matplotlib_the_report_is_written_and_says_how_to_get_plots(
+    server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    code, report = loadtest(tmp_path, f"{server}/fast", "--rate", "50", "--duration", "0.2s",
+                            "--max-lag", "5000")
+    assert code == 0 and report["answered"] == 10
+    assert "pip install 'portico[loadtest]'" in capsys.readouterr().err
+    assert "No plots" in (tmp_path / "README.md").read_text()
+    assert not list(tmp_path.glob("*.png"))
+    assert cli_main(["loadtest", "--compare", str(tmp_path)]) == 2
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["http://127.0.0.1:1/"], "choose the load"),
     (["ftp://x/", "--rate", "1"], "want http(s)"),
