@@ -72,7 +72,6 @@ class Totals:
     share: int
     t0: float  # monotonic time the run started
     sent: int
-    resolved: int
     first_errors: dict[str, str]  # kind → the first error's message, for the report
 
 
@@ -365,7 +364,7 @@ class LoadClient:
                 conn.transport.close()
         self._roll(time.monotonic())
         self._flush()
-        return Totals(self.plan.share, self.t0, self.sent, self.resolved, dict(self.first_errors))
+        return Totals(self.plan.share, self.t0, self.sent, dict(self.first_errors))
 
 
 async def generate(plan: Plan, emit: Emit, start: Callable[[], float]) -> Totals:

@@ -329,9 +329,12 @@ def main(args: argparse.Namespace) -> int:
         except ValueError as error:
             raise UsageError(f"--slo: {error}") from None
         run = uvloop.run(_measure(args, terms))
-    except UsageError as error:
+    except (UsageError, RuntimeError) as error:  # RuntimeError: a generator process died
         print(f"portico loadtest: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print("\nportico loadtest: interrupted; no report", file=sys.stderr)
+        return 130
     report = build_report(run)
     out = args.out or _default_out("loadtest")
     write_run(report, out, plots=not args.no_plots)

@@ -83,10 +83,14 @@ async def run_generators(plans: list[Plan], emit: Callable[[SecondStats], None])
                 totals.append(message[1])
             else:
                 raise RuntimeError(f"load generator {message[1]} failed: {message[2]}")
+    except BaseException:
+        for worker in workers:  # the others would load on for nothing
+            worker.terminate()
+        raise
     finally:
         for worker in workers:
             worker.join(timeout=5)
             if worker.is_alive():
-                worker.terminate()
+                worker.kill()
                 worker.join()
     return sorted(totals, key=lambda t: t.share)

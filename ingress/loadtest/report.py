@@ -23,7 +23,6 @@ from ingress.loadtest.series import Second, summed
 from ingress.loadtest.slo import Knee, Observed, Term, check
 
 Report = dict[str, Any]
-PLOTS = ("latency.png", "spectrum.png", "rate.png", "status.png")
 
 
 @dataclass(frozen=True, slots=True)

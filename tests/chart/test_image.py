@@ -13,11 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
-from chart_objects import Render, args, container, pod_spec
-from helm_render import CHART, ROOT
+from chart_objects import Render, args, container, one, pod_spec
+from helm_render import CHART, ROOT, template
 
 from e2e.harness import free_port
 
@@ -108,3 +109,23 @@ def test_image_serves_with_the_charts_arguments_and_security(
     assert time.monotonic() - started < 15, "SIGTERM did not lead to a prompt, clean exit"
     state = podman("inspect", "--format={{.State.ExitCode}}", container_name).stdout.strip()
     assert state == "0", podman("logs", container_name, check=False).stderr[-2000:]
+
+
+def test_image_runs_the_helm_tests_backend_and_load_test(
+    image: str, helm: Path, tmp_path: Path, container_name: str
+) -> None:
+    hooks = template(helm, {}, tmp_path, tests=True)
+    (echo,) = one(hooks, "Deployment")["spec"]["template"]["spec"]["containers"]
+    port = free_port()
+    locked = ["--network=host", "--read-only", "--tmpfs=/tmp", "--cap-drop=ALL",
+              "--security-opt=no-new-privileges", f"--user={image_uid()}:{image_uid()}"]
+    backend = [a.replace("--bind=0.0.0.0", "--bind=127.0.0.1").replace(
+        "--port=8080", f"--port={port}") for a in echo["args"]]
+    podman("run", "--detach", "--name", container_name, *locked, image, *backend)
+    # The hook's load test, aimed at the backend itself (no controller here), for 2 s.
+    load = [a for a in one(hooks, "Pod")["spec"]["containers"][0]["args"]
+            if not a.startswith(("http://", "--host=", "--duration="))]
+    result = podman("run", "--rm", *locked, image, load[0], f"http://127.0.0.1:{port}/",
+                    "--duration=2s", *load[1:], check=False)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "SLO passed" in result.stdout
