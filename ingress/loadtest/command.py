@@ -244,7 +244,7 @@ async def _measure(args: argparse.Namespace, terms: Sequence[Term]) -> Run:
         duration=duration, seconds=series.seconds, total=series.total,
         sent=sum(t.sent for t in totals), first_errors=first_errors,
         processes=len(plans), lag_limit_ms=args.max_lag, terms=terms,
-        knee=knee(terms, series.seconds) if mode == "stages" and terms else None,
+        knee=knee(terms, series.seconds, args.max_lag) if mode == "stages" and terms else None,
         admin=admin, churn=churn,
     )
 

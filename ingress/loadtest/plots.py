@@ -72,6 +72,14 @@ def _mark_reloads(ax: Axes, report: Report) -> None:
                    label=label)
 
 
+def _mark_client_lag(ax: Axes, report: Report) -> None:
+    """Shade the seconds the client fell behind in: their latencies include its delay."""
+    behind = [s for s in report["per_second"] if s["lag_ms"] > report["client_lag_limit_ms"]]
+    for i, second in enumerate(behind):
+        ax.axvspan(second["t"], second["t"] + 1, color="grey", alpha=0.2, linewidth=0,
+                   label="client behind" if i == 0 else None)
+
+
 def plot_latency(report: Report, path: Path) -> None:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(10, 4.5), constrained_layout=True)
@@ -80,13 +88,14 @@ def plot_latency(report: Report, path: Path) -> None:
     for key, style in (("max", ":"), ("p99", "-"), ("p90", "-"), ("p50", "-")):
         ax.plot(xs, [s[key] for s in seconds], style, marker=".", label=key)
     _mark_reloads(ax, report)
+    _mark_client_lag(ax, report)
     _plain_log_axis(ax)
     ax.set_xlim(0, _span(report))
     ax.set_xlabel("seconds into the run (each point: the answers that finished in that second)")
     ax.set_ylabel("latency, ms (log)")
     ax.set_title(_title(report), fontsize="medium")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize="small", ncols=5)
+    ax.legend(fontsize="small", ncols=6)
     _save(fig, path)
 
 

@@ -12,7 +12,8 @@ The run fails when any term does not hold (k6's thresholds). For a ramp
 (`rps` says nothing about one second of a ramp), and the **knee** is the
 highest target rate of a second that held, before the first two failing
 seconds in a row: one bad second (a pause, a reload) does not end the
-search, a saturated server does.
+search, a saturated server does. Seconds in which the client itself fell
+behind its schedule say nothing about the server and are passed over.
 """
 
 from __future__ import annotations
@@ -131,12 +132,12 @@ class Knee:
     t: int | None  # the second the knee was found at
 
 
-def knee(terms: Sequence[Term], seconds: Sequence[Second]) -> Knee:
+def knee(terms: Sequence[Term], seconds: Sequence[Second], lag_limit_ms: float) -> Knee:
     per_second = [t for t in terms if t.per_second and t.metric != "mean"]
     best: Second | None = None
     failing: list[Second] = []
     for second in seconds:
-        if not second.sent:
+        if not second.sent or second.lag_ms > lag_limit_ms:
             continue
         if all(v.passed for v in check(per_second, second_observed(second))):
             failing = []

@@ -126,9 +126,9 @@ def test_slo_terms_parse_and_judge() -> None:
             parse_slo(bad)
 
 
-def second(t: int, target: float, p99: float, errors: int = 0) -> Second:
+def second(t: int, target: float, p99: float, errors: int = 0, lag_ms: float = 0.0) -> Second:
     return Second(t, target, sent=100, answered=100, ok=100 - errors, errors=errors, status={},
-                  error_kinds={}, latency_ms={99.0: p99, 100.0: p99}, lag_ms=0.0)
+                  error_kinds={}, latency_ms={99.0: p99, 100.0: p99}, lag_ms=lag_ms)
 
 
 def test_the_knee_is_the_last_good_rate_before_a_sustained_failure() -> None:
@@ -136,11 +136,19 @@ def test_the_knee_is_the_last_good_rate_before_a_sustained_failure() -> None:
     ramp = [second(0, 100, 5), second(1, 200, 90), second(2, 300, 6),  # one bad second: a blip
             second(3, 400, 8), second(4, 500, 70), second(5, 600, 20, errors=5),
             second(6, 700, 5)]
-    found = knee(terms, ramp)
+    found = knee(terms, ramp, lag_limit_ms=20)
     assert (found.rate, found.failed_at, found.t) == (400, 500, 3)
-    never = knee(terms, ramp[:1])
+    never = knee(terms, ramp[:1], lag_limit_ms=20)
     assert (never.rate, never.failed_at) == (100, None)
-    assert knee(terms, [second(0, 100, 99), second(1, 200, 99)]).rate is None
+    assert knee(terms, [second(0, 100, 99), second(1, 200, 99)], lag_limit_ms=20).rate is None
+
+
+def test_seconds_the_client_fell_behind_in_do_not_decide_the_knee() -> None:
+    terms = parse_slo("p99<50ms")
+    ramp = [second(0, 100, 5), second(1, 200, 300, lag_ms=80), second(2, 300, 200, lag_ms=60),
+            second(3, 400, 8), second(4, 500, 70), second(5, 600, 90)]
+    found = knee(terms, ramp, lag_limit_ms=20)
+    assert (found.rate, found.failed_at) == (400, 500)
 
 
 # --- the admin endpoint ----------------------------------------------------------------------
