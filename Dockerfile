@@ -12,7 +12,10 @@ ARG PIP_CERT=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/portico
 # Dependencies first, from pyproject alone, so code edits reuse this layer
-# (no RUN heredocs: podman 4.3 cannot parse them).
+# (no RUN heredocs: podman 4.3 cannot parse them). Only the runtime ones:
+# `portico loadtest` runs here (the chart's helm test uses it) and writes its
+# report; its plots need the `loadtest` extra's matplotlib, which would about
+# double the image, so they are drawn elsewhere (`portico loadtest --compare`).
 COPY pyproject.toml /src/
 RUN /opt/portico/bin/python -c 'import tomllib, sys; \
 print("\n".join(tomllib.load(sys.stdin.buffer)["project"]["dependencies"]))' \
