@@ -99,9 +99,6 @@ def _other_cpu(target: Target, busy_before: float, cpu: float, proxy_cpus: set[i
     return max(0.0, busy - cpu) if target.is_proxy else busy
 
 
-OPEN_LOOP_MAX_LAG_MS = 100
-
-
 def _open_loop(url: str, rate: float, load: Load) -> tuple[dict[str, Any] | None, str]:
     """`portico loadtest` at `rate` on the load CPUs: its report, or why there is none."""
     with tempfile.TemporaryDirectory(prefix="portico-bench-") as out:
@@ -109,8 +106,7 @@ def _open_loop(url: str, rate: float, load: Load) -> tuple[dict[str, Any] | None
             ["taskset", "-c", load.load_cpus, sys.executable, "-m", "ingress.cli", "loadtest",
              url, "--host", BENCH_HOST, "--rate", str(rate), "--duration", f"{load.duration_s}s",
              "--connections", str(load.open_loop_connections), "--insecure", "--no-plots",
-             # The client shares its CPU with the upstream: pauses of tens of ms happen.
-             "--max-lag", str(OPEN_LOOP_MAX_LAG_MS), "--out", out],
+             "--out", out],
             capture_output=True, text=True, check=False,
         )
         report_path = Path(out) / "report.json"
@@ -147,9 +143,9 @@ def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measure
         answered = sum(n for code, n in report["status"].items() if int(code) < 400)
         result = Measurement(target.name, scenario.name, rnd, answered, report["duration_s"], cpu,
                              lat.get("p50", 0.0), lat.get("p99", 0.0), lat.get("p99.9", 0.0))
+        # The client's lag is not held against a run: it shares its CPU with the
+        # upstream here, and what compares is CPU per request, not the tail.
         problems = [f"{n} {kind} errors" for kind, n in report["errors_by_kind"].items()]
-        if report["client_behind"]:
-            problems.append(f"the load generator fell {report['client_lag_ms']:.0f} ms behind")
     result = dataclasses.replace(
         result, other_cpu_s=_other_cpu(target, busy_before, cpu, proxy_cpus))
     if result.requests == 0:
