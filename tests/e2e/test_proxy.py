@@ -19,16 +19,10 @@ import pytest
 from e2e.harness import Manifests, Pods, Portico, eventually, free_port, wait_until
 from ingress.demo import demo_bytes
 from kube import objects as o
+from kube.objects import annotated
 
 PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 DEAD_POD = "127.0.0.9"  # listed in an EndpointSlice, nothing listens there
-
-
-def annotated(ingress: dict[str, Any], **annotations: str) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v for k, v in annotations.items()
-    }
-    return ingress
 
 
 class Rig:

@@ -26,6 +26,7 @@ from cryptography.x509.oid import NameOID
 
 from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
 from kube import objects as o
+from kube.objects import annotated
 from tls_clients import trusting, unverified
 
 POD = "127.0.0.2"
@@ -68,13 +69,6 @@ def tls_secret(name: str, cert_pem: bytes, key_pem: bytes) -> dict[str, Any]:
     data = {"tls.crt": cert_pem, "tls.key": key_pem}
     encoded = {key: base64.b64encode(value).decode() for key, value in data.items()}
     return o.secret(name, encoded, type_="kubernetes.io/tls")
-
-
-def annotated(ingress: dict[str, Any], **annotations: str) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v for k, v in annotations.items()
-    }
-    return ingress
 
 
 @pytest.fixture(scope="module")

@@ -34,6 +34,14 @@ def ingress(name: str, host: str = "", path: str = "/", service: str = "web",
             "metadata": {"name": name, "namespace": ns}, "spec": spec}
 
 
+def annotated(ingress: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    """`ingress` with nginx.ingress.kubernetes.io annotations (`_` in a name reads as `-`)."""
+    ingress["metadata"]["annotations"] = {
+        f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v for k, v in annotations.items()
+    }
+    return ingress
+
+
 def service(name: str = "web", port: int = 80, target: int | str = 8080,
             port_name: str = "http", ns: str = "default") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
