@@ -15,7 +15,7 @@ can (they become `Backend.fallback` while still serving).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ingress.build.fields import (
@@ -27,7 +27,15 @@ from ingress.build.fields import (
     sequence,
 )
 from ingress.build.hosts import canonical_ip
-from ingress.model import Backend, Balancer, Endpoint, ObjectRef, Problem
+from ingress.model import (
+    Backend,
+    Balancer,
+    Endpoint,
+    HashKey,
+    ObjectRef,
+    Problem,
+    SessionCookie,
+)
 from ingress.store import Body, Key
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -146,6 +154,26 @@ def _parse_backend_ref(raw: Any, field: str) -> tuple[str, _ServicePort]:
     return name, _ServicePort(text, None, text)
 
 
+def _algorithm(
+    balancer: Balancer, hash_key: HashKey | None, session_cookie: SessionCookie | None
+) -> Balancer:
+    if session_cookie is not None:
+        return Balancer.STICKY_PERSISTENT if session_cookie.persistent else Balancer.STICKY_BALANCED
+    if hash_key is not None:
+        return Balancer.CHASH_SUBSET if hash_key.subset_size else Balancer.CHASH
+    return balancer
+
+
+def with_session_cookie(backend: Backend, session_cookie: SessionCookie | None) -> Backend:
+    """A backend without a session cookie, balancing with `session_cookie` (a canary
+    taking its mainline's affinity)."""
+    if session_cookie is None:
+        return backend
+    return replace(backend, balancer=_algorithm(backend.balancer, backend.hash_key,
+                                                session_cookie),
+                   session_cookie=session_cookie)
+
+
 class BackendResolver:
     """Resolves Ingress backends against one snapshot of Services and EndpointSlices.
 
@@ -161,19 +189,28 @@ class BackendResolver:
             if service is not None:
                 self._slices.setdefault((key[0], service), []).append((key, body))
         self._parsed: dict[Key, _Slice] = {}
-        self._backends: dict[tuple[str, str, str, Balancer], Backend] = {}
+        self._backends: dict[
+            tuple[str, str, str, Balancer, HashKey | None, SessionCookie | None], Backend] = {}
         # Problems of EndpointSlices (each reported once per build).
         self.problems: list[Problem] = []
 
-    def resolve(self, namespace: str, raw: Any, field: str, balancer: Balancer) -> Backend:
-        """The Backend of an Ingress backend spec at `field`, or FieldError."""
+    def resolve(self, namespace: str, raw: Any, field: str, balancer: Balancer,
+                hash_key: HashKey | None = None,
+                session_cookie: SessionCookie | None = None) -> Backend:
+        """The Backend of an Ingress backend spec at `field`, or FieldError.
+
+        As in ingress-nginx, a session cookie takes precedence over a hash
+        key, and either over `balancer`.
+        """
         service, port = _parse_backend_ref(raw, field)
-        memo_key = (namespace, service, port.ref, balancer)
+        memo_key = (namespace, service, port.ref, balancer, hash_key, session_cookie)
         backend = self._backends.get(memo_key)
         if backend is None:
             port_name = self._service_port_name(namespace, service, port, field)
             endpoints, fallback = self._endpoints(namespace, service, port_name)
-            backend = Backend(namespace, service, port.ref, endpoints, fallback, balancer)
+            backend = Backend(namespace, service, port.ref, endpoints, fallback,
+                              _algorithm(balancer, hash_key, session_cookie), hash_key,
+                              session_cookie)
             self._backends[memo_key] = backend
         return backend
 

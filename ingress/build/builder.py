@@ -10,17 +10,18 @@ of the order objects arrived in.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingress.build.backends import BackendResolver
-from ingress.build.certificates import CertificateLoader
+from ingress.build.backends import BackendResolver, with_session_cookie
+from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
-from ingress.build.hosts import wildcard_suffix
-from ingress.build.ingress import IngressRequest, PathClaim, parse_ingress
+from ingress.build.hosts import wildcard_suffix, www_twin
+from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
+from ingress.build.locations import virtual_host
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
-from ingress.model import PathType, Problem, Route, RoutingTable, VirtualHost
+from ingress.model import Certificate, Problem, Route, RoutingTable, VirtualHost
 from ingress.settings import BuildSettings
 from ingress.store import Key, Snapshot
 
@@ -34,21 +35,34 @@ def _age(key: Key, body: Mapping[str, Any]) -> tuple[str, str, str]:
 
 @dataclass(slots=True)
 class _HostRoutes:
-    exact: dict[str, Route] = field(default_factory=dict)
-    prefixes: dict[str, Route] = field(default_factory=dict)
+    # By location key, in claim order (oldest Ingress first).
+    claims: dict[str, PathClaim] = field(default_factory=dict)
+    app_root: Route | None = None
+    aliases: tuple[str, ...] = ()
 
 
 class _Routes:
-    """Routes by host, first claim wins."""
+    """Routes by host, first claim wins; canaries and host-wide settings added at the end."""
 
     def __init__(self) -> None:
         self.hosts: dict[str, _HostRoutes] = {}
         self.default_backend: Route | None = None
         self.problems: list[Problem] = []
+        self.canaries: list[IngressRequest] = []
+        self.www_redirects: dict[str, Route] = {}
 
     def add(self, request: IngressRequest) -> None:
+        if request.canary:
+            self.canaries.append(request)
+            return
         for claim in request.paths:
             self._claim(claim)
+        for host, route in request.app_roots.items():
+            self._host(host).app_root = self._host(host).app_root or route
+        for host, aliases in request.aliases.items():
+            self._host(host).aliases = self._host(host).aliases or aliases
+        for name, route in request.www_redirects.items():
+            self.www_redirects.setdefault(name, route)
         backend = request.default_backend
         if backend is None:
             return
@@ -61,44 +75,129 @@ class _Routes:
                 "Conflict",
             ))
 
+    def _host(self, name: str) -> _HostRoutes:
+        host = self.hosts.get(name)
+        if host is None:
+            host = self.hosts[name] = _HostRoutes()
+        return host
+
     def _claim(self, claim: PathClaim) -> None:
         route = claim.route
-        host = self.hosts.get(route.host)
-        if host is None:
-            host = self.hosts[route.host] = _HostRoutes()
-        routes = host.exact if route.path_type is PathType.EXACT else host.prefixes
-        existing = routes.setdefault(claim.key, route)
+        existing = self._host(route.host).claims.setdefault(claim.key, claim).route
         if existing is not route:
             self.problems.append(Problem(
                 route.source, claim.field,
                 f"host {route.host or '*'!r} {route.path_type.value} path {route.path!r} "
-                f"is already routed by {existing.source}",
+                f"is already routed by {existing.source}"
+                + ("" if existing.path_type is route.path_type
+                   else f" ({existing.path_type.value} path {existing.path!r})"),
                 "Conflict",
             ))
+
+    def merge_canaries(self) -> None:
+        for request in self.canaries:
+            for claim in request.canaries:
+                problem = self._merge_canary(claim)
+                if problem:
+                    self.problems.append(Problem(request.ref, claim.field, problem,
+                                                 "CanaryNotMerged"))
+            if request.default_canary is not None:
+                self._merge_default_canary(request)
+
+    def _merge_canary(self, claim: CanaryClaim) -> str:
+        """Add the canary to the route it names; what went wrong, or ''."""
+        host = self.hosts.get(claim.host)
+        primary = host.claims.get(claim.key) if host is not None else None
+        where = f"host {claim.host or '*'!r} {claim.path_type.value} path {claim.path!r}"
+        if primary is None or primary.route.path_type is not claim.path_type:
+            return f"no Ingress routes {where}: a canary only adds to an existing route"
+        route = primary.route
+        if route.canary is not None:
+            return f"{where} already has the canary of another Ingress"
+        canary = claim.canary
+        if canary.backend.key == route.backend.key:
+            return f"the canary's backend {canary.backend.key} is the mainline's own"
+        if claim.sticky:
+            canary = replace(canary, backend=with_session_cookie(
+                canary.backend, route.backend.session_cookie))
+        assert host is not None
+        host.claims[claim.key] = replace(primary, route=replace(route, canary=canary))
+        return ""
+
+    def _merge_default_canary(self, request: IngressRequest) -> None:
+        canary, mainline = request.default_canary, self.default_backend
+        assert canary is not None
+        if mainline is None or mainline.canary is not None:
+            self.problems.append(Problem(
+                request.ref, "spec.defaultBackend",
+                "no free default backend of another Ingress to add this canary to",
+                "CanaryNotMerged"))
+            return
+        self.default_backend = replace(mainline, canary=canary)
 
     def table(self, tls: TLSAssignment, generation: int) -> RoutingTable:
         hosts: dict[str, VirtualHost] = {}
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
+        certificates = dict(tls.certificates)
         for name, routes in self.hosts.items():
-            vhost = VirtualHost(name, routes.exact, routes.prefixes, tls=name in tls.tls_hosts)
-            suffix = wildcard_suffix(name)
+            vhost = virtual_host(name, list(routes.claims.values()), name in tls.tls_hosts,
+                                 routes.app_root)
             if not name:
                 any_host = vhost
-            elif suffix is not None:
-                wildcards[suffix] = vhost
             else:
-                hosts[name] = vhost
+                _place(vhost, hosts, wildcards)
+        # ingress-nginx's redirect servers come before the aliases of other servers.
+        for name, route in self.www_redirects.items():
+            if name not in hosts:
+                hosts[name] = VirtualHost(name, prefixes={"": route})
+                _share_certificate(certificates, tls, www_twin(name), name)
+        for name, routes in self.hosts.items():
+            aliased = hosts.get(name) or wildcards.get(wildcard_suffix(name) or "")
+            for alias in routes.aliases:
+                if aliased is not None and not _taken(alias, hosts, wildcards):
+                    shared = _share_certificate(certificates, tls, name, alias)
+                    _place(replace(aliased, host=alias, tls=aliased.tls and shared), hosts,
+                           wildcards)
         return RoutingTable(
             hosts=hosts,
             wildcards=wildcards,
             any_host=any_host,
             default_backend=self.default_backend,
-            certificates=tls.certificates,
+            certificates=certificates,
             wildcard_certificates=tls.wildcard_certificates,
             default_certificate=tls.default_certificate,
             generation=generation,
         )
+
+
+def _place(vhost: VirtualHost, hosts: dict[str, VirtualHost],
+           wildcards: dict[str, VirtualHost]) -> None:
+    suffix = wildcard_suffix(vhost.host)
+    if suffix is None:
+        hosts[vhost.host] = vhost
+    else:
+        wildcards[suffix] = vhost
+
+
+def _taken(name: str, hosts: dict[str, VirtualHost], wildcards: dict[str, VirtualHost]) -> bool:
+    suffix = wildcard_suffix(name)
+    return name in hosts if suffix is None else suffix in wildcards
+
+
+def _share_certificate(certificates: dict[str, Certificate], tls: TLSAssignment, host: str,
+                       other: str) -> bool:
+    """Serve the name `other` with `host`'s certificate if it names `other` (as ingress-nginx)."""
+    suffix = wildcard_suffix(host)
+    if suffix is not None:
+        cert = tls.wildcard_certificates.get(suffix)
+    else:
+        dot = host.find(".")
+        cert = tls.certificates.get(host) or tls.wildcard_certificates.get(host[dot + 1:])
+    if cert is None or wildcard_suffix(other) is not None or not covers(cert, other):
+        return False
+    certificates.setdefault(other, cert)
+    return True
 
 
 def build(
@@ -126,6 +225,7 @@ def build(
         problems.extend(request.problems)
         routes.add(request)
         tls.add(request)
+    routes.merge_canaries()
     problems += routes.problems + resolver.problems + tls.result.problems
     return BuildResult(
         table=routes.table(tls.result, generation),

@@ -57,3 +57,8 @@ def canonical_ip(text: str) -> str | None:
 def wildcard_suffix(host: str) -> str | None:
     """'foo.com' for '*.foo.com' (the key of RoutingTable.wildcards), else None."""
     return host[2:] if host.startswith("*.") else None
+
+
+def www_twin(host: str) -> str:
+    """The other name of from-to-www-redirect: `www.foo.com` ↔ `foo.com`."""
+    return host[4:] if host.startswith("www.") else f"www.{host}"

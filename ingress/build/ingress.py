@@ -11,14 +11,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingress.build.annotations import parse_annotations
+from ingress.build.annotations import RouteSpec, parse_annotations
 from ingress.build.backends import BackendResolver
 from ingress.build.fields import FieldError, mapping, optional_str, sequence
-from ingress.build.hosts import parse_host
-from ingress.build.paths import match_key
-from ingress.model import ObjectRef, PathType, Problem, Route
-from ingress.model.filters.base import in_phase_order
+from ingress.build.hosts import parse_host, www_twin
+from ingress.build.paths import checked_path, location_key
+from ingress.model import (
+    Backend,
+    Canary,
+    ObjectRef,
+    PathType,
+    Problem,
+    Regex,
+    Route,
+    SslRedirect,
+    compile_regex,
+)
+from ingress.model.filters.base import Filter, in_phase_order
+from ingress.model.filters.core import AppRoot
+from ingress.model.filters.routing import HostRedirect
 from ingress.store import Key
+
+# Routes that only redirect: the redirect comes before any HTTPS redirect, as in nginx.
+_NO_SSL_REDIRECT = SslRedirect(enabled=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +41,25 @@ class PathClaim:
     """A route and the field that asked for it (named in conflicts)."""
 
     field: str
-    key: str  # VirtualHost.exact / .prefixes key
+    key: str  # paths.location_key: equal keys on one host are one location
     route: Route
+    # A rewrite or use-regex: ingress-nginx then matches every path of the host as a regex.
+    enforces_regex: bool = False
+    regex: Regex | None = None  # the path of a use-regex Ingress, compiled
+
+
+@dataclass(frozen=True, slots=True)
+class CanaryClaim:
+    """A canary Ingress's path: a backend for the route another Ingress has there."""
+
+    field: str
+    host: str
+    key: str
+    path: str
+    path_type: PathType
+    canary: Canary
+    # affinity-canary-behavior sticky: the canary uses its mainline's session cookie.
+    sticky: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +77,15 @@ class IngressRequest:
     tls: list[TLSClaim] = field(default_factory=list)
     rule_hosts: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # A canary Ingress asks for no route of its own, only these additions.
+    canary: bool = False
+    canaries: list[CanaryClaim] = field(default_factory=list)
+    default_canary: Canary | None = None
+    # Host-wide settings, by host: app-root's "/" route, server-alias names,
+    # and from-to-www's route on the other name (keyed by that name).
+    app_roots: dict[str, Route] = field(default_factory=dict)
+    aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    www_redirects: dict[str, Route] = field(default_factory=dict)
 
 
 def _secret_key(namespace: str, secret_name: str) -> Key:
@@ -66,22 +107,35 @@ class _IngressParser:
             mapping(metadata.get("annotations"), "metadata.annotations"), request.ref
         )
         request.problems.extend(wanted.problems)
-        self.balancer = wanted.balancer
+        request.canary = wanted.canary is not None
+        self.wanted: RouteSpec = wanted
         # The parts every route of this Ingress shares, built once.
         self.route_settings: dict[str, Any] = {
-            "filters": in_phase_order(wanted.filters),
             "response_filters": tuple(wanted.response_filters),
             "upstream": wanted.upstream,
             "ssl_redirect": wanted.ssl_redirect,
         }
+        self.filters = in_phase_order(wanted.filters)
+        rewritten: list[Filter] = [*wanted.filters, wanted.rewrite] if wanted.rewrite else []
+        self.rewritten_filters = in_phase_order(rewritten)
         spec = mapping(self.body.get("spec"), "spec")
         if spec.get("defaultBackend") is not None:
             self._guard(self._default_backend, spec["defaultBackend"])
         for i, rule in enumerate(sequence(spec.get("rules"), "spec.rules")):
             self._guard(self._rule, i, rule)
+        if request.canary:  # a canary serves no host, so it has no certificate to give
+            return request
         for i, tls in enumerate(sequence(spec.get("tls"), "spec.tls")):
             self._guard(self._tls, i, tls)
         return request
+
+    def _backend(self, raw: Any, field: str) -> Backend:
+        wanted = self.wanted
+        # A sticky canary takes its mainline's session cookie when it is merged.
+        own_cookie = wanted.canary is None or not wanted.sticky_canary
+        return self.resolver.resolve(self.namespace, raw, field, wanted.balancer,
+                                     wanted.hash_key,
+                                     wanted.session_cookie if own_cookie else None)
 
     def _guard(self, parse: Callable[..., None], *args: Any) -> None:
         try:
@@ -90,9 +144,14 @@ class _IngressParser:
             self.request.problems.append(error.problem(self.request.ref))
 
     def _default_backend(self, raw: Any) -> None:
-        backend = self.resolver.resolve(self.namespace, raw, "spec.defaultBackend", self.balancer)
+        backend = self._backend(raw, "spec.defaultBackend")
+        if self.wanted.canary is not None:
+            self.request.default_canary = Canary(backend, self.wanted.canary)
+            return
+        # ingress-nginx leaves rewrites out of the catch-all location.
         self.request.default_backend = Route(
-            "/", PathType.PREFIX, backend, self.request.ref, "", **self.route_settings
+            "/", PathType.PREFIX, backend, self.request.ref, "", filters=self.filters,
+            **self.route_settings
         )
 
     def _rule(self, i: int, raw: Any) -> None:
@@ -100,21 +159,55 @@ class _IngressParser:
         rule = mapping(raw, at)
         host = parse_host(optional_str(rule.get("host"), f"{at}.host"), f"{at}.host")
         http = mapping(rule.get("http"), f"{at}.http")
-        if host:
+        if host and not self.request.canary:
             self.request.rule_hosts.append(host)
         for j, path in enumerate(sequence(http.get("paths"), f"{at}.http.paths")):
             self._guard(self._path, host, f"{at}.http.paths[{j}]", path)
 
     def _path(self, host: str, at: str, raw: Any) -> None:
         entry = mapping(raw, at)
-        path = optional_str(entry.get("path"), f"{at}.path")
-        raw_type = optional_str(entry.get("pathType"), f"{at}.pathType")
-        path_type, key = match_key(path, raw_type, f"{at}.path")
-        backend = self.resolver.resolve(self.namespace, entry.get("backend"), f"{at}.backend",
-                                        self.balancer)
-        route = Route(path or "/", path_type, backend, self.request.ref, host,
+        path, path_type = checked_path(optional_str(entry.get("path"), f"{at}.path"),
+                                       optional_str(entry.get("pathType"), f"{at}.pathType"),
+                                       f"{at}.path")
+        backend = self._backend(entry.get("backend"), f"{at}.backend")
+        wanted = self.wanted
+        key = location_key(path, path_type)
+        if wanted.canary is not None:
+            self.request.canaries.append(CanaryClaim(
+                at, host, key, path, path_type, Canary(backend, wanted.canary),
+                wanted.sticky_canary))
+            return
+        regex = None
+        if wanted.use_regex:
+            try:
+                regex = compile_regex(path, case_insensitive=True)
+            except ValueError as error:
+                raise FieldError(f"{at}.path", f"{error} (use-regex is set)",
+                                 "InvalidPath") from None
+        # ingress-nginx rewrites only paths the target differs from.
+        rewrites = wanted.rewrite is not None and wanted.rewrite_target != path
+        filters = self.rewritten_filters if rewrites else self.filters
+        route = Route(path, path_type, backend, self.request.ref, host, filters=filters,
                       **self.route_settings)
-        self.request.paths.append(PathClaim(at, key, route))
+        self.request.paths.append(PathClaim(at, key, route, rewrites or wanted.use_regex, regex))
+        if host:
+            self._host_settings(host, route)
+
+    def _host_settings(self, host: str, route: Route) -> None:
+        """app-root, server-alias and from-to-www, once per host of this Ingress."""
+        request, wanted = self.request, self.wanted
+        if wanted.app_root is not None and host not in request.app_roots:
+            request.app_roots[host] = Route(
+                "/", PathType.EXACT, route.backend, request.ref, host,
+                filters=(AppRoot(wanted.app_root),), ssl_redirect=_NO_SSL_REDIRECT)
+        if wanted.aliases:
+            request.aliases.setdefault(host, wanted.aliases)
+        if wanted.from_to_www and not host.startswith("*."):
+            other = www_twin(host)
+            if other not in request.www_redirects:
+                request.www_redirects[other] = Route(
+                    "/", PathType.PREFIX, route.backend, request.ref, other,
+                    filters=(HostRedirect(host),), ssl_redirect=_NO_SSL_REDIRECT)
 
     def _tls(self, i: int, raw: Any) -> None:
         at = f"spec.tls[{i}]"

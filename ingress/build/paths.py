@@ -1,9 +1,12 @@
-"""`spec.rules[].http.paths[]` path and pathType → the matcher's key.
+"""`spec.rules[].http.paths[]` path and pathType → the claim key of a location.
 
 Exact paths are kept as written (case-sensitive, trailing slash
-significant). Prefix paths match element-wise, so the key is the path
-without trailing slashes (`model.normalize_prefix`). ImplementationSpecific
-behaves as Prefix here: Portico has no regex locations.
+significant). Prefix paths match element-wise: `/foo` is nginx's
+`location = /foo` plus `location /foo/`, so its key is the normalized
+path with one trailing slash. ImplementationSpecific is what ingress-nginx
+makes of it: a plain nginx prefix location, `/foo` also matching `/foobar`.
+Two paths of a host with the same key are the same location (the older
+Ingress keeps it).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from ingress.model import PathType, normalize_prefix
 _PATH_TYPES = {
     "Exact": PathType.EXACT,
     "Prefix": PathType.PREFIX,
-    "ImplementationSpecific": PathType.PREFIX,
+    "ImplementationSpecific": PathType.IMPLEMENTATION_SPECIFIC,
 }
 # The API server rejects these in Exact and Prefix paths; a manifest directory
 # does not go through it, so the builder checks again.
@@ -34,24 +37,28 @@ def parse_path_type(raw: str, field: str) -> PathType:
     return path_type
 
 
-def match_key(path: str, raw_type: str, field: str) -> tuple[PathType, str]:
-    """(path type, key in VirtualHost.exact or .prefixes) or FieldError.
+def location_key(path: str, path_type: PathType) -> str:
+    """The key of a path's location: `=path` for Exact, its prefix string otherwise."""
+    if path_type is PathType.EXACT:
+        return "=" + path
+    if path_type is PathType.PREFIX:
+        return normalize_prefix(path) + "/"
+    return path
 
-    `field` names the path; the pathType field is its sibling.
-    """
+
+def checked_path(path: str, raw_type: str, field: str) -> tuple[str, PathType]:
+    """(path, path type) or FieldError; `field` names the path, the pathType is its sibling."""
     parent = field.rpartition(".")[0]
     path_type = parse_path_type(raw_type, f"{parent}.pathType")
-    if not path and raw_type == "ImplementationSpecific":
+    if not path and path_type is PathType.IMPLEMENTATION_SPECIFIC:
         path = "/"
     if not path.startswith("/"):
         raise FieldError(field, f"must be absolute (start with '/'), not {path!r}", "InvalidPath")
-    if raw_type != "ImplementationSpecific":
+    if path_type is not PathType.IMPLEMENTATION_SPECIFIC:
         for bad in _INVALID_SEQUENCES:
             if bad in path:
                 raise FieldError(field, f"must not contain {bad!r}: {path!r}", "InvalidPath")
         for bad in _INVALID_SUFFIXES:
             if path.endswith(bad):
                 raise FieldError(field, f"must not end with {bad!r}: {path!r}", "InvalidPath")
-    if path_type is PathType.EXACT:
-        return path_type, path
-    return path_type, normalize_prefix(path)
+    return path, path_type

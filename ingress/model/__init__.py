@@ -7,6 +7,8 @@ are cheaper to look up than `MappingProxyType` and pickle for the workers).
 """
 
 from ingress.model.backends import Backend, BackendSplit, Balancer, Endpoint, WeightedBackend
+from ingress.model.balancing import HashKey, HashPart, HashSource, SessionCookie
+from ingress.model.canary import Canary, CanaryRules, HeaderRule
 from ingress.model.matches import (
     NO_REQUEST,
     HeaderMatch,
@@ -42,9 +44,15 @@ __all__ = [
     "Backend",
     "BackendSplit",
     "Balancer",
+    "Canary",
+    "CanaryRules",
     "Certificate",
     "Endpoint",
+    "HashKey",
+    "HashPart",
+    "HashSource",
     "HeaderMatch",
+    "HeaderRule",
     "ObjectRef",
     "PathType",
     "Problem",
@@ -54,6 +62,7 @@ __all__ = [
     "Route",
     "RouteMatch",
     "RoutingTable",
+    "SessionCookie",
     "SslRedirect",
     "UpstreamPolicy",
     "ValueMatch",

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from ingress.model.balancing import HashKey, SessionCookie
+
 
 class Balancer(StrEnum):
     ROUND_ROBIN = "round_robin"
     LEAST_CONN = "least_conn"
     RANDOM = "random"
+    EWMA = "ewma"
+    # The ones below read the request (Backend.hash_key / .session_cookie).
+    CHASH = "chash"
+    CHASH_SUBSET = "chashsubset"
+    STICKY_BALANCED = "sticky_balanced"
+    STICKY_PERSISTENT = "sticky_persistent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,8 @@ class Backend:
     endpoints: tuple[Endpoint, ...]
     fallback: tuple[Endpoint, ...] = ()
     balancer: Balancer = Balancer.ROUND_ROBIN
+    hash_key: HashKey | None = None  # CHASH and CHASH_SUBSET
+    session_cookie: SessionCookie | None = None  # STICKY_*
     # "namespace/service:port", built once: round-robin picks look it up per request.
     key: str = field(init=False, repr=False, compare=False)
 

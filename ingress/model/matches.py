@@ -67,6 +67,10 @@ class Regex:
     def full_match(self, text: str) -> bool:
         return self.compiled.fullmatch(text) is not None
 
+    def search(self, text: str) -> bool:
+        """Whether the pattern matches anywhere in `text`."""
+        return self.compiled.search(text) is not None
+
 
 def compile_regex(pattern: str, case_insensitive: bool = False) -> Regex:
     """A Regex, or ValueError naming what RE2 could not parse."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ingress.model.backends import Backend, BackendSplit
+from ingress.model.canary import Canary
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.matches import Regex, RouteMatch
 from ingress.model.objects import ObjectRef
@@ -21,6 +22,8 @@ class PathType(StrEnum):
     EXACT = "Exact"
     PREFIX = "Prefix"
     REGEX = "RegularExpression"
+    # ingress-nginx's meaning: an nginx prefix location (`/foo` matches `/foobar`).
+    IMPLEMENTATION_SPECIFIC = "ImplementationSpecific"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,10 +43,12 @@ DEFAULT_UPSTREAM = UpstreamPolicy()
 @dataclass(frozen=True, slots=True)
 class SslRedirect:
     """Plain-HTTP requests to a TLS host are redirected to HTTPS unless `enabled` is off;
-    `forced` redirects even when the host has no TLS."""
+    `forced` redirects even when the host has no TLS. The redirect drops a
+    trailing `/` of the target unless `preserve_trailing_slash`."""
 
     enabled: bool = True
     forced: bool = False
+    preserve_trailing_slash: bool = False
 
 
 DEFAULT_SSL_REDIRECT = SslRedirect()
@@ -64,13 +69,15 @@ class Route:
     response_filters: tuple[ResponseFilter, ...] = ()
     # When set, each request picks its backend from here; `backend` is the first of them.
     split: BackendSplit | None = None
+    # A second backend taken by header, cookie or weight (never with `split`).
+    canary: Canary | None = None
     upstream: UpstreamPolicy = DEFAULT_UPSTREAM
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
     # (host, source namespace, source name, service, path): metric labels, built once.
     labels: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
-    # No filters, no split, no forced HTTPS: the proxy's fast path. Built once.
+    # No filters, no split, no canary, no special HTTPS: the proxy's fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -78,5 +85,5 @@ class Route:
                   self.path)
         object.__setattr__(self, "labels", labels)
         plain = (not self.filters and not self.response_filters and self.split is None
-                 and self.ssl_redirect == DEFAULT_SSL_REDIRECT)
+                 and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT)
         object.__setattr__(self, "plain", plain)

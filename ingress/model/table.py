@@ -36,7 +36,10 @@ class VirtualHost:
     `/`), so matching walks the request path's `/`-boundaries from longest to
     shortest: a few dict lookups, whatever the number of routes. `regexes`
     are tried in order after exact paths and before prefixes, as nginx
-    tries its regex locations.
+    tries its regex locations. `strings` are nginx's plain prefix locations
+    (`/foo` also matches `/foobar`): the longest one that starts the path
+    wins, found by one lookup per distinct key length, after `prefixes`
+    (a host uses one or the other).
     """
 
     host: str
@@ -44,6 +47,13 @@ class VirtualHost:
     prefixes: Mapping[str, Route] = field(default_factory=dict)
     regexes: tuple[Route, ...] = ()
     tls: bool = False
+    strings: Mapping[str, Route] = field(default_factory=dict)
+    # The lengths of the `strings` keys, longest first. Built once.
+    string_lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        lengths = tuple(sorted({len(key) for key in self.strings}, reverse=True))
+        object.__setattr__(self, "string_lengths", lengths)
 
     def match(self, path: str, request: RequestView = NO_REQUEST) -> Route | None:
         route = self.exact.get(path)
@@ -60,25 +70,39 @@ class VirtualHost:
                 if route is not None:
                     return route
         prefixes = self.prefixes
-        if not prefixes:
-            return None
-        candidate = path
-        while True:
-            route = prefixes.get(candidate)
-            if route is not None:
-                if route.match is None:
-                    return route
-                route = _first_matching(route, request)
+        if prefixes:
+            candidate = path
+            while True:
+                route = prefixes.get(candidate)
+                if route is not None:
+                    if route.match is None:
+                        return route
+                    route = _first_matching(route, request)
+                    if route is not None:
+                        return route
+                cut = candidate.rfind("/")
+                if cut < 0:
+                    break
+                candidate = candidate[:cut]
+        if self.strings:
+            return self._longest_string(path, request)
+        return None
+
+    def _longest_string(self, path: str, request: RequestView) -> Route | None:
+        strings = self.strings
+        size = len(path)
+        for length in self.string_lengths:
+            if length <= size:
+                route = _first_matching(strings.get(path[:length]), request)
                 if route is not None:
                     return route
-            cut = candidate.rfind("/")
-            if cut < 0:
-                return None
-            candidate = candidate[:cut]
+        return None
 
     def routes(self) -> Iterator[Route]:
         """Every route of this host, alternatives included."""
-        for head in (*self.exact.values(), *self.prefixes.values(), *self.regexes):
+        heads = (*self.exact.values(), *self.prefixes.values(), *self.regexes,
+                 *self.strings.values())
+        for head in heads:
             route: Route | None = head
             while route is not None:
                 yield route
@@ -153,6 +177,8 @@ class RoutingTable:
             if route.split is not None:
                 for weighted in route.split.backends:
                     found[weighted.backend.key] = weighted.backend
+            if route.canary is not None:
+                found[route.canary.backend.key] = route.canary.backend
         return found
 
 

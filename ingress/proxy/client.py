@@ -19,6 +19,7 @@ import httptools
 from ingress.model import Backend, Route
 from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.access import finished_request
+from ingress.proxy.canary import choose_backend
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
@@ -404,7 +405,10 @@ class ClientConnection(asyncio.Protocol):
             return None
         split = route.split
         if split is None:
-            return route.backend
+            canary = route.canary
+            if canary is None:
+                return route.backend
+            return choose_backend(route.backend, canary, exchange, self.dp.balancers)
         backend = split.pick(random.random())
         if backend is None:
             self.answer(exchange, 500)  # every backend of the route has weight 0
@@ -422,7 +426,10 @@ class ClientConnection(asyncio.Protocol):
                 return False
         port = self.dp.settings.https_redirect_port
         authority = exchange.host + ("" if port == 443 else f":{port}")
-        self.redirect(exchange, 308, f"https://{authority}{exchange.url.decode('latin-1')}")
+        target = exchange.url.decode("latin-1")
+        if target.endswith("/") and not ssl_redirect.preserve_trailing_slash:
+            target = target[:-1]  # as ingress-nginx does (`/` becomes nothing)
+        self.redirect(exchange, 308, f"https://{authority}{target}")
         return True
 
     @property
@@ -487,7 +494,7 @@ class ClientConnection(asyncio.Protocol):
         if not backend.usable:
             self.answer(exchange, 503)
             return
-        endpoint = dp.balancers.pick(backend, exchange.tried)
+        endpoint = dp.balancers.pick(backend, exchange.tried, exchange)
         if endpoint is None:
             self.answer(exchange, 502)
             return
@@ -592,6 +599,9 @@ class ClientConnection(asyncio.Protocol):
         """The whole response is written: log it and start the next request."""
         dp = self.dp
         self._finished(exchange, exchange.status)
+        if exchange.timed and exchange.headers_at and exchange.endpoint is not None:
+            # ingress-nginx's EWMA sample: connect plus response time.
+            dp.balancers.observe(exchange.endpoint, dp.loop.time() - exchange.upstream_started)
         if exchange is not self.active:
             return
         if exchange.close_after or dp.closing:

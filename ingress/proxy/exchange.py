@@ -17,6 +17,7 @@ from ingress.model.filters.core import HeaderEdits
 from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
+    from ingress.proxy.dataplane import Listener
     from ingress.proxy.upstream import UpstreamConnection
 
 # A request header as parsed: (name, lower-cased name, value).
@@ -28,6 +29,10 @@ REPLAY_LIMIT = 64 * 1024
 
 
 class ExchangeOwner(Protocol):
+    @property
+    def client_address(self) -> str: ...
+    @property
+    def listener(self) -> Listener: ...
     def write(self, data: bytes) -> None: ...
     def connected(
         self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float
@@ -76,6 +81,7 @@ class Exchange:
         "started_at",
         "status",
         "target",
+        "timed",
         "trace",
         "tried",
         "upgrade",
@@ -127,6 +133,8 @@ class Exchange:
         self.endpoint: Endpoint | None = None
         self.upstream: UpstreamConnection | None = None
         self.tried: list[tuple[str, int]] = []
+        # The balancer learns from this response's time (EWMA): report it when done.
+        self.timed = False
         # Set after a reused keep-alive connection failed: the retry opens a new one.
         self.fresh = False
 

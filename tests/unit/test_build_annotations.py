@@ -16,7 +16,7 @@ from ingress.model import (
     SslRedirect,
     UpstreamPolicy,
 )
-from ingress.model.filters.core import AppRoot, Redirect, Rewrite, SourceRanges
+from ingress.model.filters.core import Redirect, SourceRanges
 
 P = "nginx.ingress.kubernetes.io/"
 
@@ -59,8 +59,12 @@ def settings_of(route: Route) -> dict[str, Any]:
          {"filters": (Redirect(302, "http://t.com/"),)}),
         ({P + "temporal-redirect": "http://t.com", P + "permanent-redirect": "http://p.com"},
          {"filters": (Redirect(302, "http://t.com"),)}),
-        ({P + "app-root": "/app"}, {"filters": (AppRoot("/app"),)}),
-        ({P + "rewrite-target": "/"}, {"filters": (Rewrite("/"),)}),
+        ({P + "permanent-redirect": "/elsewhere?x=1"},
+         {"filters": (Redirect(301, "/elsewhere?x=1"),)}),
+        ({P + "temporal-redirect": "/t", P + "temporal-redirect-code": "307"},
+         {"filters": (Redirect(307, "/t"),)}),
+        ({P + "preserve-trailing-slash": "true"},
+         {"ssl_redirect": SslRedirect(preserve_trailing_slash=True)}),
         ({P + "proxy-body-size": "8m"}, {"upstream": UpstreamPolicy(max_body_size=8 << 20)}),
         ({P + "proxy-body-size": "1G"}, {"upstream": UpstreamPolicy(max_body_size=1 << 30)}),
         ({P + "proxy-body-size": "512k"}, {"upstream": UpstreamPolicy(max_body_size=512 << 10)}),
@@ -76,10 +80,15 @@ def settings_of(route: Route) -> dict[str, Any]:
         ({P + "upstream-vhost": "internal.svc:8080"},
          {"upstream": UpstreamPolicy(host="internal.svc:8080")}),
         ({P + "some-future-annotation": "x", "example.com/other": "y"}, {}),
+        ({P + "denylist-source-range": "18.0.0.0/8, 56.0.0.1"},
+         {"filters": (SourceRanges(deny=networks("18.0.0.0/8", "56.0.0.1/32")),)}),
+        ({P + "denylist-source-range": "18.1.0.0/16", P + "allowlist-source-range": "18.0.0.0/8"},
+         {"filters": (SourceRanges(allow=networks("18.0.0.0/8"),
+                                   deny=networks("18.1.0.0/16")),)}),
         # Filters run in nginx's phase order whatever the annotations' order:
         # rewrite-phase redirects before access-phase IP lists.
-        ({P + "whitelist-source-range": "10.0.0.0/8", P + "app-root": "/app"},
-         {"filters": (AppRoot("/app"), SourceRanges(allow=networks("10.0.0.0/8")))}),
+        ({P + "whitelist-source-range": "10.0.0.0/8", P + "permanent-redirect": "/x"},
+         {"filters": (Redirect(301, "/x"), SourceRanges(allow=networks("10.0.0.0/8")))}),
     ],
 )
 def test_annotation_values(annotations: dict[str, str], expected: dict[str, Any]) -> None:
@@ -91,7 +100,7 @@ def test_annotation_values(annotations: dict[str, str], expected: dict[str, Any]
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("round_robin", Balancer.ROUND_ROBIN), ("least_conn", Balancer.LEAST_CONN),
-     ("random", Balancer.RANDOM), ("ewma", Balancer.LEAST_CONN)],
+     ("random", Balancer.RANDOM), ("ewma", Balancer.EWMA)],
 )
 def test_load_balance(value: str, expected: Balancer) -> None:
     route, problems = route_with({P + "load-balance": value})
@@ -103,13 +112,15 @@ def test_load_balance(value: str, expected: Balancer) -> None:
     [
         ("ssl-redirect", "yes"),
         ("force-ssl-redirect", ""),
-        ("permanent-redirect", "/relative"),
+        ("permanent-redirect", "relative"),
         ("permanent-redirect", "ftp://x.com"),
+        ("temporal-redirect-code", "308"),
         ("permanent-redirect-code", "200"),
         ("temporal-redirect-code", "abc"),
         ("app-root", "app"),
-        ("rewrite-target", "/$1"),
+        ("rewrite-target", "/$host"),
         ("rewrite-target", "no-slash"),
+        ("rewrite-target", "/a b"),
         ("proxy-body-size", "8mb"),
         ("proxy-body-size", "-1"),
         ("proxy-connect-timeout", "0"),
@@ -118,7 +129,10 @@ def test_load_balance(value: str, expected: Balancer) -> None:
         ("allowlist-source-range", " , "),
         ("upstream-vhost", "bad host"),
         ("load-balance", "chash"),
-        ("use-regex", "true"),
+        ("load-balance", "fastest"),
+        ("use-regex", "yes"),
+        ("from-to-www-redirect", "1"),
+        ("server-alias", "bad_name"),
         ("ssl-redirect", True),  # not a string (a YAML bool)
     ],
 )

@@ -46,9 +46,22 @@ SPEC_TABLE = [
     # Exact paths are case-sensitive, and so are prefixes.
     ([("Exact", "/Foo")], "/foo", None),
     ([("Prefix", "/Foo")], "/foo/bar", None),
-    # ImplementationSpecific behaves as Prefix.
+    # ImplementationSpecific is ingress-nginx's: an nginx prefix location, a string prefix.
     ([("ImplementationSpecific", "/api")], "/api/v1", "s0"),
-    ([("ImplementationSpecific", "/api")], "/apiv1", None),
+    ([("ImplementationSpecific", "/api")], "/apiv1", "s0"),
+    ([("ImplementationSpecific", "/api")], "/ap", None),
+    ([("ImplementationSpecific", "/Api")], "/api", None),
+    # With an ImplementationSpecific path on the host, the longest prefix of either kind wins,
+    # and a Prefix path's own path is an exact location.
+    ([("Prefix", "/api"), ("ImplementationSpecific", "/api/v")], "/api/v1", "s1"),
+    ([("Prefix", "/api"), ("ImplementationSpecific", "/api/v")], "/api/x", "s0"),
+    ([("Prefix", "/api"), ("ImplementationSpecific", "/a")], "/api", "s0"),
+    ([("Prefix", "/api"), ("ImplementationSpecific", "/a")], "/apix", "s1"),
+    ([("ImplementationSpecific", "/api"), ("Prefix", "/api")], "/api", "s1"),
+    ([("ImplementationSpecific", "/api"), ("Prefix", "/api")], "/api/x", "s1"),
+    ([("ImplementationSpecific", "/api"), ("Prefix", "/api")], "/apix", "s0"),
+    ([("Exact", "/api"), ("Prefix", "/api"), ("ImplementationSpecific", "/")], "/api", "s0"),
+    ([("Prefix", "/"), ("ImplementationSpecific", "/x")], "/y", "s0"),
 ]
 
 
@@ -66,10 +79,11 @@ def test_stored_path_and_type_are_what_the_ingress_wrote() -> None:
         *ALL_SERVICES,
     )
     vhost = result.table.hosts["foo.com"]
-    assert {k: (r.path, r.path_type) for k, r in vhost.prefixes.items()} == {
-        "/api": ("/api/", PathType.PREFIX), "/impl": ("/impl", PathType.PREFIX)}
+    assert {k: (r.path, r.path_type) for k, r in vhost.strings.items()} == {
+        "/api/": ("/api/", PathType.PREFIX),
+        "/impl": ("/impl", PathType.IMPLEMENTATION_SPECIFIC)}
     assert {k: (r.path, r.path_type) for k, r in vhost.exact.items()} == {
-        "/x": ("/x", PathType.EXACT)}
+        "/x": ("/x", PathType.EXACT), "/api": ("/api/", PathType.PREFIX)}
 
 
 def test_implementation_specific_without_path_serves_everything() -> None:

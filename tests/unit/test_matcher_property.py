@@ -1,10 +1,13 @@
-"""Property: the built table routes like a slow, literal reading of the Ingress spec.
+"""Property: the built table routes like a slow, literal reading of the rules.
 
 Random Ingresses (one rule each, oldest first) and random requests; the
 reference below restates the rules with lists and loops only: exact host
 before `*.suffix` (one label), the host's paths before host-less rules
-before the default backend, Exact before Prefix, element-wise longest
-prefix, oldest claim wins.
+before the default backend; then nginx's locations as ingress-nginx
+writes them: Exact `/p` and Prefix `/p` are `= /p` (Exact first), Prefix
+`/p` is also the prefix `/p/` (element-wise), ImplementationSpecific `/p`
+the prefix `/p`; the longest matching prefix wins; of two paths with the
+same location the oldest keeps it.
 """
 
 from __future__ import annotations
@@ -52,10 +55,6 @@ def rules(draw: st.DrawFn) -> list[Rule]:
     ]
 
 
-def _elements(text: str) -> list[str]:
-    return [element for element in text.split("/") if element]
-
-
 def _host_rules(all_rules: list[Rule], host: str) -> list[Rule]:
     exact = [r for r in all_rules if r.host == host]
     if exact:
@@ -64,18 +63,38 @@ def _host_rules(all_rules: list[Rule], host: str) -> list[Rule]:
     return [r for r in all_rules if first and rest and r.host == "*." + rest]
 
 
+def _location(r: Rule) -> str:
+    if r.path_type == "Exact":
+        return "=" + r.path
+    if r.path_type == "Prefix":
+        return r.path.rstrip("/") + "/"
+    return r.path
+
+
+def _surviving(candidates: list[Rule]) -> list[Rule]:
+    """The rules left when each location goes to its oldest rule."""
+    seen: set[str] = set()
+    kept = []
+    for r in candidates:
+        if _location(r) not in seen:
+            seen.add(_location(r))
+            kept.append(r)
+    return kept
+
+
 def _match(candidates: list[Rule], request_path: str) -> Rule | None:
-    for r in candidates:  # oldest first, so the first match is the winner
+    rules = _surviving(candidates)
+    for r in rules:
         if r.path_type == "Exact" and r.path == request_path:
             return r
+    for r in rules:
+        if r.path_type == "Prefix" and r.path.rstrip("/") == request_path:
+            return r
     best: Rule | None = None
-    for r in candidates:
-        if r.path_type == "Exact":
+    for r in rules:
+        if r.path_type == "Exact" or not request_path.startswith(_location(r)):
             continue
-        wanted = _elements(r.path)
-        if _elements(request_path)[: len(wanted)] == wanted and (
-            best is None or len(wanted) > len(_elements(best.path))
-        ):
+        if best is None or len(_location(r)) > len(_location(best)):
             best = r
     return best
 

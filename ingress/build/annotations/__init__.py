@@ -13,12 +13,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ingress.build.annotations import access, balancing, redirects, rewrite, snippets, upstream
+from ingress.build.annotations import (
+    access,
+    affinity,
+    aliases,
+    balancing,
+    canary,
+    redirects,
+    rewrite,
+    snippets,
+    upstream,
+)
 from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import PREFIX, AnnotationGroup, Annotations, RouteSpec
 from ingress.model import ObjectRef
 
-GROUPS: tuple[AnnotationGroup, ...] = (redirects, rewrite, access, upstream, balancing, snippets)
+GROUPS: tuple[AnnotationGroup, ...] = (
+    redirects, rewrite, access, upstream, balancing, snippets, affinity, canary, aliases,
+)
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "RouteSpec", "parse_annotations"]
 

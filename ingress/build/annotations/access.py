@@ -1,16 +1,32 @@
-"""Client IP lists: whitelist-source-range / allowlist-source-range."""
+"""Client IP lists: allowlist/whitelist-source-range and denylist-source-range.
+
+A list that cannot be parsed closes the Ingress's paths (503), as
+ingress-nginx denies such a location: an access rule never fails open.
+"""
 
 from __future__ import annotations
 
 from ingress.build.annotations import values
 from ingress.build.annotations.spec import Annotations, RouteSpec
-from ingress.model.filters.core import SourceRanges
+from ingress.model.filters.core import DirectResponse, Network, SourceRanges
+
+
+def _networks(value: str) -> tuple[Network, ...]:
+    try:
+        return values.networks(value)
+    except values.InvalidValue as error:
+        raise values.InvalidValue(f"{error}; the paths answer 503 until it is fixed") from None
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
+    problems_before = len(annotations.problems)
     # allowlist- is the newer name of whitelist-; when both are set it wins.
-    whitelist = annotations.parsed("whitelist-source-range", values.networks)
-    allowlist = annotations.parsed("allowlist-source-range", values.networks)
+    whitelist = annotations.parsed("whitelist-source-range", _networks)
+    allowlist = annotations.parsed("allowlist-source-range", _networks)
+    deny = annotations.parsed("denylist-source-range", _networks)
+    if len(annotations.problems) > problems_before:
+        spec.filters.append(DirectResponse(503))
+        return
     allow = allowlist if allowlist is not None else whitelist
-    if allow is not None:
-        spec.filters.append(SourceRanges(allow=allow))
+    if allow is not None or deny is not None:
+        spec.filters.append(SourceRanges(allow=allow or (), deny=deny or ()))

@@ -1,30 +1,45 @@
-"""Redirects: ssl-redirect, force-ssl-redirect, permanent/temporal-redirect(-code), app-root."""
+"""Redirects: ssl-redirect, force-ssl-redirect, preserve-trailing-slash,
+permanent/temporal-redirect(-code), app-root, from-to-www-redirect.
+
+Locations are made absolute from the request, as nginx does: a redirect
+target that is a path gets the request's scheme and host, `app-root`
+becomes `$scheme://$http_host<path>`.
+"""
 
 from __future__ import annotations
 
 from ingress.build.annotations import values
 from ingress.build.annotations.spec import Annotations, RouteSpec
 from ingress.model import SslRedirect
-from ingress.model.filters.core import AppRoot, Redirect
+from ingress.model.filters.core import Redirect
+
+
+def _temporal_code(value: str) -> int:
+    code = values.redirect_code(value)
+    if code == 308:  # ingress-nginx takes 300-307 here
+        raise values.InvalidValue(f"must be a redirect status code 300-307, not {value!r}")
+    return code
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
     ssl_redirect = annotations.parsed("ssl-redirect", values.boolean)
     forced = annotations.parsed("force-ssl-redirect", values.boolean)
-    if ssl_redirect is not None or forced is not None:
+    preserve = annotations.parsed("preserve-trailing-slash", values.boolean)
+    if ssl_redirect is not None or forced is not None or preserve is not None:
         spec.ssl_redirect = SslRedirect(
             enabled=ssl_redirect if ssl_redirect is not None else True,
             forced=bool(forced),
+            preserve_trailing_slash=bool(preserve),
         )
-    temporal = annotations.parsed("temporal-redirect", values.absolute_url)
-    temporal_code = annotations.parsed("temporal-redirect-code", values.redirect_code)
-    permanent = annotations.parsed("permanent-redirect", values.absolute_url)
+    temporal = annotations.parsed("temporal-redirect", values.redirect_target)
+    temporal_code = annotations.parsed("temporal-redirect-code", _temporal_code)
+    permanent = annotations.parsed("permanent-redirect", values.redirect_target)
     permanent_code = annotations.parsed("permanent-redirect-code", values.redirect_code)
     # ingress-nginx checks the temporal redirect first.
     if temporal is not None:
         spec.filters.append(Redirect(temporal_code or 302, temporal))
     elif permanent is not None:
         spec.filters.append(Redirect(permanent_code or 301, permanent))
-    app_root = annotations.parsed("app-root", values.absolute_path)
-    if app_root is not None:
-        spec.filters.append(AppRoot(app_root))
+    spec.app_root = annotations.parsed("app-root", values.absolute_path)
+    if annotations.parsed("from-to-www-redirect", values.boolean):
+        spec.from_to_www = True

@@ -11,12 +11,16 @@ from ingress.model import (
     DEFAULT_SSL_REDIRECT,
     DEFAULT_UPSTREAM,
     Balancer,
+    CanaryRules,
+    HashKey,
     ObjectRef,
     Problem,
+    SessionCookie,
     SslRedirect,
     UpstreamPolicy,
 )
 from ingress.model.filters.base import Filter, ResponseFilter
+from ingress.model.filters.routing import RewritePath
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 
@@ -81,6 +85,19 @@ class RouteSpec:
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     balancer: Balancer = Balancer.ROUND_ROBIN
     problems: list[Problem] = field(default_factory=list)
+    # Routing (ingress-nginx's location and server settings):
+    use_regex: bool = False  # the paths are RE2 regexes
+    # rewrite-target: applies to the paths it differs from (`rewrite_target` as written).
+    rewrite: RewritePath | None = None
+    rewrite_target: str = ""
+    app_root: str | None = None  # `/` of the Ingress's hosts redirects here
+    from_to_www: bool = False
+    aliases: tuple[str, ...] = ()  # more host names for the Ingress's hosts
+    canary: CanaryRules | None = None  # set: a canary Ingress, adding to others' routes
+    hash_key: HashKey | None = None
+    session_cookie: SessionCookie | None = None
+    # affinity-canary-behavior "sticky": a canary shares its mainline's session cookie.
+    sticky_canary: bool = True
 
 
 class AnnotationGroup(Protocol):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ingress.model.filters.core import Network
@@ -20,6 +21,8 @@ class InvalidValue(ValueError):
 _SIZE = re.compile(r"(\d+)([kKmMgG]?)")
 _SIZE_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _SECONDS = re.compile(r"\d+(\.\d+)?s?")
+# RFC 6265 cookie names are tokens; ingress-nginx's own validator is narrower still.
+_COOKIE_NAME = re.compile(r"[-._~A-Za-z0-9]+")
 _HOST_PORT = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?(:\d{1,5})?")
 
 
@@ -51,6 +54,53 @@ def absolute_url(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or any(c.isspace() for c in url):
         raise InvalidValue(f"must be an absolute http(s) URL, not {value!r}")
     return url
+
+
+def redirect_target(value: str) -> str:
+    """An absolute http(s) URL, or a path on the request's own host (made absolute when sent)."""
+    target = value.strip()
+    if target.startswith("/") and not any(c.isspace() for c in target):
+        return target
+    try:
+        return absolute_url(target)
+    except InvalidValue:
+        raise InvalidValue(
+            f"must be an absolute http(s) URL or a path starting with '/', not {value!r}"
+        ) from None
+
+
+def integer(value: str) -> int:
+    text = value.strip()
+    if not text.lstrip("-").isdigit():
+        raise InvalidValue(f"must be an integer, not {value!r}")
+    return int(text)
+
+
+def positive_integer(value: str) -> int:
+    number = integer(value)
+    if number <= 0:
+        raise InvalidValue(f"must be a positive integer, not {value!r}")
+    return number
+
+
+def non_negative_integer(value: str) -> int:
+    number = integer(value)
+    if number < 0:
+        raise InvalidValue(f"must be 0 or more, not {value!r}")
+    return number
+
+
+def one_of(*choices: str) -> Callable[[str], str]:
+    """A parser accepting `choices` in any letter case, returning the choice as spelled here."""
+    by_lower = {choice.lower(): choice for choice in choices}
+
+    def parse(value: str) -> str:
+        found = by_lower.get(value.strip().lower())
+        if found is None:
+            raise InvalidValue(f"must be one of {', '.join(choices)}, not {value!r}")
+        return found
+
+    return parse
 
 
 def redirect_code(value: str) -> int:
@@ -88,3 +138,10 @@ def host_and_port(value: str) -> str:
     if not _HOST_PORT.fullmatch(host):
         raise InvalidValue(f"must be a host name (optionally with :port), not {value!r}")
     return host
+
+
+def cookie_name(value: str) -> str:
+    name = value.strip()
+    if not _COOKIE_NAME.fullmatch(name):
+        raise InvalidValue(f"must be a cookie name of letters, digits and '-._~', not {value!r}")
+    return name

@@ -21,7 +21,8 @@ class DirectResponse(Filter):
 
 @dataclass(frozen=True, slots=True)
 class Redirect(Filter):
-    """Answer every request with a redirect to a fixed URL."""
+    """Answer every request with a redirect to a fixed URL, or to a path on the request's
+    own scheme and host."""
 
     PHASE: ClassVar[Phase] = Phase.REWRITE
     status: int
@@ -30,7 +31,8 @@ class Redirect(Filter):
 
 @dataclass(frozen=True, slots=True)
 class AppRoot(Filter):
-    """Redirect requests for `/` to the application's root path (302)."""
+    """Redirect requests for `/` to the application's root path on the request's own
+    scheme and Host (302)."""
 
     PHASE: ClassVar[Phase] = Phase.REWRITE
     location: str

@@ -35,7 +35,11 @@ def direct_response(host: FilterHost, exchange: Exchange, flt: DirectResponse) -
 
 @request_runner(Redirect)
 def redirect(host: FilterHost, exchange: Exchange, flt: Redirect) -> bool:
-    host.redirect(exchange, flt.status, flt.location)
+    location = flt.location
+    if location.startswith("/"):
+        # nginx's absolute_redirect: the request's scheme and host name, no port.
+        location = f"{host.listener.scheme.decode()}://{exchange.host}{location}"
+    host.redirect(exchange, flt.status, location)
     return True
 
 
@@ -43,7 +47,9 @@ def redirect(host: FilterHost, exchange: Exchange, flt: Redirect) -> bool:
 def app_root(host: FilterHost, exchange: Exchange, flt: AppRoot) -> bool:
     if exchange.path != "/":
         return False
-    host.redirect(exchange, 302, flt.location)
+    # ingress-nginx: `return 302 $scheme://$http_host<app-root>`.
+    http_host = (exchange.header(b"host") or b"").decode("latin-1")
+    host.redirect(exchange, 302, f"{host.listener.scheme.decode()}://{http_host}{flt.location}")
     return True
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from ingress.model.filters.base import Filter, ResponseFilter
 
 if TYPE_CHECKING:
+    from ingress.proxy.dataplane import Listener
     from ingress.proxy.exchange import Exchange
 
 # A response header as the upstream sent it: (name, value).
@@ -26,6 +27,11 @@ class FilterHost(Protocol):
 
     @property
     def client_address(self) -> str: ...
+
+    @property
+    def listener(self) -> Listener:
+        """The port the request came in on: its scheme and public port."""
+        ...
 
     def answer(
         self, exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()

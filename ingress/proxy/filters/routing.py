@@ -1,0 +1,47 @@
+"""Runners of the routing filters (ingress.model.filters.routing)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from ingress.model.filters.core import HeaderEdits
+from ingress.model.filters.routing import HostRedirect, RewritePath
+from ingress.proxy.filters.registry import FilterHost, request_runner
+
+if TYPE_CHECKING:
+    from ingress.proxy.exchange import Exchange
+
+# Characters a request target carries as they are; a rewritten path escapes the rest
+# (nginx's NGX_ESCAPE_URI, except '%': the path may still hold the client's escapes).
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
+@request_runner(RewritePath)
+def rewrite_path(host: FilterHost, exchange: Exchange, flt: RewritePath) -> bool:
+    route = exchange.route
+    regex = route.regex if route is not None else None
+    match = regex.prefix_match(exchange.path) if regex is not None else None
+    path = flt.target.expand(match)
+    if not path.startswith("/"):
+        path = "/" + path
+    target = exchange.target
+    query_at = target.find(b"?")
+    query = target[query_at:] if query_at >= 0 else b""
+    exchange.target = quote(path.encode("latin-1", "replace"), safe=_PATH_SAFE).encode() + query
+    if flt.forwarded_prefix is not None:
+        prefix = flt.forwarded_prefix.expand(match).encode("latin-1", "replace")
+        exchange.add_header_edits(HeaderEdits(set=((b"x-forwarded-prefix", prefix),)))
+    return False
+
+
+@request_runner(HostRedirect)
+def host_redirect(host: FilterHost, exchange: Exchange, flt: HostRedirect) -> bool:
+    """ingress-nginx's redirect server: same scheme and port, trailing slash dropped."""
+    target = exchange.url.decode("latin-1")
+    if target.endswith("/"):
+        target = target[:-1]
+    listener = host.listener
+    scheme, port = listener.scheme.decode(), listener.public_port.decode()
+    host.redirect(exchange, flt.status, f"{scheme}://{flt.to}:{port}{target}")
+    return True
