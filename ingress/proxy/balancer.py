@@ -146,6 +146,11 @@ class Balancers:
         # Never eject everything: if all candidates are ejected, use them anyway.
         return healthy or candidates
 
+    def forget_address(self, address: tuple[str, int]) -> None:
+        """An endpoint left the table: drop its health and latency state."""
+        self.ejected.pop(address, None)
+        self.ewma.stats.pop(address, None)
+
     def keep_only(self, keys: Collection[str]) -> None:
         """Drop the state of backends that left the table."""
         for cache in (self._cursors, self._rings, self._subsets):

@@ -88,7 +88,7 @@ class Dataplane:
         live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
         for address in [a for a in self.pools if a not in live]:
             self.pools.pop(address).retire()
-            self.balancers.ejected.pop(address, None)
+            self.balancers.forget_address(address)
         self.balancers.keep_only(backends.keys())
         self.stats.keep_only({route.labels for route in table.all_routes()})
 

@@ -94,6 +94,14 @@ def test_affinity_cookie_and_its_attributes() -> None:
         change_on_failure=True)
 
 
+def test_affinity_with_use_regex_wants_a_cookie_path() -> None:
+    # ingress-nginx logs "session-cookie-path should be set when use-regex is true".
+    spec = spec_of(affinity="cookie", use_regex="true")
+    assert reported(spec) == ["session-cookie-path"]
+    assert spec.problems[0].reason == "MissingAnnotation" and spec.session_cookie is not None
+    assert spec_of(affinity="cookie", use_regex="true", session_cookie_path="/foo").problems == []
+
+
 def test_session_cookie_settings_need_affinity_cookie() -> None:
     assert spec_of(session_cookie_name="X").session_cookie is None
     assert spec_of(affinity="cookie").session_cookie == SessionCookie()

@@ -258,6 +258,12 @@ def test_ewma_picks_mark_the_exchange_for_timing(balancers: Balancers) -> None:
     assert not plain.timed
 
 
+def test_a_pod_leaving_the_table_takes_its_average_along(balancers: Balancers) -> None:
+    balancers.observe(PODS[0], 0.2)
+    balancers.forget_address(PODS[0].address)
+    assert PODS[0].address not in balancers.ewma.stats
+
+
 def test_ewma_slow_start_gives_a_new_pod_the_average(balancers: Balancers) -> None:
     balancers.pick(backend(Balancer.EWMA, PODS[:2]), (), request())
     balancers.observe(PODS[0], 0.2)

@@ -38,6 +38,9 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     if annotations.parsed("affinity", values.one_of("cookie")) is None:
         return
     mode = annotations.parsed("affinity-mode", values.one_of("balanced", "persistent"))
+    if spec.use_regex and "session-cookie-path" not in annotations.values:
+        annotations.report("session-cookie-path", "should be set when use-regex is true: "
+                           "the cookie's Path would be the path regex", "MissingAnnotation")
     spec.session_cookie = SessionCookie(
         name=annotations.parsed("session-cookie-name", values.cookie_name) or "INGRESSCOOKIE",
         persistent=mode == "persistent",
