@@ -64,7 +64,8 @@ class Backend:
 
 @dataclass(frozen=True, slots=True)
 class WeightedBackend:
-    backend: Backend
+    # None: a reference that could not be resolved; its share of requests is answered 500.
+    backend: Backend | None
     weight: int
 
 
@@ -90,7 +91,8 @@ class BackendSplit:
         object.__setattr__(self, "total", total)
 
     def pick(self, draw: float) -> Backend | None:
-        """The backend for `draw` in [0, 1); None when every weight is 0."""
+        """The backend for `draw` in [0, 1); None when every weight is 0 or the draw
+        falls on an unresolved backend."""
         if self.total <= 0:
             return None
         point = draw * self.total

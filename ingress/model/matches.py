@@ -19,6 +19,11 @@ class RequestView(Protocol):
     @property
     def method(self) -> bytes: ...
 
+    @property
+    def secure(self) -> bool:
+        """Whether the request came in over TLS."""
+        ...
+
     def header(self, lname: bytes) -> bytes | None:
         """The first value of a header, by lower-case name."""
         ...
@@ -32,6 +37,7 @@ class _NoRequest:
     """A request with no headers and no query (route lookups outside the proxy)."""
 
     method = b"GET"
+    secure = False
 
     def header(self, lname: bytes) -> bytes | None:
         return None
@@ -114,9 +120,14 @@ class RouteMatch:
     method: bytes | None = None
     headers: tuple[HeaderMatch, ...] = ()
     query: tuple[QueryMatch, ...] = ()
+    # Only plain HTTP (False) or only TLS (True) requests: a Gateway route attached to
+    # listeners of one protocol. Not a precedence criterion: the two sets never overlap.
+    secure: bool | None = None
 
     def matches(self, request: RequestView) -> bool:
         if self.method is not None and request.method != self.method:
+            return False
+        if self.secure is not None and request.secure is not self.secure:
             return False
         for header in self.headers:
             raw = request.header(header.name)

@@ -129,6 +129,10 @@ class RoutingTable:
     # `*.foo.com` is stored under "foo.com": one label is stripped from the
     # request host and looked up here.
     wildcards: Mapping[str, VirtualHost] = field(default_factory=dict)
+    # Gateway API wildcards, whose `*` stands for one label or more: `*.foo.com` (stored
+    # under "foo.com") also takes `a.b.foo.com`. Tried after `wildcards`, the longest
+    # suffix first; each is also in `wildcards` for names one label longer.
+    deep_wildcards: Mapping[str, VirtualHost] = field(default_factory=dict)
     any_host: VirtualHost | None = None
     default_backend: Route | None = None
     # Certificates by exact host and by wildcard suffix, like the vhosts.
@@ -139,7 +143,15 @@ class RoutingTable:
 
     def virtual_host(self, host: str) -> VirtualHost | None:
         """The vhost for a lower-case host name without port, or None."""
-        return _by_host(self.hosts, self.wildcards, host)
+        found = self.hosts.get(host)
+        if found is None:
+            dot = host.find(".")
+            if dot > 0:
+                suffix = host[dot + 1 :]
+                found = self.wildcards.get(suffix)
+                if found is None and self.deep_wildcards:
+                    found = _by_longest_suffix(self.deep_wildcards, suffix)
+        return found
 
     def route(self, host: str, path: str, request: RequestView = NO_REQUEST) -> Route | None:
         """Route a request: its host's rules, then host-less rules, then defaultBackend."""
@@ -160,6 +172,7 @@ class RoutingTable:
     def virtual_hosts(self) -> Iterator[VirtualHost]:
         yield from self.hosts.values()
         yield from self.wildcards.values()
+        yield from self.deep_wildcards.values()
         if self.any_host is not None:
             yield self.any_host
 
@@ -176,7 +189,8 @@ class RoutingTable:
             found[route.backend.key] = route.backend
             if route.split is not None:
                 for weighted in route.split.backends:
-                    found[weighted.backend.key] = weighted.backend
+                    if weighted.backend is not None:
+                        found[weighted.backend.key] = weighted.backend
             if route.canary is not None:
                 found[route.canary.backend.key] = route.canary.backend
         return found
@@ -190,6 +204,18 @@ def _by_host(exact: Mapping[str, T], wildcards: Mapping[str, T], host: str) -> T
         if dot > 0:
             found = wildcards.get(host[dot + 1 :])
     return found
+
+
+def _by_longest_suffix(deep: Mapping[str, T], suffix: str) -> T | None:
+    """The entry of the longest proper suffix of `suffix` (whose own entry was tried)."""
+    while True:
+        dot = suffix.find(".")
+        if dot < 0:
+            return None
+        suffix = suffix[dot + 1 :]
+        found = deep.get(suffix)
+        if found is not None:
+            return found
 
 
 EMPTY_TABLE = RoutingTable()

@@ -147,6 +147,10 @@ class Exchange:
 
     # --- the request as route conditions read it (ingress.model.RequestView)
 
+    @property
+    def secure(self) -> bool:
+        return self.conn.listener.tls
+
     def header(self, lname: bytes) -> bytes | None:
         for _, name, value in self.headers:
             if name == lname:
