@@ -15,6 +15,7 @@ from typing import Any
 
 DEFAULT_INGRESS_CLASS = "portico"
 DEFAULT_CONTROLLER_NAME = "portico.dev/ingress-controller"
+DEFAULT_GATEWAY_CONTROLLER_NAME = "portico.dev/gateway-controller"
 
 
 def _flag(help_text: str, **extra: Any) -> Any:
@@ -42,6 +43,8 @@ class BuildSettings:
     controller_name: str = DEFAULT_CONTROLLER_NAME
     watch_ingress_without_class: bool = False
     default_ssl_certificate: str | None = None  # "namespace/name"
+    gateway_api: bool = False
+    gateway_controller_name: str = DEFAULT_GATEWAY_CONTROLLER_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,15 @@ class Settings:
     )
     default_ssl_certificate: str | None = field(
         default=None, metadata=_flag("ns/name of the TLS Secret for unknown hosts")
+    )
+    # --- Gateway API
+    gateway_api: bool = field(
+        default=False,
+        metadata=_flag("also serve Gateway API GatewayClasses, Gateways and HTTPRoutes"),
+    )
+    gateway_controller_name: str = field(
+        default=DEFAULT_GATEWAY_CONTROLLER_NAME,
+        metadata=_flag("spec.controllerName of our GatewayClasses"),
     )
     # --- listeners
     bind: str = field(default="0.0.0.0", metadata=_flag("address of the traffic listeners"))
@@ -210,6 +222,8 @@ class Settings:
             controller_name=self.controller_name,
             watch_ingress_without_class=self.watch_ingress_without_class,
             default_ssl_certificate=self.default_ssl_certificate,
+            gateway_api=self.gateway_api,
+            gateway_controller_name=self.gateway_controller_name,
         )
 
 

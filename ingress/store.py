@@ -9,7 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-KINDS = ("Ingress", "IngressClass", "Service", "EndpointSlice", "Secret")
+KINDS = (
+    "Ingress", "IngressClass", "Service", "EndpointSlice", "Secret",
+    # Gateway API (read with --gateway-api): Namespaces for listeners' namespace selectors,
+    # the CustomResourceDefinition of Gateways only for the Gateway API version installed.
+    "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant", "Namespace",
+    "CustomResourceDefinition",
+)
 
 Key = tuple[str, str]  # (namespace, name); namespace is '' for cluster-scoped kinds
 Body = Mapping[str, Any]

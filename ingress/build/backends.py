@@ -203,6 +203,17 @@ class BackendResolver:
         key, and either over `balancer`.
         """
         service, port = _parse_backend_ref(raw, field)
+        return self._backend(namespace, service, port, field, balancer, hash_key, session_cookie)
+
+    def resolve_port(self, namespace: str, service: str, number: int, field: str,
+                     balancer: Balancer) -> Backend:
+        """The Backend of a Service port named by number (Gateway API backendRefs)."""
+        return self._backend(namespace, service, _ServicePort(str(number), number, None), field,
+                             balancer, None, None)
+
+    def _backend(self, namespace: str, service: str, port: _ServicePort, field: str,
+                 balancer: Balancer, hash_key: HashKey | None,
+                 session_cookie: SessionCookie | None) -> Backend:
         memo_key = (namespace, service, port.ref, balancer, hash_key, session_cookie)
         backend = self._backends.get(memo_key)
         if backend is None:

@@ -16,6 +16,7 @@ from typing import Any
 from ingress.build.backends import BackendResolver, with_session_cookie
 from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
+from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
 from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
 from ingress.build.locations import virtual_host
@@ -226,10 +227,20 @@ def build(
         routes.add(request)
         tls.add(request)
     routes.merge_canaries()
+    table = routes.table(tls.result, generation)
+    referenced = set(tls.result.referenced_secrets)
+    gateway_statuses = NO_STATUSES
+    if settings.gateway_api:
+        gateway = serve_gateway_api(objects, settings.gateway_controller_name, resolver, now,
+                                    table)
+        table, gateway_statuses = gateway.table, gateway.statuses
+        problems += gateway.problems
+        referenced |= gateway.referenced_secrets
     problems += routes.problems + resolver.problems + tls.result.problems
     return BuildResult(
-        table=routes.table(tls.result, generation),
+        table=table,
         problems=tuple(problems),
         owned=tuple(refs),
-        referenced_secrets=frozenset(tls.result.referenced_secrets),
+        referenced_secrets=frozenset(referenced),
+        gateway=gateway_statuses,
     )

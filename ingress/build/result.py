@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingress.build.gateway.status import NO_STATUSES, GatewayStatuses
 from ingress.model import EMPTY_TABLE, ObjectRef, Problem, RoutingTable
 
 
@@ -16,3 +17,5 @@ class BuildResult:
     owned: tuple[ObjectRef, ...] = ()
     # TLS Secrets (namespace, name) that owned Ingresses or the default certificate need.
     referenced_secrets: frozenset[tuple[str, str]] = field(default_factory=frozenset)
+    # What the Gateway API front end says of each object (with --gateway-api).
+    gateway: GatewayStatuses = NO_STATUSES

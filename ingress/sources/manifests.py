@@ -22,7 +22,9 @@ from ingress.store import KINDS, Body
 
 log = logging.getLogger(__name__)
 
-CLUSTER_SCOPED_KINDS = frozenset({"IngressClass"})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {"IngressClass", "GatewayClass", "Namespace", "CustomResourceDefinition"}
+)
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
