@@ -47,6 +47,16 @@ WATCHED = (
     WatchedKind("Secret", "v1", "secrets"),
 )
 
+# With --gateway-api. ReferenceGrant v1beta1 is served by every Gateway API release (grants
+# written as v1 are the same objects); Namespaces carry the labels listeners select routes by.
+GATEWAY_WATCHED = (
+    WatchedKind("GatewayClass", "gateway.networking.k8s.io/v1", "gatewayclasses"),
+    WatchedKind("Gateway", "gateway.networking.k8s.io/v1", "gateways"),
+    WatchedKind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes"),
+    WatchedKind("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"),
+    WatchedKind("Namespace", "v1", "namespaces"),
+)
+
 
 def is_tls_secret(body: Mapping[str, Any]) -> bool:
     data = body.get("data") or {}
@@ -78,7 +88,9 @@ class ObjectFeed:
         metrics: OperatorMetrics,
         secrets: SecretFilter,
         sweep_quiet: float = 1.0,
+        kinds: tuple[WatchedKind, ...] = WATCHED,
     ) -> None:
+        self._kinds = kinds
         self._store = store
         self._mark_synced = mark_synced
         self._metrics = metrics
@@ -86,15 +98,15 @@ class ObjectFeed:
         self._sweep_quiet = sweep_quiet
         self.last_event_at = 0.0
         # kind → key → when a watch event last showed the object alive (monotonic)
-        self._touched: dict[str, dict[Key, float]] = {w.kind: {} for w in WATCHED}
-        self._listed: dict[str, set[Key]] = {w.kind: set() for w in WATCHED}
+        self._touched: dict[str, dict[Key, float]] = {w.kind: {} for w in kinds}
+        self._listed: dict[str, set[Key]] = {w.kind: set() for w in kinds}
         self._streaming: set[str] = set()
         self._sweeps: dict[str, asyncio.Task[None]] = {}
         self._last_listing_event: dict[str, float] = {}
         self._burst_started: dict[str, float] = {}
 
     def register(self, registry: kopf.OperatorRegistry) -> None:
-        for watched in WATCHED:
+        for watched in self._kinds:
             kopf.index(watched.group_version, watched.plural, registry=registry,
                        id=f"feed-{watched.kind}")(self._indexer(watched.kind))
             kopf.on.event(watched.group_version, watched.plural, registry=registry,

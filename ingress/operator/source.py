@@ -18,11 +18,13 @@ from typing import Any
 import aiohttp
 import kopf
 
+from ingress.build.gateway.classes import BUNDLE_VERSION, GATEWAY_CRD
 from ingress.build.result import BuildResult
 from ingress.operator.api import ApiError, KubeClient
 from ingress.operator.election import ElectionTiming, LeaderElector
 from ingress.operator.events import EventRecorder
-from ingress.operator.feed import ObjectFeed, SecretFilter
+from ingress.operator.feed import GATEWAY_WATCHED, WATCHED, ObjectFeed, SecretFilter
+from ingress.operator.gateway_status import GatewayStatusWriter
 from ingress.operator.kubeconfig import load_connection
 from ingress.operator.metrics import OperatorMetrics
 from ingress.operator.status import StatusWriter
@@ -36,6 +38,7 @@ COMPONENT = "portico"
 # failed writes and notice a --publish-service outside the watched namespaces.
 RESYNC_PERIOD = 30.0
 _KOPF_DIR = str(Path(kopf.__file__).parent)
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
 
 class _NotKopfTasks(Collection["asyncio.Task[Any]"]):
@@ -97,7 +100,8 @@ class KubernetesSource:
         self.metrics = OperatorMetrics()
         self.secrets = SecretFilter()
         self.feed = ObjectFeed(reconciler.store, reconciler.mark_synced, self.metrics,
-                               self.secrets)
+                               self.secrets,
+                               kinds=WATCHED + GATEWAY_WATCHED if settings.gateway_api else WATCHED)
         self.client = KubeClient(lambda: load_connection(settings.kubeconfig))
         namespace = settings.own_namespace
         self.elector = LeaderElector(
@@ -110,6 +114,11 @@ class KubernetesSource:
                                    settings.publish_service)
         self.events = EventRecorder(self.client, reconciler.store, COMPONENT,
                                     self.elector.identity)
+        self.gateway_status = (
+            GatewayStatusWriter(self.client, reconciler.store, settings.gateway_controller_name)
+            if settings.gateway_api else None
+        )
+        self._crd_read_at = float("-inf")
         self._result: BuildResult | None = None
         self._wake = asyncio.Event()
         self._fetch_tried: set[tuple[str, str]] = set()
@@ -181,7 +190,29 @@ class KubernetesSource:
                 await self.status.sync(result)
                 await self.events.sync(result)
                 self.metrics.status_patches = self.status.patches
+                if self.gateway_status is not None:
+                    await self._read_gateway_crd()
+                    await self.gateway_status.sync(result.gateway, await self.status.addresses())
+                    self.metrics.status_patches += self.gateway_status.patches
                 self.metrics.events_posted = self.events.posted
+
+    async def _read_gateway_crd(self) -> None:
+        """The Gateway CRD's bundle-version annotation (GatewayClass SupportedVersion), at most
+        once per resync period: it only changes when Gateway API is upgraded."""
+        if time.monotonic() - self._crd_read_at < RESYNC_PERIOD:
+            return
+        self._crd_read_at = time.monotonic()
+        try:
+            crd = await self.client.get(f"{CRDS}/{GATEWAY_CRD}")
+        except (ApiError, aiohttp.ClientError, TimeoutError) as e:
+            log.debug("CustomResourceDefinition %s: %s", GATEWAY_CRD, e)
+            return
+        annotations = (crd.get("metadata") or {}).get("annotations") or {}
+        self.reconciler.store.upsert({
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": GATEWAY_CRD,
+                         "annotations": {BUNDLE_VERSION: annotations.get(BUNDLE_VERSION)}},
+        })
 
     async def _keep_referenced_secrets(self, result: BuildResult) -> None:
         """Drop Secrets no build needs; GET needed ones that were dropped when first seen."""

@@ -7,18 +7,20 @@ from gateway_objects import (
     base,
     build,
     certificate_secret,
-    gateway,
-    http_route,
-    http_rule,
-    https_listener,
-    listener,
-    prefix,
     served,
     service_of,
 )
 
 from ingress.build.gateway.status import NO_STATUSES
 from ingress.settings import BuildSettings
+from kube.gateway_objects import (
+    gateway,
+    http_route,
+    http_rule,
+    https_listener,
+    listener,
+    prefix,
+)
 
 
 def test_without_gateway_api_gateway_objects_are_ignored() -> None:

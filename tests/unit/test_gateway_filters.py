@@ -13,17 +13,10 @@ from typing import Any
 
 import pytest
 from gateway_objects import (
-    backend_ref,
     base,
     build,
     certificate_secret,
     condition,
-    gateway,
-    http_route,
-    http_rule,
-    https_listener,
-    listener,
-    prefix,
     route_parent,
     served,
 )
@@ -42,6 +35,15 @@ from ingress.model.filters.gateway import (
     URLRewrite,
 )
 from ingress.proxy.filters.gateway import modified_path
+from kube.gateway_objects import (
+    backend_ref,
+    gateway,
+    http_route,
+    http_rule,
+    https_listener,
+    listener,
+    prefix,
+)
 
 
 @pytest.mark.parametrize(("path", "matched", "replacement", "expected"), [

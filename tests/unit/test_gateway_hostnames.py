@@ -12,16 +12,18 @@ from gateway_objects import (
     base,
     build,
     condition,
-    gateway,
-    http_route,
-    http_rule,
-    listener,
-    prefix,
     route_parent,
     service_of,
 )
 
 from ingress.build.gateway.hostnames import intersect, route_hosts
+from kube.gateway_objects import (
+    gateway,
+    http_route,
+    http_rule,
+    listener,
+    prefix,
+)
 
 
 @pytest.mark.parametrize(("listener_host", "route_host", "expected"), [

@@ -13,10 +13,17 @@ from typing import Any
 import pytest
 from build_objects import problem_fields
 from gateway_objects import (
-    backend_ref,
     base,
     build,
     certificate_secret,
+    route_parent,
+    served,
+    service_of,
+)
+
+from ingress.model import PathType
+from kube.gateway_objects import (
+    backend_ref,
     exact,
     gateway,
     headers,
@@ -25,11 +32,7 @@ from gateway_objects import (
     https_listener,
     listener,
     prefix,
-    served,
-    service_of,
 )
-
-from ingress.model import PathType
 
 
 def rule(*matches: dict[str, Any], to: str = "v1") -> dict[str, Any]:
@@ -254,7 +257,10 @@ def test_a_rule_with_an_unusable_match_is_dropped_and_reported(match: dict[str, 
     result = build(base(), route)
     assert service_of(result, "h", "/ok") == "v2"
     assert service_of(result, "h", "/") is None
-    assert [p.message.startswith(f"Dropped Rule 0: {field}") for p in result.problems] == [True]
+    assert [p.field for p in result.problems] == [field]
+    [partially] = [c for c in route_parent(result, "r").conditions
+                   if c.type == "PartiallyInvalid"]
+    assert partially.message.startswith(f"Dropped Rule 0: {field}: ")
 
 
 def test_routes_on_http_only_or_https_only_listeners_take_only_that_protocol() -> None:

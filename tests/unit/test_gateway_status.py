@@ -19,23 +19,12 @@ from typing import Any
 import pytest
 from build_objects import problem_fields, tls_secret
 from gateway_objects import (
-    GROUP,
-    NS,
-    backend_ref,
     backends,
     base,
     build,
     certificate_secret,
     condition,
-    gateway,
-    gateway_class,
     gateway_status,
-    http_route,
-    http_rule,
-    https_listener,
-    listener,
-    namespace,
-    reference_grant,
     route_parent,
     served,
     service_of,
@@ -45,6 +34,19 @@ from ingress.build import BuildResult
 from ingress.build.gateway.features import SUPPORTED_FEATURES
 from ingress.build.gateway.status import ListenerStatus
 from ingress.model.filters.core import DirectResponse
+from kube.gateway_objects import (
+    GROUP,
+    NS,
+    backend_ref,
+    gateway,
+    gateway_class,
+    http_route,
+    http_rule,
+    https_listener,
+    listener,
+    namespace,
+    reference_grant,
+)
 
 
 def listener_status(result: BuildResult, name: str = "http", gw: str = "gw") -> ListenerStatus:
@@ -305,4 +307,5 @@ def test_route_status_has_one_entry_per_parent_ref_of_ours_with_the_generation()
 
 def test_problems_name_the_object_and_field() -> None:
     result = build(base(), http_route("r", http_rule(backends=[backend_ref("nonexistent")])))
-    assert ("HTTPRoute infra/r", "spec.rules", "BackendNotFound") in problem_fields(result)
+    assert problem_fields(result) == [
+        ("HTTPRoute infra/r", "spec.rules[0].backendRefs[0]", "BackendNotFound")]

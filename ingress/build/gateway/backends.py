@@ -22,8 +22,12 @@ _MAX_WEIGHT = 1_000_000
 
 @dataclass(frozen=True, slots=True)
 class Unresolved:
+    field: str
     reason: str  # InvalidKind, RefNotPermitted or BackendNotFound
     message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
 
 
 @dataclass(slots=True)
@@ -60,7 +64,7 @@ class BackendRefs:
             backend = self.resolver.resolve_port(namespace, name, ref["port"], at,
                                                  Balancer.ROUND_ROBIN)
         except FieldError as error:
-            problem = Unresolved("BackendNotFound", f"{at}: {error.message}")
+            problem = Unresolved(at, "BackendNotFound", error.message)
             self.unresolved.append(problem)
             return ResolvedRef(None, weight, name, problem)
         return ResolvedRef(backend, weight, name)
@@ -69,13 +73,13 @@ class BackendRefs:
         group = optional_str(ref.get("group"), f"{at}.group")
         kind = optional_str(ref.get("kind"), f"{at}.kind") or "Service"
         if group not in ("", "core") or kind != "Service":
-            return Unresolved("InvalidKind", f"{at}: {group or 'core'}/{kind} is not a Service")
+            return Unresolved(at, "InvalidKind", f"{group or 'core'}/{kind} is not a Service")
         namespace = optional_str(ref.get("namespace"), f"{at}.namespace") or self.route.namespace
         source = (GROUP, "HTTPRoute", self.route.namespace)
         if not self.grants.allows(source, ("", "Service"), namespace, name):
-            return Unresolved("RefNotPermitted", f"{at}: no ReferenceGrant in {namespace} allows "
+            return Unresolved(at, "RefNotPermitted", f"no ReferenceGrant in {namespace} allows "
                               f"HTTPRoutes of {self.route.namespace} to use Service {name}")
         port = ref.get("port")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-            return Unresolved("BackendNotFound", f"{at}.port: a Service port number is required")
+            return Unresolved(f"{at}.port", "BackendNotFound", "a Service port number is required")
         return None

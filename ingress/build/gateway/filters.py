@@ -76,8 +76,8 @@ class RuleFilters:
     redirect: RedirectSpec | None = None
     rewrite_path: PathSpec | None = None
     rewrite_host: str | None = None
-    # Why the rule answers 500 instead (a filter Portico does not implement).
-    unsupported: str | None = None
+    # (field, why) the rule answers 500 instead: a filter Portico does not implement.
+    unsupported: tuple[str, str] | None = None
 
     def path_specs(self) -> list[PathSpec]:
         specs = [self.rewrite_path, self.redirect.path if self.redirect else None]
@@ -173,7 +173,8 @@ def parse_filters(raw: Any, at: str) -> RuleFilters:
                                                          f"{where}.urlRewrite.hostname")
             result.rewrite_path = _path_spec(rewrite.get("path"), f"{where}.urlRewrite.path")
         elif result.unsupported is None:
-            result.unsupported = f"{where}: filter type {kind!r} is not supported by Portico"
+            result.unsupported = (f"{where}.type", f"filter type {kind!r} is not supported by "
+                                  "Portico")
     return result
 
 

@@ -68,6 +68,20 @@ class Candidate:
     field: str
 
 
+@dataclass(frozen=True, slots=True)
+class DroppedRule:
+    """A rule that cannot be served as written (the PartiallyInvalid condition's words)."""
+
+    index: int
+    field: str
+    message: str
+    answers_500: bool
+
+    def __str__(self) -> str:
+        instead = " (answers 500)" if self.answers_500 else ""
+        return f"Dropped Rule {self.index}{instead}: {self.field}: {self.message}"
+
+
 @dataclass(slots=True)
 class _Rule:
     index: int
@@ -76,8 +90,6 @@ class _Rule:
     backend: Backend
     split: BackendSplit | None = None
     upstream: UpstreamPolicy = DEFAULT_UPSTREAM
-    # Why it answers 500 instead of forwarding (also reported as a dropped rule).
-    broken: str | None = None
 
 
 @dataclass(slots=True)
@@ -128,7 +140,7 @@ class _RouteParser:
         self.generation = generation(body)
         self.created = age(body)
         self.refs = BackendRefs(self.ref, resolver, grants)
-        self.dropped: list[str] = []  # "Dropped Rule" messages
+        self.dropped: list[DroppedRule] = []
         self.problems: list[Problem] = []
 
     def rules(self, spec: Mapping[str, Any]) -> list[_Rule]:
@@ -141,7 +153,7 @@ class _RouteParser:
                            enumerate(sequence(rule.get("matches"), f"{at}.matches")
                                      or [DEFAULT_MATCH])]
             except FieldError as error:
-                self.dropped.append(f"Dropped Rule {i}: {error.field}: {error.message}")
+                self.dropped.append(DroppedRule(i, error.field, error.message, False))
                 continue
             rules.append(self._rule(i, at, rule, matches))
         return rules
@@ -157,9 +169,9 @@ class _RouteParser:
             filters.check(matches, at)
             upstream = _upstream(rule, at, filters.rewrite_host)
         except FieldError as error:
-            return self._broken(index, matches, f"{error.field}: {error.message}", refs)
+            return self._broken(index, matches, error.field, error.message, refs)
         if filters.unsupported is not None:
-            return self._broken(index, matches, filters.unsupported, refs)
+            return self._broken(index, matches, *filters.unsupported, refs)
         for name in _IGNORED_RULE_FIELDS:
             if rule.get(name) is not None:
                 self.problems.append(Problem(self.ref, f"{at}.{name}", "is not supported by "
@@ -196,11 +208,11 @@ class _RouteParser:
             raise FieldError(where, "RequestRedirect and URLRewrite belong on the rule",
                              "UnsupportedValue")
 
-    def _broken(self, index: int, matches: list[MatchSpec], message: str,
+    def _broken(self, index: int, matches: list[MatchSpec], field: str, message: str,
                 refs: list[ResolvedRef]) -> _Rule:
-        self.dropped.append(f"Dropped Rule {index} (answers 500): {message}")
+        self.dropped.append(DroppedRule(index, field, message, True))
         return _Rule(index, matches, RuleFilters(request=[DirectResponse(500)]),
-                     _placeholder(self.ref, refs), broken=message)
+                     _placeholder(self.ref, refs))
 
     def hostnames(self, spec: Mapping[str, Any]) -> tuple[str, ...]:
         return tuple(dict.fromkeys(
@@ -285,18 +297,18 @@ def _conditions(accepted: tuple[str, str], parser: _RouteParser, served: bool,
     gen = parser.generation
     dropped = parser.dropped
     if served and rules and len(dropped) == rules:
-        accepted = ("UnsupportedValue", "no rule can be served: " + "; ".join(dropped))
+        accepted = ("UnsupportedValue", "no rule can be served: " + "; ".join(map(str, dropped)))
     ok = accepted[0] == "Accepted"
     conditions = [Condition("Accepted", TRUE if ok else FALSE, *accepted, gen)]
     unresolved = parser.refs.unresolved
     if unresolved:
-        message = "; ".join(u.message for u in unresolved)
+        message = "; ".join(map(str, unresolved))
         conditions.append(Condition("ResolvedRefs", FALSE, unresolved[0].reason, message, gen))
     else:
         conditions.append(Condition("ResolvedRefs", TRUE, "ResolvedRefs", "", gen))
     if ok and dropped:
         conditions.append(Condition("PartiallyInvalid", TRUE, "UnsupportedValue",
-                                    "; ".join(dropped), gen))
+                                    "; ".join(map(str, dropped)), gen))
     return tuple(conditions)
 
 
@@ -362,6 +374,8 @@ def _route(key: Key, body: Body, gateways: Gateways, namespaces: Namespaces,
             if listener.programmed:
                 result.candidates += parser.candidates(rules, listener, hosts)
     result.statuses.append(RouteStatus(parser.ref, tuple(statuses)))
-    result.problems += parser.problems + [
-        Problem(parser.ref, "spec.rules", message, "UnsupportedValue") for message in parser.dropped
-    ] + [Problem(parser.ref, "spec.rules", u.message, u.reason) for u in parser.refs.unresolved]
+    result.problems += parser.problems
+    result.problems += [Problem(parser.ref, d.field, d.message, "UnsupportedValue")
+                        for d in parser.dropped]
+    result.problems += [Problem(parser.ref, u.field, u.message, u.reason)
+                        for u in parser.refs.unresolved]
