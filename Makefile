@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean annotations-table
+.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean annotations-table conformance-gateway
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ test: $(STAMP) system-packages tools lint
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -x tests/unit
+
+# Only the Gateway API tests (modelled on the upstream conformance suite's core tests).
+conformance-gateway: $(STAMP)
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_gateway_*.py \
+		tests/e2e/test_gateway_api.py tests/e2e/test_gateway_status.py
 
 # The second compare: what metrics, access logs and tracing cost (README, Observability).
 bench: $(STAMP) system-packages

@@ -30,7 +30,6 @@ from kube.gateway_api import (
     HTTPROUTES,
     GatewayEmulator,
     install_gateway_api,
-    namespace,
 )
 from kube.gateway_objects import (
     backend_ref,
@@ -40,6 +39,7 @@ from kube.gateway_objects import (
     http_rule,
     https_listener,
     listener,
+    namespace,
     reference_grant,
 )
 from kube.harness import ApiServer, write_kubeconfig

@@ -12,8 +12,6 @@ watching Namespaces needs.
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp.web
 import attrs
 import kmock
@@ -77,7 +75,3 @@ def install_gateway_api(emulator: Emulator) -> None:
                      "annotations": {f"{GROUP}/bundle-version": BUNDLE_VERSION}},
     })
 
-
-def namespace(name: str, **labels: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {
-        "kubernetes.io/metadata.name": name, **labels}}}
