@@ -35,6 +35,13 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "admissionWebhook": {"enabled": True, "certManager": {"enabled": True}},
     },
     "namespaced": {"controller": {"watchNamespace": "team-a"}},
+    "gateway-api": {
+        "gatewayAPI": {
+            "enabled": True,
+            "listenerPorts": [{"name": "http-alt", "port": 8080, "protocol": "HTTP"},
+                              {"name": "https-alt", "port": 9443, "protocol": "HTTPS"}],
+        },
+    },
     "scaled-and-fenced": {
         "controller": {
             "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},

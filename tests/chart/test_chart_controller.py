@@ -23,7 +23,12 @@ from chart_objects import (
 from conftest import SCENARIOS
 from helm_render import NAMESPACE, RELEASE, ROOT
 
-from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, Settings
+from ingress.settings import (
+    DEFAULT_CONTROLLER_NAME,
+    DEFAULT_GATEWAY_CONTROLLER_NAME,
+    DEFAULT_INGRESS_CLASS,
+    Settings,
+)
 
 PORTICO = ROOT / ".venv" / "bin" / "portico"
 DEFAULTS = Settings(workers=1)
@@ -143,6 +148,21 @@ def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenari
     annotations = ingress_class["metadata"].get("annotations", {})
     is_default = SCENARIOS[scenario].get("ingressClass", {}).get("default", False)
     assert (annotations.get("ingressclass.kubernetes.io/is-default-class") == "true") is is_default
+
+
+def test_gateway_api_flags_class_and_listener_ports(render: Render) -> None:
+    manifests = render(SCENARIOS["gateway-api"])
+    given = flags(manifests)
+    assert "gateway-api" in given
+    assert given["gateway-controller-name"] == DEFAULT_GATEWAY_CONTROLLER_NAME
+    gateway_class = one(manifests, "GatewayClass")
+    assert gateway_class["spec"]["controllerName"] == DEFAULT_GATEWAY_CONTROLLER_NAME
+    spec = one(manifests, "Service", RELEASE)["spec"]
+    ports = {p["port"]: container_port(manifests, p["targetPort"]) for p in spec["ports"]}
+    assert ports == {80: DEFAULTS.http_port, 443: DEFAULTS.https_port,
+                     8080: DEFAULTS.http_port, 9443: DEFAULTS.https_port}
+    defaults = render({})
+    assert not of_kind(defaults, "GatewayClass") and "gateway-api" not in flags(defaults)
 
 
 def test_default_service_is_a_load_balancer_on_80_and_443(render: Render) -> None:

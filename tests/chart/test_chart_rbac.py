@@ -55,6 +55,18 @@ def watching(scope: str) -> set[Grant]:
 
 
 INGRESS_CLASSES = expand(CLUSTER, "networking.k8s.io", "ingressclasses", "get list watch")
+GATEWAY = "gateway.networking.k8s.io"
+GATEWAY_CLUSTER = (expand(CLUSTER, GATEWAY, "gatewayclasses", "get list watch")
+                   | expand(CLUSTER, GATEWAY, "gatewayclasses/status", "update patch")
+                   | expand(CLUSTER, "", "namespaces", "get list watch")
+                   | expand(CLUSTER, "apiextensions.k8s.io", "customresourcedefinitions", "get",
+                            f"gateways.{GATEWAY}"))
+
+
+def gateway_watching(scope: str) -> set[Grant]:
+    """Read Gateways, HTTPRoutes and ReferenceGrants; write Gateway and HTTPRoute status."""
+    return (expand(scope, GATEWAY, "gateways httproutes referencegrants", "get list watch")
+            | expand(scope, GATEWAY, "gateways/status httproutes/status", "update patch"))
 LEADER = expand(NAMESPACE, "coordination.k8s.io", "leases", "get create update patch")
 
 
@@ -80,6 +92,18 @@ def test_namespaced_rights_with_a_certificate_elsewhere(render: Render) -> None:
     certificate = expand("certs", "", "secrets", "get", "wildcard")
     # The published Service is inside the watched namespace: no extra Role for it.
     assert grants(render(values)) == watching(NAMESPACE) | INGRESS_CLASSES | LEADER | certificate
+
+
+def test_gateway_api_rights(render: Render) -> None:
+    assert grants(render(SCENARIOS["gateway-api"])) == (
+        watching(CLUSTER) | gateway_watching(CLUSTER) | INGRESS_CLASSES | GATEWAY_CLUSTER | LEADER)
+
+
+def test_namespaced_gateway_api_rights(render: Render) -> None:
+    values = {**SCENARIOS["namespaced"], "gatewayAPI": {"enabled": True}}
+    publish = expand(NAMESPACE, "", "services", "get", RELEASE)
+    assert grants(render(values)) == (watching("team-a") | gateway_watching("team-a")
+                                      | INGRESS_CLASSES | GATEWAY_CLUSTER | LEADER | publish)
 
 
 def test_no_rbac_when_disabled(render: Render) -> None:

@@ -15,7 +15,7 @@ from helm_render import CHART, NAMESPACE, RELEASE, run_helm
 # The oldest Kubernetes the chart claims (Chart.yaml kubeVersion) and the newest schemas at hand.
 KUBERNETES_VERSIONS = ("1.25.0", kubernetes_validate.latest_version())
 # CRDs have no schema in kubernetes-validate.
-NOT_BUILTIN = {"ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"}
+NOT_BUILTIN = {"ServiceMonitor", "PrometheusRule", "Certificate", "Issuer", "GatewayClass"}
 
 
 def test_chart_declares_the_oldest_validated_version() -> None:
@@ -50,7 +50,7 @@ def test_objects_live_in_the_release_namespace_or_are_cluster_scoped(
     manifests: list[Manifest],
 ) -> None:
     cluster_scoped = {"ClusterRole", "ClusterRoleBinding", "IngressClass",
-                      "ValidatingWebhookConfiguration"}
+                      "ValidatingWebhookConfiguration", "GatewayClass"}
     for manifest in manifests:
         kind, namespace = manifest["kind"], manifest["metadata"].get("namespace")
         if kind in cluster_scoped:

@@ -91,6 +91,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if .Values.gatewayAPI.enabled }}
+- --gateway-api
+- --gateway-controller-name={{ .Values.gatewayAPI.controllerName }}
+{{- end }}
 {{- range $flag, $value := $c.extraArgs }}
 {{- if kindIs "bool" $value }}
 - --{{ if not $value }}no-{{ end }}{{ $flag }}
@@ -144,12 +148,36 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+{{- if .Values.gatewayAPI.enabled }}
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways, httproutes, referencegrants]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gateways/status, httproutes/status]
+  verbs: [update, patch]
+{{- end }}
 {{- end -}}
 
+{{/* Cluster-scoped objects the controller reads (and, for GatewayClasses, writes status of). */}}
 {{- define "portico.ingressClassRules" -}}
 - apiGroups: [networking.k8s.io]
   resources: [ingressclasses]
   verbs: [get, list, watch]
+{{- if .Values.gatewayAPI.enabled }}
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses]
+  verbs: [get, list, watch]
+- apiGroups: [gateway.networking.k8s.io]
+  resources: [gatewayclasses/status]
+  verbs: [update, patch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [apiextensions.k8s.io]
+  resources: [customresourcedefinitions]
+  resourceNames: [gateways.gateway.networking.k8s.io]
+  verbs: [get]
+{{- end }}
 {{- end -}}
 
 {{- define "portico.subjects" -}}
