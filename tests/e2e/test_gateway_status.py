@@ -22,6 +22,7 @@ import pytest_asyncio
 
 from e2e.harness import Pods, Portico, eventually, free_port
 from kube import objects as o
+from kube.emulator import Emulator
 from kube.gateway_api import (
     GATEWAY_CLASSES,
     GATEWAYS,
@@ -42,7 +43,7 @@ from kube.gateway_objects import (
     namespace,
     reference_grant,
 )
-from kube.harness import ApiServer, write_kubeconfig
+from kube.harness import ApiServer, running_api, write_kubeconfig
 from kube.harness import eventually as until
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -61,7 +62,7 @@ def pods() -> Iterator[int]:
     running.close()
 
 
-def populate(emulator: GatewayEmulator, pod_port: int) -> None:
+def populate(emulator: Emulator, pod_port: int) -> None:
     put = emulator.put
     for name in ("infra", "web", "other"):
         put("v1/namespaces", namespace(name, **({"gateway-conformance": "backend"}
@@ -105,16 +106,12 @@ def populate(emulator: GatewayEmulator, pod_port: int) -> None:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def api(pods: int) -> AsyncIterator[ApiServer]:
-    async with GatewayEmulator() as emulator:
-        emulator.resources.load_bundled()
+    def prepare(emulator: Emulator) -> None:
         install_gateway_api(emulator)
         populate(emulator, pods)
-        server = ApiServer(emulator)
-        await server.start()
-        try:
-            yield server
-        finally:
-            await server.close()
+
+    async with running_api(emulator_type=GatewayEmulator, prepare=prepare) as server:
+        yield server
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")

@@ -102,10 +102,15 @@ class ApiServer:
 
 
 @contextlib.asynccontextmanager
-async def running_api(forget_served: bool = False) -> AsyncIterator[ApiServer]:
-    """A fresh Emulator with the bundled resource kinds, served on a loopback port."""
-    async with Emulator(forget_served=forget_served) as emulator:
+async def running_api(forget_served: bool = False, emulator_type: type[Emulator] = Emulator,
+                      prepare: Callable[[Emulator], None] | None = None,
+                      ) -> AsyncIterator[ApiServer]:
+    """A fresh Emulator with the bundled resource kinds (and what `prepare` adds), served on
+    a loopback port."""
+    async with emulator_type(forget_served=forget_served) as emulator:
         emulator.resources.load_bundled()
+        if prepare is not None:
+            prepare(emulator)
         server = ApiServer(emulator)
         await server.start()
         try:

@@ -8,8 +8,9 @@ a header or query parameter twice, only the first counts, as the spec says.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ingress.build.fields import FieldError, mapping, optional_str, required_str, sequence
 from ingress.model import (
@@ -99,26 +100,32 @@ def _path(raw: Any, at: str) -> tuple[PathType, str, str, Regex | None]:
     return path_type, value, key, None
 
 
+K = TypeVar("K", bytes, str)
+M = TypeVar("M", HeaderMatch, QueryMatch)
+
+
+def _first_by_name(raw: Any, at: str, name_of: Callable[[Any, str], K],
+                   make: Callable[[K, ValueMatch], M]) -> tuple[M, ...]:
+    """Header or query parameter matches; of two with one name only the first counts."""
+    found: dict[K, M] = {}
+    for i, raw_entry in enumerate(sequence(raw, at)):
+        where = f"{at}[{i}]"
+        entry = mapping(raw_entry, where)
+        name = name_of(entry.get("name"), f"{where}.name")
+        found.setdefault(name, make(name, _value_match(entry, where)))
+    return tuple(found.values())
+
+
 def parse_match(index: int, raw: Any, at: str) -> MatchSpec:
     entry = mapping(raw, at)
     path_type, path, key, regex = _path(entry.get("path"), f"{at}.path")
-    headers: dict[bytes, HeaderMatch] = {}
-    for i, raw_header in enumerate(sequence(entry.get("headers"), f"{at}.headers")):
-        where = f"{at}.headers[{i}]"
-        header = mapping(raw_header, where)
-        name = header_name(header.get("name"), f"{where}.name")
-        headers.setdefault(name, HeaderMatch(name, _value_match(header, where)))
-    query: dict[str, QueryMatch] = {}
-    for i, raw_param in enumerate(sequence(entry.get("queryParams"), f"{at}.queryParams")):
-        where = f"{at}.queryParams[{i}]"
-        param = mapping(raw_param, where)
-        param_name = required_str(param.get("name"), f"{where}.name")
-        query.setdefault(param_name, QueryMatch(param_name, _value_match(param, where)))
+    headers = _first_by_name(entry.get("headers"), f"{at}.headers", header_name, HeaderMatch)
+    query = _first_by_name(entry.get("queryParams"), f"{at}.queryParams", required_str,
+                           QueryMatch)
     method = optional_str(entry.get("method"), f"{at}.method")
     if method and method not in _METHODS:
         raise _fail(f"{at}.method", f"{method!r} is not an HTTP method")
     conditions = None
     if method or headers or query:
-        conditions = RouteMatch(method.encode("ascii") if method else None,
-                                tuple(headers.values()), tuple(query.values()))
+        conditions = RouteMatch(method.encode("ascii") if method else None, headers, query)
     return MatchSpec(index, path_type, path, key, regex, conditions)
