@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from ingress.sources.files import ManifestDirectory
-from ingress.store import KINDS, Body, Snapshot, Store
+from ingress.store import Body, Snapshot, Store
 
 # Kind → (list path of all namespaces, list path of one namespace with {ns}).
 _LISTS = {
@@ -56,8 +56,7 @@ async def _list_all(kubeconfig: str | None, namespace: str | None,
     client = KubeClient(lambda: connection)
     store = Store()
     try:
-        for kind in KINDS:
-            every, one = _LISTS[kind]
+        for kind, (every, one) in _LISTS.items():
             path = one.format(ns=namespace) if namespace and one else every
             bodies: list[Body] = []
             async for item in client.list_items(path):
