@@ -186,25 +186,35 @@ class KubernetesSource:
             if result is None:
                 continue
             await self._keep_referenced_secrets(result)
+            if self.gateway_status is not None:
+                await self._read_gateway_crd()
             if self.elector.is_leader:
                 await self.status.sync(result)
                 await self.events.sync(result)
                 self.metrics.status_patches = self.status.patches
                 if self.gateway_status is not None:
-                    await self._read_gateway_crd()
                     await self.gateway_status.sync(result.gateway, await self.status.addresses())
                     self.metrics.status_patches += self.gateway_status.patches
                 self.metrics.events_posted = self.events.posted
 
     async def _read_gateway_crd(self) -> None:
         """The Gateway CRD's bundle-version annotation (GatewayClass SupportedVersion), at most
-        once per resync period: it only changes when Gateway API is upgraded."""
+        once per resync period: it only changes when Gateway API is upgraded. Its absence
+        means the Gateway API is not installed: said loudly, as nothing else would."""
         if time.monotonic() - self._crd_read_at < RESYNC_PERIOD:
             return
         self._crd_read_at = time.monotonic()
         try:
             crd = await self.client.get(f"{CRDS}/{GATEWAY_CRD}")
-        except (ApiError, aiohttp.ClientError, TimeoutError) as e:
+        except ApiError as e:
+            if e.status == 404:
+                # kopf found no such resources at start and will not look again.
+                log.error("--gateway-api: the Gateway API CRDs are not installed (no %s); "
+                          "install them and restart Portico", GATEWAY_CRD)
+            else:
+                log.debug("CustomResourceDefinition %s: %s", GATEWAY_CRD, e)
+            return
+        except (aiohttp.ClientError, TimeoutError) as e:
             log.debug("CustomResourceDefinition %s: %s", GATEWAY_CRD, e)
             return
         annotations = (crd.get("metadata") or {}).get("annotations") or {}
