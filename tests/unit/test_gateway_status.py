@@ -195,6 +195,8 @@ def test_gateways_asking_for_what_portico_does_not_take(spec: dict[str, Any],
 def test_conflicted_listeners(listeners: list[dict[str, Any]],
                               conflicted: dict[str, str]) -> None:
     result = build(gateway_class(), gateway("gw", *listeners), certificate_secret())
+    accepted = condition(gateway_status(result).conditions, "Accepted")
+    assert accepted == (("False", "ListenersNotValid") if conflicted else ("True", "Accepted"))
     found = {}
     for ls in gateway_status(result).listeners:
         status, reason = condition(ls.conditions, "Conflicted")

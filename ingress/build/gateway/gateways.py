@@ -122,7 +122,9 @@ class Gateway:
 
     @property
     def accepted(self) -> bool:
-        return self.rejected is None and any(ls.rejected is None for ls in self.listeners)
+        """Not rejected as a whole, and with one listener at least that is valid and distinct."""
+        return self.rejected is None and any(
+            ls.rejected is None and ls.conflict is None for ls in self.listeners)
 
     def status(self) -> GatewayStatus:
         gen = self.generation
