@@ -250,3 +250,16 @@ def test_resolved_refs_reasons(ref: dict[str, Any], reason: str) -> None:
     parent = route_parent(result, "r")
     assert condition(parent.conditions, "Accepted") == ("True", "Accepted")
     assert condition(parent.conditions, "ResolvedRefs") == ("False", reason)
+
+
+def test_the_usual_https_redirect_pair_on_one_host_and_path() -> None:
+    gw = gateway("gw", listener("http"), https_listener("https"))
+    to_https = http_route("to-https", http_rule(filters=redirect(scheme="https", statusCode=301),
+                                                backends=[]),
+                          parents=[{"name": "gw", "sectionName": "http"}])
+    app = http_route("app", parents=[{"name": "gw", "sectionName": "https"}])
+    result = build(base(), gw, to_https, app, certificate_secret())
+    plain = served(result, "shop.com", "/cart")
+    assert plain is not None and plain.filters == (RequestRedirect(301, "https"),)
+    secure = served(result, "shop.com", "/cart", secure=True)
+    assert secure is not None and secure.filters == () and secure.backend.service == "v1"
