@@ -115,3 +115,13 @@ def test_default_backend_of_an_ingress_still_catches_what_no_route_takes() -> No
                    http_route("r", http_rule(prefix("/api"))))
     assert service_of(result, "x.com", "/api") == "v1"
     assert service_of(result, "x.com", "/other") == "web"
+
+
+def test_an_ingress_host_with_string_locations_keeps_them_beside_http_routes() -> None:
+    legacy = ingress("legacy", [rule("shop.com", path("/static", "web",
+                                                       path_type="ImplementationSpecific"))],
+                     namespace="default")
+    result = build(base(), *web(name="web"), legacy,
+                   http_route("r", http_rule(prefix("/api")), hostnames=["shop.com"]))
+    assert service_of(result, "shop.com", "/staticfiles/x") == "web"  # nginx's string prefix
+    assert service_of(result, "shop.com", "/api/x") == "v1"

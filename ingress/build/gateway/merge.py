@@ -3,7 +3,9 @@
 Ingresses and HTTPRoutes share one table. Where both route the same host
 and path (the same Exact path or PathPrefix), the older object keeps it,
 whole, as two Ingresses settle it; the other is reported as a Conflict.
-Regular expressions of both are kept, the Ingress ones tried first.
+Regular expressions of both are kept, the Ingress ones tried first; so is
+an Ingress host's nginx-style string and regex locations (they are tried
+as ingress-nginx would, HTTPRoute paths among them by the vhost's order).
 
 Ingress TLS hosts redirect plain HTTP to HTTPS; Gateway routes never do (a
 Gateway asks for that with a RequestRedirect), even on such a host.
@@ -86,12 +88,11 @@ class _Merger:
                                tuple(routes.regexes))
         tls = existing.tls
         regexes = [_without_https_redirect(r) if tls else r for r in routes.regexes]
-        return VirtualHost(
-            name,
-            self._claims(existing.exact, routes.exact, tls),
-            self._claims(existing.prefixes, routes.prefixes, tls),
-            (*existing.regexes, *regexes),
-            tls,
+        return replace(
+            existing,
+            exact=self._claims(existing.exact, routes.exact, tls),
+            prefixes=self._claims(existing.prefixes, routes.prefixes, tls),
+            regexes=(*existing.regexes, *regexes),
         )
 
 
