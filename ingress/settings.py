@@ -45,6 +45,9 @@ class BuildSettings:
     default_ssl_certificate: str | None = None  # "namespace/name"
     gateway_api: bool = False
     gateway_controller_name: str = DEFAULT_GATEWAY_CONTROLLER_NAME
+    configmap: str | None = None  # "namespace/name" of the controller ConfigMap
+    default_backend_service: str | None = None  # "namespace/name"
+    disable_svc_external_name: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,20 @@ class Settings:
         default=DEFAULT_GATEWAY_CONTROLLER_NAME,
         metadata=_flag("spec.controllerName of our GatewayClasses"),
     )
+    # --- ingress-nginx compatibility
+    configmap: str | None = field(
+        default=None,
+        metadata=_flag("ns/name of ingress-nginx's controller ConfigMap: its keys become the "
+                       "defaults, ingress-nginx's defaults for keys it leaves out"),
+    )
+    default_backend_service: str | None = field(
+        default=None,
+        metadata=_flag("ns/name of the Service answering unrouted requests and custom-http-errors"),
+    )
+    disable_svc_external_name: bool = field(
+        default=False, metadata=_flag("ExternalName Services have no endpoints (they can name "
+                                      "any host)")
+    )
     # --- listeners
     bind: str = field(default="0.0.0.0", metadata=_flag("address of the traffic listeners"))
     http_port: int = field(default=8080, metadata=_flag("plain HTTP port"))
@@ -120,6 +137,9 @@ class Settings:
         default=60.0, metadata=_flag("time to receive a request's headers, s")
     )
     keepalive_timeout: float = field(default=75.0, metadata=_flag("client keep-alive idle, s"))
+    keepalive_requests: int = field(
+        default=0, metadata=_flag("requests per client connection, then it closes (0: no limit)")
+    )
     tunnel_idle_timeout: float = field(
         default=3600.0, metadata=_flag("idle timeout of WebSocket/upgrade tunnels, s")
     )
@@ -131,6 +151,12 @@ class Settings:
     )
     upstream_keepalive: int = field(
         default=64, metadata=_flag("idle keep-alive connections kept per endpoint")
+    )
+    upstream_keepalive_timeout: float = field(
+        default=30.0, metadata=_flag("idle upstream connections are closed after this, s")
+    )
+    upstream_keepalive_requests: int = field(
+        default=0, metadata=_flag("requests per upstream connection, then it closes (0: no limit)")
     )
     max_retries: int = field(default=2, metadata=_flag("tries on other endpoints after a failure"))
     eject_after: int = field(
@@ -147,6 +173,9 @@ class Settings:
     tls_min_version: str = field(
         default="1.2", metadata=_flag("oldest TLS version accepted", choices=("1.2", "1.3"))
     )
+    tls_max_version: str = field(
+        default="1.3", metadata=_flag("newest TLS version accepted", choices=("1.2", "1.3"))
+    )
     tls_ciphers: str = field(
         default="ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:!aNULL:!MD5:!DSS",
         metadata=_flag("OpenSSL cipher list for TLS 1.2"),
@@ -157,6 +186,7 @@ class Settings:
     hsts_include_subdomains: bool = field(
         default=False, metadata=_flag("add includeSubDomains to HSTS")
     )
+    hsts_preload: bool = field(default=False, metadata=_flag("add preload to HSTS"))
     # --- admission webhook
     admission_port: int = field(
         default=0, metadata=_flag("port of the Ingress ValidatingAdmissionWebhook (0: off)")
@@ -224,6 +254,9 @@ class Settings:
             default_ssl_certificate=self.default_ssl_certificate,
             gateway_api=self.gateway_api,
             gateway_controller_name=self.gateway_controller_name,
+            configmap=self.configmap,
+            default_backend_service=self.default_backend_service,
+            disable_svc_external_name=self.disable_svc_external_name,
         )
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 KINDS = (
-    "Ingress", "IngressClass", "Service", "EndpointSlice", "Secret",
+    "Ingress", "IngressClass", "Service", "EndpointSlice", "Secret", "ConfigMap",
     # Gateway API (read with --gateway-api): Namespaces for listeners' namespace selectors,
     # the CustomResourceDefinition of Gateways only for the Gateway API version installed.
     "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant", "Namespace",

@@ -26,15 +26,17 @@ from ingress.build.fields import (
     required_str,
     sequence,
 )
-from ingress.build.hosts import canonical_ip
+from ingress.build.hosts import canonical_ip, parse_host
 from ingress.model import (
     Backend,
+    BackendProtocol,
     Balancer,
     Endpoint,
     HashKey,
     ObjectRef,
     Problem,
     SessionCookie,
+    UpstreamTls,
 )
 from ingress.store import Body, Key
 
@@ -134,6 +136,58 @@ class _ServicePort:
     name: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    """What an Ingress's annotations ask of its backends besides the Service port."""
+
+    balancer: Balancer = Balancer.ROUND_ROBIN
+    protocol: BackendProtocol = BackendProtocol.HTTP
+    tls: UpstreamTls | None = None
+    # service-upstream: the Service's ClusterIP and port instead of its endpoints.
+    service_upstream: bool = False
+
+
+DEFAULT_OPTIONS = BackendOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class _Balancing:
+    """How a backend picks endpoints: the algorithm and what it hashes or pins on."""
+
+    balancer: Balancer
+    hash_key: HashKey | None = None
+    session_cookie: SessionCookie | None = None
+
+
+_ROUND_ROBIN = _Balancing(Balancer.ROUND_ROBIN)
+
+
+@dataclass(frozen=True, slots=True)
+class _PortTarget:
+    """The Service port an Ingress backend names, resolved."""
+
+    name: str  # the EndpointSlice port name
+    number: int  # the Service port
+    target: int  # its targetPort when a number, else 0
+
+
+def _external_name(spec: Any, where: str) -> str:
+    """ingress-nginx's rules: a DNS name or an IP address, never localhost or loopback."""
+    name = optional_str(spec.get("externalName"), f"{where}.externalName").rstrip(".")
+    if not name:
+        raise FieldError(f"{where}.externalName", "is required", "InvalidService")
+    ip = canonical_ip(name)
+    if name == "localhost" or (ip is not None and (ip.startswith("127.") or ip == "::1")):
+        raise FieldError(f"{where}.externalName", f"{name!r} is a loopback name",
+                         "UnsupportedBackend")
+    if ip is None:
+        try:
+            parse_host(name, f"{where}.externalName")
+        except FieldError as error:
+            raise FieldError(error.field, error.message, "InvalidService") from None
+    return name
+
+
 def _parse_backend_ref(raw: Any, field: str) -> tuple[str, _ServicePort]:
     backend = mapping(raw, field)
     if backend.get("resource") is not None:
@@ -178,78 +232,132 @@ class BackendResolver:
     """Resolves Ingress backends against one snapshot of Services and EndpointSlices.
 
     Slices are grouped by Service once; each slice is parsed at most once
-    and each (Service, port, balancer) becomes one shared `Backend`.
+    and each (Service, port, options) becomes one shared `Backend`.
+    Services of type ExternalName become backends the proxy resolves
+    itself, unless `external_names` is off (--disable-svc-external-name):
+    then they have no endpoints.
     """
 
-    def __init__(self, services: Mapping[Key, Body], slices: Mapping[Key, Body]) -> None:
+    def __init__(self, services: Mapping[Key, Body], slices: Mapping[Key, Body],
+                 external_names: bool = True) -> None:
         self._services = services
+        self._external_names = external_names
         self._slices: dict[Key, list[tuple[Key, Body]]] = {}
         for key, body in slices.items():
             service = _slice_service(body)
             if service is not None:
                 self._slices.setdefault((key[0], service), []).append((key, body))
         self._parsed: dict[Key, _Slice] = {}
-        self._backends: dict[
-            tuple[str, str, str, Balancer, HashKey | None, SessionCookie | None], Backend] = {}
+        self._backends: dict[tuple[str, str, str, _Balancing, BackendOptions], Backend] = {}
         # Problems of EndpointSlices (each reported once per build).
         self.problems: list[Problem] = []
 
     def resolve(self, namespace: str, raw: Any, field: str, balancer: Balancer,
                 hash_key: HashKey | None = None,
-                session_cookie: SessionCookie | None = None) -> Backend:
+                session_cookie: SessionCookie | None = None,
+                options: BackendOptions = DEFAULT_OPTIONS) -> Backend:
         """The Backend of an Ingress backend spec at `field`, or FieldError.
 
         As in ingress-nginx, a session cookie takes precedence over a hash
         key, and either over `balancer`.
         """
         service, port = _parse_backend_ref(raw, field)
-        return self._backend(namespace, service, port, field, balancer, hash_key, session_cookie)
+        balancing = _Balancing(_algorithm(balancer, hash_key, session_cookie), hash_key,
+                               session_cookie)
+        return self._backend(namespace, service, port, field, balancing, options)
 
     def resolve_port(self, namespace: str, service: str, number: int, field: str,
                      balancer: Balancer) -> Backend:
         """The Backend of a Service port named by number (Gateway API backendRefs)."""
         return self._backend(namespace, service, _ServicePort(str(number), number, None), field,
-                             balancer, None, None)
+                             _Balancing(balancer), DEFAULT_OPTIONS)
+
+    def first_port(self, namespace: str, service: str) -> Backend:
+        """The Backend of a Service's first port (default-backend), or FieldError."""
+        body = self._services.get((namespace, service))
+        ports = mapping(body.get("spec"), "spec").get("ports") if body is not None else None
+        first = sequence(ports, "spec.ports")[:1]
+        if body is not None and not first:
+            raise FieldError("spec.ports", f"Service {namespace}/{service} has no ports")
+        number = mapping(first[0], "spec.ports[0]").get("port") if first else None
+        port = _ServicePort(str(number), number if isinstance(number, int) else None, None)
+        return self._backend(namespace, service, port, "", _ROUND_ROBIN, DEFAULT_OPTIONS)
+
+    def placeholder(self, namespace: str, raw: Any, field: str) -> Backend:
+        """A Backend without endpoints for a backend spec whose Service is missing."""
+        service, port = _parse_backend_ref(raw, field)
+        return Backend(namespace, service, port.ref, ())
 
     def _backend(self, namespace: str, service: str, port: _ServicePort, field: str,
-                 balancer: Balancer, hash_key: HashKey | None,
-                 session_cookie: SessionCookie | None) -> Backend:
-        memo_key = (namespace, service, port.ref, balancer, hash_key, session_cookie)
+                 balancing: _Balancing, options: BackendOptions) -> Backend:
+        memo_key = (namespace, service, port.ref, balancing, options)
         backend = self._backends.get(memo_key)
         if backend is None:
-            port_name = self._service_port_name(namespace, service, port, field)
-            endpoints, fallback = self._endpoints(namespace, service, port_name)
-            backend = Backend(namespace, service, port.ref, endpoints, fallback,
-                              _algorithm(balancer, hash_key, session_cookie), hash_key,
-                              session_cookie)
-            self._backends[memo_key] = backend
+            backend = self._backends[memo_key] = self._build_backend(
+                namespace, service, port, field, balancing, options)
         return backend
 
-    def _service_port_name(
-        self, namespace: str, service: str, port: _ServicePort, field: str
-    ) -> str:
+    def _build_backend(self, namespace: str, service: str, port: _ServicePort, field: str,
+                       balancing: _Balancing, options: BackendOptions) -> Backend:
         body = self._services.get((namespace, service))
         if body is None:
             raise FieldError(f"{field}.service.name", f"Service {namespace}/{service} not found",
                              "ServiceNotFound")
         where = f"Service {namespace}/{service}"
+        shared: dict[str, Any] = {
+            "balancer": balancing.balancer, "hash_key": balancing.hash_key,
+            "session_cookie": balancing.session_cookie, "protocol": options.protocol,
+            "tls": options.tls,
+        }
         try:
             spec = mapping(body.get("spec"), "spec")
             if spec.get("type") == "ExternalName":
-                raise FieldError("spec.type", "ExternalName Services are not supported",
-                                 "UnsupportedBackend")
-            for i, raw in enumerate(sequence(spec.get("ports"), "spec.ports")):
-                entry = mapping(raw, f"spec.ports[{i}]")
-                name = optional_str(entry.get("name"), f"spec.ports[{i}].name")
-                if (port.number is not None and entry.get("port") == port.number) or (
-                    port.name is not None and name == port.name
-                ):
-                    return name
+                name, number = self._external(namespace, service, spec, port)
+                return Backend(namespace, service, port.ref, (), (), external_name=name,
+                               external_port=number, **shared)
+            target = self._service_port(spec, port)
         except FieldError as error:
             raise FieldError(f"{field}.service", f"{where}: {error}", error.reason) from None
-        kind = "number" if port.number is not None else "name"
-        raise FieldError(f"{field}.service.port.{kind}", f"{where} has no port {port.ref!r}",
-                         "ServicePortNotFound")
+        if target is None:
+            kind = "number" if port.number is not None else "name"
+            raise FieldError(f"{field}.service.port.{kind}", f"{where} has no port {port.ref!r}",
+                             "ServicePortNotFound")
+        cluster_ip = canonical_ip(optional_str(spec.get("clusterIP"), "spec.clusterIP"))
+        if options.service_upstream and cluster_ip is not None:
+            return Backend(namespace, service, port.ref, (Endpoint(cluster_ip, target.number),),
+                           (), **shared)
+        endpoints, fallback = self._endpoints(namespace, service, target.name)
+        return Backend(namespace, service, port.ref, endpoints, fallback, **shared)
+
+    def _service_port(self, spec: Mapping[str, Any], port: _ServicePort) -> _PortTarget | None:
+        for i, raw in enumerate(sequence(spec.get("ports"), "spec.ports")):
+            entry = mapping(raw, f"spec.ports[{i}]")
+            name = optional_str(entry.get("name"), f"spec.ports[{i}].name")
+            number = entry.get("port")
+            if (port.number is not None and number == port.number) or (
+                port.name is not None and name == port.name
+            ):
+                target = entry.get("targetPort")
+                return _PortTarget(name, number if isinstance(number, int) else 0,
+                                   target if isinstance(target, int) else 0)
+        return None
+
+    def _external(self, namespace: str, service: str, spec: Mapping[str, Any],
+                  port: _ServicePort) -> tuple[str, int]:
+        """Backend fields of an ExternalName Service, with ingress-nginx's choice of port:
+        the named or numbered Service port's targetPort (else its port), else the number."""
+        if not self._external_names:
+            self.problems.append(Problem(
+                ObjectRef("Service", namespace, service), "spec.type",
+                "ExternalName Services are disabled (--disable-svc-external-name): "
+                "its routes answer 503", "UnsupportedBackend"))
+            return "", 0
+        name = _external_name(spec, "spec")
+        target = self._service_port(spec, port)
+        number = (target.target or target.number) if target is not None else port.number
+        if not number:
+            raise FieldError("spec.ports", f"has no port {port.ref!r}", "ServicePortNotFound")
+        return name, number
 
     def _endpoints(
         self, namespace: str, service: str, port_name: str

@@ -13,16 +13,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ingress.build.annotations import Lookups
 from ingress.build.backends import BackendResolver, with_session_cookie
 from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
+from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
+from ingress.build.config.read import read_config
+from ingress.build.fields import FieldError
 from ingress.build.hosts import wildcard_suffix, www_twin
 from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
 from ingress.build.locations import virtual_host
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
-from ingress.model import Certificate, Problem, Route, RoutingTable, VirtualHost
+from ingress.model import (
+    Certificate,
+    ObjectRef,
+    PathType,
+    Problem,
+    Route,
+    RoutingTable,
+    VirtualHost,
+)
 from ingress.settings import BuildSettings
 from ingress.store import Key, Snapshot
 
@@ -136,7 +148,8 @@ class _Routes:
             return
         self.default_backend = replace(mainline, canary=canary)
 
-    def table(self, tls: TLSAssignment, generation: int) -> RoutingTable:
+    def table(self, tls: TLSAssignment, config: ControllerConfig,
+              generation: int) -> RoutingTable:
         hosts: dict[str, VirtualHost] = {}
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
@@ -168,6 +181,7 @@ class _Routes:
             certificates=certificates,
             wildcard_certificates=tls.wildcard_certificates,
             default_certificate=tls.default_certificate,
+            settings=config.settings,
             generation=generation,
         )
 
@@ -214,21 +228,25 @@ def build(
         for key, body in objects.get("Ingress", {}).items()
         if selector.owns(body)
     )
-    resolver = BackendResolver(objects.get("Service", {}), objects.get("EndpointSlice", {}))
+    resolver = BackendResolver(objects.get("Service", {}), objects.get("EndpointSlice", {}),
+                               external_names=not settings.disable_svc_external_name)
     tls = TLSAssigner(CertificateLoader(objects.get("Secret", {}), now))
     tls.add_default(settings.default_ssl_certificate)
-    routes = _Routes()
     problems: list[Problem] = []
+    lookups = _lookups(objects, settings, resolver, now, problems)
+    routes = _Routes()
     refs = []
     for _, key, body in owned:
-        request = parse_ingress(key, body, resolver)
+        request = parse_ingress(key, body, resolver, lookups)
         refs.append(request.ref)
         problems.extend(request.problems)
         routes.add(request)
         tls.add(request)
     routes.merge_canaries()
-    table = routes.table(tls.result, generation)
-    referenced = set(tls.result.referenced_secrets)
+    if routes.default_backend is None and lookups.default_backend is not None:
+        routes.default_backend = _controller_default_route(lookups)
+    table = routes.table(tls.result, lookups.config, generation)
+    referenced = set(tls.result.referenced_secrets | lookups.referenced_secrets)
     gateway_statuses = NO_STATUSES
     if settings.gateway_api:
         gateway = serve_gateway_api(objects, settings.gateway_controller_name, resolver, now,
@@ -242,5 +260,42 @@ def build(
         problems=tuple(problems),
         owned=tuple(refs),
         referenced_secrets=frozenset(referenced),
+        referenced_config_maps=frozenset(lookups.referenced_config_maps),
         gateway=gateway_statuses,
     )
+
+
+def _lookups(objects: Snapshot, settings: BuildSettings, resolver: BackendResolver, now: float,
+             problems: list[Problem]) -> Lookups:
+    """The controller ConfigMap read, and what annotations may look up."""
+    config_maps = objects.get("ConfigMap", {})
+    lookups = Lookups(config_maps=config_maps, secrets=objects.get("Secret", {}),
+                      backends=resolver, now=now)
+    if settings.configmap:
+        key = _split_reference(settings.configmap)
+        lookups.config, found = read_config(config_maps.get(key),
+                                            ObjectRef("ConfigMap", *key))
+        problems.extend(found)
+        lookups.referenced_config_maps.add(key)
+    else:
+        lookups.config = DEFAULT_CONFIG
+    if settings.default_backend_service:
+        key = _split_reference(settings.default_backend_service)
+        try:
+            lookups.default_backend = resolver.first_port(*key)
+        except FieldError as error:
+            problems.append(error.problem(ObjectRef("Service", *key)))
+    return lookups
+
+
+def _split_reference(reference: str) -> tuple[str, str]:
+    namespace, _, name = reference.rpartition("/")
+    return namespace or "default", name
+
+
+def _controller_default_route(lookups: Lookups) -> Route:
+    """--default-backend-service answers what no Ingress routes, as in ingress-nginx."""
+    backend = lookups.default_backend
+    assert backend is not None
+    return Route("/", PathType.PREFIX, backend, ObjectRef("Service", backend.namespace,
+                 backend.service), access_log=lookups.config.log_default_backend)

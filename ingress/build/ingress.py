@@ -11,14 +11,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ingress.build.annotations import RouteSpec, parse_annotations
-from ingress.build.backends import BackendResolver
+from ingress.build.annotations import Lookups, RouteSpec, parse_annotations
+from ingress.build.backends import BackendOptions, BackendResolver
 from ingress.build.fields import FieldError, mapping, optional_str, sequence
 from ingress.build.hosts import parse_host, www_twin
-from ingress.build.paths import checked_path, location_key
+from ingress.build.paths import check_strict, checked_path, location_key
 from ingress.model import (
     Backend,
     Canary,
+    ErrorPages,
     ObjectRef,
     PathType,
     Problem,
@@ -93,27 +94,46 @@ def _secret_key(namespace: str, secret_name: str) -> Key:
     return (namespace, secret_name)
 
 
+def _error_pages(wanted: RouteSpec, lookups: Lookups) -> ErrorPages | None:
+    """default-backend answers the error codes and what the route's Service cannot;
+    without it, the controller's default backend answers the codes."""
+    own = wanted.error_backend
+    backend = own or lookups.default_backend
+    if backend is None or not (wanted.error_codes or own is not None):
+        return None
+    return ErrorPages(backend, wanted.error_codes, when_unavailable=own is not None)
+
+
 class _IngressParser:
-    def __init__(self, key: Key, body: Mapping[str, Any], resolver: BackendResolver) -> None:
+    def __init__(self, key: Key, body: Mapping[str, Any], resolver: BackendResolver,
+                 lookups: Lookups) -> None:
         self.namespace = key[0]
         self.body = body
         self.resolver = resolver
+        self.lookups = lookups
         self.request = IngressRequest(ObjectRef("Ingress", *key))
 
     def parse(self) -> IngressRequest:
         request = self.request
         metadata = mapping(self.body.get("metadata"), "metadata")
         wanted = parse_annotations(
-            mapping(metadata.get("annotations"), "metadata.annotations"), request.ref
+            mapping(metadata.get("annotations"), "metadata.annotations"), request.ref,
+            self.lookups,
         )
         request.problems.extend(wanted.problems)
         request.canary = wanted.canary is not None
         self.wanted: RouteSpec = wanted
+        self.options = BackendOptions(wanted.balancer, wanted.protocol, wanted.tls,
+                                      wanted.service_upstream)
+        errors = _error_pages(wanted, self.lookups)
+        self.errors_when_unavailable = errors is not None and errors.when_unavailable
         # The parts every route of this Ingress shares, built once.
         self.route_settings: dict[str, Any] = {
             "response_filters": tuple(wanted.response_filters),
             "upstream": wanted.upstream,
             "ssl_redirect": wanted.ssl_redirect,
+            "errors": errors,
+            "access_log": wanted.access_log,
         }
         self.filters = in_phase_order(wanted.filters)
         rewritten: list[Filter] = [*wanted.filters, wanted.rewrite] if wanted.rewrite else []
@@ -129,19 +149,27 @@ class _IngressParser:
             self._guard(self._tls, i, tls)
         return request
 
-    def _backend(self, raw: Any, field: str) -> Backend:
-        wanted = self.wanted
-        # A sticky canary takes its mainline's session cookie when it is merged.
-        own_cookie = wanted.canary is None or not wanted.sticky_canary
-        return self.resolver.resolve(self.namespace, raw, field, wanted.balancer,
-                                     wanted.hash_key,
-                                     wanted.session_cookie if own_cookie else None)
-
     def _guard(self, parse: Callable[..., None], *args: Any) -> None:
         try:
             parse(*args)
         except FieldError as error:
             self.request.problems.append(error.problem(self.request.ref))
+
+    def _backend(self, raw: Any, at: str) -> Backend:
+        """The route's backend; with default-backend, an empty one for a missing Service."""
+        wanted = self.wanted
+        # A sticky canary takes its mainline's session cookie when it is merged.
+        own_cookie = wanted.canary is None or not wanted.sticky_canary
+        try:
+            return self.resolver.resolve(self.namespace, raw, at, wanted.balancer,
+                                         wanted.hash_key,
+                                         wanted.session_cookie if own_cookie else None,
+                                         self.options)
+        except FieldError as error:
+            if error.reason != "ServiceNotFound" or not self.errors_when_unavailable:
+                raise
+            self.request.problems.append(error.problem(self.request.ref))
+            return self.resolver.placeholder(self.namespace, raw, at)
 
     def _default_backend(self, raw: Any) -> None:
         backend = self._backend(raw, "spec.defaultBackend")
@@ -166,9 +194,11 @@ class _IngressParser:
 
     def _path(self, host: str, at: str, raw: Any) -> None:
         entry = mapping(raw, at)
-        path, path_type = checked_path(optional_str(entry.get("path"), f"{at}.path"),
-                                       optional_str(entry.get("pathType"), f"{at}.pathType"),
+        raw_type = optional_str(entry.get("pathType"), f"{at}.pathType")
+        path, path_type = checked_path(optional_str(entry.get("path"), f"{at}.path"), raw_type,
                                        f"{at}.path")
+        if self.lookups.config.strict_path_types:
+            check_strict(path, raw_type, f"{at}.path")
         backend = self._backend(entry.get("backend"), f"{at}.backend")
         wanted = self.wanted
         key = location_key(path, path_type)
@@ -227,9 +257,10 @@ class _IngressParser:
         self.request.tls.append(TLSClaim(at, tuple(hosts), secret))
 
 
-def parse_ingress(key: Key, body: Mapping[str, Any], resolver: BackendResolver) -> IngressRequest:
+def parse_ingress(key: Key, body: Mapping[str, Any], resolver: BackendResolver,
+                  lookups: Lookups) -> IngressRequest:
     """Everything one Ingress asks for, with a problem for every part it could not use."""
-    parser = _IngressParser(key, body, resolver)
+    parser = _IngressParser(key, body, resolver, lookups)
     try:
         return parser.parse()
     except FieldError as error:

@@ -11,6 +11,8 @@ Ingress keeps it).
 
 from __future__ import annotations
 
+import re
+
 from ingress.build.fields import FieldError
 from ingress.model import PathType, normalize_prefix
 
@@ -62,3 +64,15 @@ def checked_path(path: str, raw_type: str, field: str) -> tuple[str, PathType]:
             if path.endswith(bad):
                 raise FieldError(field, f"must not end with {bad!r}: {path!r}", "InvalidPath")
     return path, path_type
+
+
+# ingress-nginx's strict-validate-path-type: Exact and Prefix paths are plain.
+_STRICT_PATH = re.compile(r"/[A-Za-z0-9._\-/]*")
+
+
+def check_strict(path: str, raw_type: str, field: str) -> None:
+    """FieldError unless an Exact or Prefix path is plain (strict-validate-path-type)."""
+    if path and raw_type != "ImplementationSpecific" and not _STRICT_PATH.fullmatch(path):
+        raise FieldError(field, f"{path!r} cannot be used with pathType {raw_type} "
+                         "(strict-validate-path-type: letters, digits and /._- only)",
+                         "InvalidPath")

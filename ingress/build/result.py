@@ -19,3 +19,5 @@ class BuildResult:
     referenced_secrets: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     # What the Gateway API front end says of each object (with --gateway-api).
     gateway: GatewayStatuses = NO_STATUSES
+    # ConfigMaps (namespace, name) the build read: the controller's and custom-headers ones.
+    referenced_config_maps: frozenset[tuple[str, str]] = field(default_factory=frozenset)

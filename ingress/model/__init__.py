@@ -9,6 +9,7 @@ are cheaper to look up than `MappingProxyType` and pickle for the workers).
 from ingress.model.backends import Backend, BackendSplit, Balancer, Endpoint, WeightedBackend
 from ingress.model.balancing import HashKey, HashPart, HashSource, SessionCookie
 from ingress.model.canary import Canary, CanaryRules, HeaderRule
+from ingress.model.error_pages import ErrorPages
 from ingress.model.matches import (
     NO_REQUEST,
     HeaderMatch,
@@ -35,19 +36,30 @@ from ingress.model.table import (
     VirtualHost,
     normalize_prefix,
 )
+from ingress.model.upstream import (
+    DEFAULT_RETRY,
+    BackendProtocol,
+    Buffering,
+    RetryPolicy,
+    UpstreamTls,
+)
 
 __all__ = [
+    "DEFAULT_RETRY",
     "DEFAULT_SSL_REDIRECT",
     "DEFAULT_UPSTREAM",
     "EMPTY_TABLE",
     "NO_REQUEST",
     "Backend",
+    "BackendProtocol",
     "BackendSplit",
     "Balancer",
+    "Buffering",
     "Canary",
     "CanaryRules",
     "Certificate",
     "Endpoint",
+    "ErrorPages",
     "HashKey",
     "HashPart",
     "HashSource",
@@ -59,12 +71,14 @@ __all__ = [
     "QueryMatch",
     "Regex",
     "RequestView",
+    "RetryPolicy",
     "Route",
     "RouteMatch",
     "RoutingTable",
     "SessionCookie",
     "SslRedirect",
     "UpstreamPolicy",
+    "UpstreamTls",
     "ValueMatch",
     "VirtualHost",
     "WeightedBackend",

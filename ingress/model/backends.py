@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from ingress.model.balancing import HashKey, SessionCookie
+from ingress.model.upstream import BackendProtocol, UpstreamTls
 
 
 class Balancer(StrEnum):
@@ -40,7 +41,8 @@ class Backend:
     `endpoints` are the ready ones; `fallback` are serving-but-terminating
     ones, used only when no endpoint is ready (as kube-proxy does).
     `key` identifies the backend across table swaps so that balancer state
-    survives a rebuild.
+    survives a rebuild. An ExternalName Service has no endpoints here: the
+    proxy resolves `external_name` itself and connects to `external_port`.
     """
 
     namespace: str
@@ -51,6 +53,10 @@ class Backend:
     balancer: Balancer = Balancer.ROUND_ROBIN
     hash_key: HashKey | None = None  # CHASH and CHASH_SUBSET
     session_cookie: SessionCookie | None = None  # STICKY_*
+    protocol: BackendProtocol = BackendProtocol.HTTP
+    tls: UpstreamTls | None = None  # set when `protocol` is over TLS
+    external_name: str = ""
+    external_port: int = 0
     # "namespace/service:port", built once: round-robin picks look it up per request.
     key: str = field(init=False, repr=False, compare=False)
 

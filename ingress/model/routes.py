@@ -13,9 +13,11 @@ from enum import StrEnum
 
 from ingress.model.backends import Backend, BackendSplit
 from ingress.model.canary import Canary
+from ingress.model.error_pages import ErrorPages
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.matches import Regex, RouteMatch
 from ingress.model.objects import ObjectRef
+from ingress.model.upstream import Buffering, RetryPolicy
 
 
 class PathType(StrEnum):
@@ -32,9 +34,17 @@ class UpstreamPolicy:
 
     connect_timeout: float | None = None
     read_timeout: float | None = None
+    # Longest wait for the pod to take more of the request (nginx's proxy_send_timeout).
+    send_timeout: float | None = None
     max_body_size: int | None = None
     # The Host header sent upstream instead of the client's.
     host: str | None = None
+    retry: RetryPolicy | None = None
+    buffering: Buffering | None = None
+    # HTTP/1.0 to the pod (proxy-http-version), with no keep-alive.
+    http10: bool = False
+    # The Connection header sent upstream (connection-proxy-header), instead of none.
+    connection: bytes | None = None
 
 
 DEFAULT_UPSTREAM = UpstreamPolicy()
@@ -73,11 +83,14 @@ class Route:
     canary: Canary | None = None
     upstream: UpstreamPolicy = DEFAULT_UPSTREAM
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
+    errors: ErrorPages | None = None
+    access_log: bool = True  # enable-access-log
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
     # (host, source namespace, source name, service, path): metric labels, built once.
     labels: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
-    # No filters, no split, no canary, no special HTTPS: the proxy's fast path. Built once.
+    # No filters, split, canary, special HTTPS, error pages or ExternalName: the proxy's
+    # fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -85,5 +98,6 @@ class Route:
                   self.path)
         object.__setattr__(self, "labels", labels)
         plain = (not self.filters and not self.response_filters and self.split is None
-                 and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT)
+                 and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT
+                 and self.errors is None)
         object.__setattr__(self, "plain", plain)

@@ -139,6 +139,9 @@ class RoutingTable:
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
     wildcard_certificates: Mapping[str, Certificate] = field(default_factory=dict)
     default_certificate: Certificate | None = None
+    # Proxy settings the controller ConfigMap sets, by `Settings` field name: the
+    # proxy applies them when it swaps this table in, so they need no restart.
+    settings: Mapping[str, object] = field(default_factory=dict)
     generation: int = 0
 
     def virtual_host(self, host: str) -> VirtualHost | None:
@@ -193,6 +196,8 @@ class RoutingTable:
                         found[weighted.backend.key] = weighted.backend
             if route.canary is not None:
                 found[route.canary.backend.key] = route.canary.backend
+            if route.errors is not None:
+                found[route.errors.backend.key] = route.errors.backend
         return found
 
 

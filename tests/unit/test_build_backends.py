@@ -146,7 +146,7 @@ def test_paths_to_the_same_service_port_share_one_backend() -> None:
         (path("/", "web", "grpc"), [service("web", TWO_PORTS)],
          "spec.rules[0].http.paths[0].backend.service.port.name", "ServicePortNotFound"),
         (path("/", "web"), [service("web", type_="ExternalName")],
-         "spec.rules[0].http.paths[0].backend.service", "UnsupportedBackend"),
+         "spec.rules[0].http.paths[0].backend.service", "InvalidService"),
         ({"path": "/", "pathType": "Prefix",
           "backend": {"resource": {"kind": "StorageBucket", "name": "b"}}}, [],
          "spec.rules[0].http.paths[0].backend.resource", "UnsupportedBackend"),

@@ -67,12 +67,14 @@ def test_multi_document_yaml_defaults_namespaces_and_ignores_other_kinds() -> No
         "kind: IngressClass\nmetadata: {name: portico, namespace: ignored}\n"
         "spec: {controller: portico.dev/ingress-controller}",
         "kind: ConfigMap\nmetadata: {name: settings}\ndata: {a: b}",
+        "kind: Deployment\nmetadata: {name: app}\nspec: {}",
         "",  # an empty document between separators
         "kind: Ingress\nmetadata: {name: web, namespace: shop}\nspec: {}",
     ])
     bodies = parse_manifests(text, "all.yaml")
     assert [(b["kind"], b["metadata"].get("namespace")) for b in bodies] == [
-        ("Service", "default"), ("IngressClass", None), ("Ingress", "shop"),
+        ("Service", "default"), ("IngressClass", None), ("ConfigMap", "default"),
+        ("Ingress", "shop"),
     ]
 
 

@@ -15,30 +15,48 @@ from typing import Any
 
 from ingress.build.annotations import (
     access,
+    access_log,
     affinity,
     aliases,
     balancing,
+    buffering,
     canary,
+    errors,
+    protocol,
     redirects,
+    responses,
     rewrite,
     snippets,
     upstream,
 )
 from ingress.build.annotations.catalog import BY_NAME, Status
-from ingress.build.annotations.spec import PREFIX, AnnotationGroup, Annotations, RouteSpec
+from ingress.build.annotations.spec import (
+    PREFIX,
+    AnnotationGroup,
+    Annotations,
+    Lookups,
+    RouteSpec,
+)
 from ingress.model import ObjectRef
 
 GROUPS: tuple[AnnotationGroup, ...] = (
-    redirects, rewrite, access, upstream, balancing, snippets, affinity, canary, aliases,
+    redirects, rewrite, access, upstream, buffering, protocol, responses, errors, access_log,
+    balancing, snippets, affinity, canary, aliases,
 )
 
-__all__ = ["GROUPS", "PREFIX", "Annotations", "RouteSpec", "parse_annotations"]
+__all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]
 
 
-def parse_annotations(raw: Mapping[str, Any], obj: ObjectRef) -> RouteSpec:
-    """What the annotations of `obj` ask of its routes, with a Problem per bad value."""
-    annotations = Annotations.of(raw, obj)
-    spec = RouteSpec()
+def parse_annotations(
+    raw: Mapping[str, Any], obj: ObjectRef, lookups: Lookups | None = None
+) -> RouteSpec:
+    """What the annotations of `obj` ask of its routes, with a Problem per bad value.
+
+    Routes start from the controller ConfigMap's defaults (`lookups.config`).
+    """
+    lookups = lookups if lookups is not None else Lookups()
+    annotations = Annotations.of(raw, obj, lookups)
+    spec = RouteSpec.for_config(lookups.config)
     if annotations.values:
         for group in GROUPS:
             group.parse(annotations, spec)

@@ -38,7 +38,7 @@ _PLAIN = {
 DEFAULT_SUBSET_SIZE = 3
 
 
-def _balancer(value: str) -> Balancer:
+def load_balance(value: str) -> Balancer:
     name = value.strip()
     balancer = _BALANCERS.get(name)
     if balancer is not None:
@@ -85,7 +85,7 @@ def hash_key(value: str) -> HashKey:
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
-    balancer = annotations.parsed("load-balance", _balancer)
+    balancer = annotations.parsed("load-balance", load_balance)
     if balancer is not None:
         spec.balancer = balancer
     key = annotations.parsed("upstream-hash-by", hash_key)

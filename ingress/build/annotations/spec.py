@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.backends import BackendResolver
+from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
 from ingress.model import (
     DEFAULT_SSL_REDIRECT,
     DEFAULT_UPSTREAM,
+    Backend,
+    BackendProtocol,
     Balancer,
     CanaryRules,
     HashKey,
@@ -18,13 +22,35 @@ from ingress.model import (
     SessionCookie,
     SslRedirect,
     UpstreamPolicy,
+    UpstreamTls,
 )
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.filters.routing import RewritePath
+from ingress.store import Body, Key
 
 PREFIX = "nginx.ingress.kubernetes.io/"
 
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Lookups:
+    """What annotation groups may read besides the annotations, in one build.
+
+    The controller ConfigMap's decisions, the objects an annotation may name
+    (ConfigMaps, Secrets, Services), and the controller's default backend.
+    Groups record what they read in `referenced_*`: the Kubernetes source
+    keeps those objects and drops the others.
+    """
+
+    config: ControllerConfig = DEFAULT_CONFIG
+    config_maps: Mapping[Key, Body] = field(default_factory=dict)
+    secrets: Mapping[Key, Body] = field(default_factory=dict)
+    backends: BackendResolver | None = None
+    default_backend: Backend | None = None
+    now: float = 0.0  # decides which client certificates have expired
+    referenced_secrets: set[Key] = field(default_factory=set)
+    referenced_config_maps: set[Key] = field(default_factory=set)
 
 
 @dataclass(slots=True)
@@ -33,16 +59,17 @@ class Annotations:
 
     obj: ObjectRef
     values: dict[str, Any]
+    lookups: Lookups = field(default_factory=Lookups)
     problems: list[Problem] = field(default_factory=list)
 
     @classmethod
-    def of(cls, raw: Mapping[str, Any], obj: ObjectRef) -> Annotations:
+    def of(cls, raw: Mapping[str, Any], obj: ObjectRef, lookups: Lookups) -> Annotations:
         values = {
             key[len(PREFIX) :]: value
             for key, value in raw.items()
             if isinstance(key, str) and key.startswith(PREFIX)
         }
-        return cls(obj, values)
+        return cls(obj, values, lookups)
 
     @staticmethod
     def field(name: str) -> str:
@@ -77,13 +104,23 @@ class Annotations:
 
 @dataclass(slots=True)
 class RouteSpec:
-    """What an object's annotations ask of each of its routes (filled in by the groups)."""
+    """What an object's annotations ask of each of its routes (filled in by the groups).
+
+    It starts from the controller ConfigMap's defaults (`for_config`).
+    """
 
     filters: list[Filter] = field(default_factory=list)
     response_filters: list[ResponseFilter] = field(default_factory=list)
     upstream: UpstreamPolicy = DEFAULT_UPSTREAM
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     balancer: Balancer = Balancer.ROUND_ROBIN
+    protocol: BackendProtocol = BackendProtocol.HTTP
+    tls: UpstreamTls | None = None
+    service_upstream: bool = False
+    error_codes: frozenset[int] = frozenset()
+    # default-backend: serves the error codes, and requests the route's Service cannot.
+    error_backend: Backend | None = None
+    access_log: bool = True
     problems: list[Problem] = field(default_factory=list)
     # Routing (ingress-nginx's location and server settings):
     use_regex: bool = False  # the paths are RE2 regexes
@@ -98,6 +135,17 @@ class RouteSpec:
     session_cookie: SessionCookie | None = None
     # affinity-canary-behavior "sticky": a canary shares its mainline's session cookie.
     sticky_canary: bool = True
+
+    @classmethod
+    def for_config(cls, config: ControllerConfig) -> RouteSpec:
+        return cls(
+            response_filters=list(config.response_filters),
+            upstream=config.upstream,
+            ssl_redirect=config.ssl_redirect,
+            balancer=config.balancer,
+            service_upstream=config.service_upstream,
+            error_codes=config.error_codes,
+        )
 
 
 class AnnotationGroup(Protocol):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ingress.model.filters.core import Network
+from ingress.model.upstream import RETRY_CONDITIONS
 
 
 class InvalidValue(ValueError):
@@ -145,3 +146,42 @@ def cookie_name(value: str) -> str:
     if not _COOKIE_NAME.fullmatch(name):
         raise InvalidValue(f"must be a cookie name of letters, digits and '-._~', not {value!r}")
     return name
+
+
+_HEADER_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ingress-nginx's custom header names
+
+
+def header_name(value: str) -> bool:
+    return _HEADER_NAME.fullmatch(value) is not None
+
+
+def whole_number(value: str) -> int:
+    """A count as ingress-nginx's integer settings take it; 0 allowed."""
+    text = value.strip()
+    if not text.isdigit():
+        raise InvalidValue(f"must be a whole number, not {value!r}")
+    return int(text)
+
+
+def whole_seconds(value: str) -> float:
+    return float(whole_number(value))
+
+
+def next_upstream(value: str) -> frozenset[str]:
+    """proxy-next-upstream: nginx's conditions, space-separated; `off` (anywhere) is none."""
+    names = value.split()
+    unknown = [name for name in names if name != "off" and name not in RETRY_CONDITIONS]
+    if unknown or not names:
+        raise InvalidValue(
+            f"must be nginx's proxy_next_upstream conditions ({', '.join(sorted(RETRY_CONDITIONS))}"
+            f" or off), not {value!r}"
+        )
+    return frozenset() if "off" in names else frozenset(names)
+
+
+def http_version(value: str) -> bool:
+    """proxy-http-version: True for 1.0."""
+    text = value.strip()
+    if text not in ("1.0", "1.1"):
+        raise InvalidValue(f"must be 1.0 or 1.1, not {value!r}")
+    return text == "1.0"

@@ -1,6 +1,6 @@
 """The proxy side of route filters: one runner per filter type, grouped like the model."""
 
-from ingress.proxy.filters import core, gateway, routing
+from ingress.proxy.filters import core, gateway, responses, routing
 from ingress.proxy.filters.registry import (
     FilterHost,
     apply_response_filters,
@@ -9,7 +9,7 @@ from ingress.proxy.filters.registry import (
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway)
+GROUPS = (core, routing, gateway, responses)
 
 __all__ = [
     "GROUPS",

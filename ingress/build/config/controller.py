@@ -1,0 +1,50 @@
+"""What the controller ConfigMap decides, once read: `ControllerConfig`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ingress.model import (
+    DEFAULT_SSL_REDIRECT,
+    DEFAULT_UPSTREAM,
+    Balancer,
+    SslRedirect,
+    UpstreamPolicy,
+)
+from ingress.model.filters.base import ResponseFilter
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerConfig:
+    """Controller-wide choices. The defaults are Portico's own (no `--configmap`).
+
+    `upstream`, `ssl_redirect`, `balancer`, `response_filters`,
+    `error_codes` and `service_upstream` are what a route gets when its
+    Ingress's annotations say nothing; `settings` are proxy `Settings`
+    fields by name, which the proxy applies when it swaps the table in.
+    """
+
+    upstream: UpstreamPolicy = DEFAULT_UPSTREAM
+    ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
+    balancer: Balancer = Balancer.ROUND_ROBIN
+    response_filters: tuple[ResponseFilter, ...] = ()
+    # proxy-redirect-from/-to as written: an annotation may set one of the two.
+    redirect_from: str = "off"
+    redirect_to: str = "off"
+    error_codes: frozenset[int] = frozenset()
+    # retry-non-idempotent: every proxy-next-upstream also retries POST, LOCK, PATCH.
+    retry_non_idempotent: bool = False
+    service_upstream: bool = False
+    # custom-headers may set these response headers (names as written, compared exactly).
+    allowed_response_headers: frozenset[str] = frozenset()
+    # Annotations may name Secrets of other namespaces (proxy-ssl-secret).
+    cross_namespace: bool = False
+    # Exact and Prefix paths must be plain (letters, digits, `/._-`), as ingress-nginx requires.
+    strict_path_types: bool = False
+    # Requests answered by the default backend are access-logged.
+    log_default_backend: bool = True
+    settings: Mapping[str, object] = field(default_factory=dict)
+
+
+DEFAULT_CONFIG = ControllerConfig()

@@ -1,0 +1,159 @@
+"""The controller ConfigMap (--configmap): ingress-nginx's keys, defaults and problems.
+
+Defaults are ingress-nginx's (internal/ingress/controller/config/config.go,
+NewDefault); the settings e2e tests (test/e2e/settings/*.go) give the values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from build_objects import endpoint, endpoint_slice, ingress, path, problem_fields, rule, run, web
+from build_objects import service as service_object
+
+from ingress.build.config.catalog import CATALOG, DIFFERENT, SUPPORTED
+from ingress.build.config.keys import READINGS
+from ingress.build.result import BuildResult
+from ingress.model import Balancer, Buffering, RetryPolicy, Route, SslRedirect
+from ingress.model.filters.responses import CookiePath
+from ingress.settings import BuildSettings, Settings
+
+SETTINGS = BuildSettings(configmap="ingress-nginx/controller")
+P = "nginx.ingress.kubernetes.io/"
+
+
+def controller(data: dict[str, Any]) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "controller", "namespace": "ingress-nginx"}, "data": data}
+
+
+def build_with(data: dict[str, Any] | None, annotations: dict[str, str] | None = None,
+               *objects: dict[str, Any]) -> tuple[Route, BuildResult]:
+    found = [controller(data)] if data is not None else []
+    result = run(ingress("a", [rule("foo.com", path("/"))], annotations=annotations),
+                 *web(), *found, *objects, settings=SETTINGS)
+    route = result.table.route("foo.com", "/")
+    assert route is not None
+    return route, result
+
+
+def test_every_supported_key_is_read_and_every_read_key_documented() -> None:
+    supported = {key.name for key in CATALOG if key.status in (SUPPORTED, DIFFERENT)}
+    assert supported == set(READINGS)
+
+
+def test_a_missing_config_map_means_ingress_nginx_defaults() -> None:
+    route, result = build_with(None)
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller", "",
+                                       "ConfigMapNotFound")]
+    assert route.upstream.send_timeout == 60.0
+    assert route.upstream.retry == RetryPolicy(frozenset({"error", "timeout"}), 3, 0.0)
+    assert route.upstream.buffering == Buffering(request=True, body_in_memory=8192,
+                                                 response=False, buffer_size=4096, buffers=4,
+                                                 max_temp_file=1 << 30)
+    settings = result.table.settings
+    assert (settings["max_body_size"], settings["connect_timeout"],
+            settings["upstream_read_timeout"], settings["keepalive_timeout"],
+            settings["keepalive_requests"], settings["max_header_size"],
+            settings["upstream_keepalive"], settings["hsts"], settings["hsts_include_subdomains"],
+            settings["tls_min_version"], settings["tls_max_version"]) == (
+        1 << 20, 5.0, 60.0, 75.0, 1000, 32768, 320, True, True, "1.2", "1.3")
+    Settings(**settings)  # every name is a Settings field of the right kind
+
+
+def test_without_configmap_portico_keeps_its_own_defaults() -> None:
+    result = run(ingress("a", [rule("foo.com", path("/"))]), *web())
+    route = result.table.route("foo.com", "/")
+    assert route is not None and route.upstream.retry is None and route.upstream.buffering is None
+    assert result.table.settings == {}
+
+
+def test_keys_override_defaults_and_annotations_override_keys() -> None:
+    data = {
+        # ingress-nginx's settings e2e tests: proxy_next_upstream and proxy_send_timeout
+        "proxy-next-upstream": "timeout http_502", "proxy-next-upstream-timeout": "999999",
+        "proxy-next-upstream-tries": "888888", "proxy-send-timeout": "20",
+        "ssl-redirect": "false", "load-balance": "least_conn", "proxy-buffering": "on",
+        "proxy-cookie-path": "/one/ /", "hsts": "false", "ssl-protocols": "TLSv1.3",
+        "keep-alive": "10", "large-client-header-buffers": "4 16k",
+        "upstream-keepalive-connections": "10", "disable-access-log": "true",
+    }
+    route, result = build_with(data)
+    assert not result.problems
+    assert route.upstream.retry == RetryPolicy(frozenset({"timeout", "http_502"}), 888888,
+                                               999999.0)
+    assert route.upstream.send_timeout == 20.0 and route.ssl_redirect == SslRedirect(False)
+    assert route.backend.balancer is Balancer.LEAST_CONN
+    assert route.upstream.buffering is not None and route.upstream.buffering.response
+    assert [type(f) for f in route.response_filters] == [CookiePath]
+    settings = result.table.settings
+    assert (settings["hsts"], settings["tls_min_version"], settings["keepalive_timeout"],
+            settings["max_header_size"], settings["upstream_keepalive"],
+            settings["access_log"]) == (False, "1.3", 10.0, 65536, 10, False)
+    route, _ = build_with(data, {P + "proxy-send-timeout": "30", P + "ssl-redirect": "true",
+                                 P + "proxy-next-upstream-tries": "1",
+                                 P + "proxy-cookie-path": "off"})
+    assert route.upstream.send_timeout == 30.0 and route.ssl_redirect == SslRedirect(True)
+    assert route.upstream.retry == RetryPolicy(frozenset({"timeout", "http_502"}), 1, 999999.0)
+    assert route.response_filters == ()
+
+
+def test_retry_non_idempotent_adds_to_every_next_upstream() -> None:
+    route, _ = build_with({"retry-non-idempotent": "true"},
+                          {P + "proxy-next-upstream": "error http_503"})
+    assert route.upstream.retry is not None
+    assert route.upstream.retry.conditions == {"error", "http_503", "non_idempotent"}
+    route, _ = build_with({"retry-non-idempotent": "true"})
+    assert route.upstream.retry is not None and route.upstream.retry.non_idempotent
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "reason"),
+    [
+        ({"no-such-key": "1"}, "no-such-key", "UnknownConfigKey"),
+        ({"use-gzip": "true"}, "use-gzip", "UnsupportedConfigKey"),
+        ({"server-snippet": "return 200;"}, "server-snippet", "UnsupportedConfigKey"),
+        ({"proxy-send-timeout": "20k"}, "proxy-send-timeout", "InvalidConfigMap"),
+        ({"hsts": "maybe"}, "hsts", "InvalidConfigMap"),
+        ({"ssl-protocols": "TLSv1 TLSv1.2"}, "ssl-protocols", "InvalidConfigMap"),
+        ({"ssl-ciphers": "NOT-A-CIPHER"}, "ssl-ciphers", "InvalidConfigMap"),
+        ({"custom-http-errors": "404,2000"}, "custom-http-errors", "InvalidConfigMap"),
+        ({"proxy-cookie-domain": "one"}, "proxy-cookie-domain", "InvalidConfigMap"),
+        ({"keep-alive": 10}, "keep-alive", "InvalidConfigMap"),
+    ],
+)
+def test_a_bad_key_is_a_problem_naming_it_and_the_rest_applies(
+    data: dict[str, Any], key: str, reason: str
+) -> None:
+    route, result = build_with({**data, "proxy-send-timeout": data.get("proxy-send-timeout",
+                                                                        "7")})
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller",
+                                       f'data["{key}"]', reason)]
+    expected_send = 60.0 if key == "proxy-send-timeout" else 7.0
+    assert route.upstream.send_timeout == expected_send
+
+
+def test_custom_http_errors_go_to_the_controllers_default_backend() -> None:
+    errors = (service_object("errors"),
+              endpoint_slice("errors-abc", "errors", [endpoint("10.0.0.9")]))
+    result = run(ingress("a", [rule("foo.com", path("/"))]), *web(), *errors,
+                 controller({"custom-http-errors": "404, 503"}),
+                 settings=BuildSettings(configmap="ingress-nginx/controller",
+                                        default_backend_service="default/errors"))
+    route = result.table.route("foo.com", "/")
+    assert route is not None and route.errors is not None
+    assert route.errors.codes == {404, 503} and route.errors.backend.service == "errors"
+    unrouted = result.table.route("nowhere.com", "/")
+    # enable-access-log-for-default-backend is false by default in ingress-nginx
+    assert unrouted is not None and not unrouted.access_log
+
+
+@pytest.mark.parametrize(("data", "problems"), [({}, 1), ({"strict-validate-path-type": "false"},
+                                                          0)])
+def test_strict_validate_path_type(data: dict[str, str], problems: int) -> None:
+    result = run(ingress("a", [rule("foo.com", path("/a"), path("/b$x"),
+                                    path("/c.*", path_type="ImplementationSpecific"))]),
+                 *web(), controller(data), settings=SETTINGS)
+    assert len(result.problems) == problems
+    assert (result.table.route("foo.com", "/b$x") is not None) is (problems == 0)
