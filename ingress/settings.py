@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 DEFAULT_INGRESS_CLASS = "portico"
@@ -258,6 +259,11 @@ class Settings:
             default_backend_service=self.default_backend_service,
             disable_svc_external_name=self.disable_svc_external_name,
         )
+
+
+def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
+    """`settings` with the fields the controller ConfigMap sets (by field name)."""
+    return replace(settings, **overrides)
 
 
 def _field_type(f: Any) -> type:

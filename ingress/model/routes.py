@@ -92,6 +92,8 @@ class Route:
     # No filters, split, canary, special HTTPS, error pages or ExternalName: the proxy's
     # fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
+    # Response statuses not passed to the client (error pages, retries). Built once.
+    intercepts: frozenset[int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         labels = (self.host, self.source.namespace, self.source.name, self.backend.service,
@@ -101,3 +103,8 @@ class Route:
                  and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT
                  and self.errors is None)
         object.__setattr__(self, "plain", plain)
+        retry = self.upstream.retry
+        intercepts = retry.statuses if retry is not None else frozenset()
+        if self.errors is not None:
+            intercepts |= self.errors.codes
+        object.__setattr__(self, "intercepts", intercepts)

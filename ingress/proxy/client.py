@@ -20,18 +20,19 @@ from ingress.model import Backend, Route
 from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.access import finished_request
 from ingress.proxy.canary import choose_backend
+from ingress.proxy.error_pages import error_request, unavailable_edits
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
     HOP_BY_HOP_AND_TRACEPARENT,
-    IDEMPOTENT_METHODS,
     LAST_CHUNK,
     SET_BY_PROXY,
     chunk,
     extra_hop_by_hop,
     simple_response,
 )
+from ingress.proxy.retries import may_reconnect, may_retry, policy_of
 from ingress.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class ClientConnection(asyncio.Protocol):
         "parser",
         "paused",
         "queue",
+        "requests",
         "transport",
         "tunnel",
         "tunnel_backlog",
@@ -83,6 +85,7 @@ class ClientConnection(asyncio.Protocol):
         self.current: Exchange | None = None  # being parsed
         self.active: Exchange | None = None  # being answered
         self.queue: deque[Exchange] = deque()
+        self.requests = 0  # started on this connection (keep-alive-requests)
         self.closed = False
         self.paused = 0
         self.write_paused = False
@@ -270,7 +273,10 @@ class ClientConnection(asyncio.Protocol):
         exchange.headers = headers
         exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
-        exchange.close_after = not parser.should_keep_alive() or dp.closing or exchange.upgrade
+        self.requests += 1
+        limit = dp.settings.keepalive_requests
+        exchange.close_after = (not parser.should_keep_alive() or dp.closing or exchange.upgrade
+                                or 0 < limit <= self.requests)
         self.current = exchange
         if self.active is None:
             self.active = exchange
@@ -303,12 +309,15 @@ class ClientConnection(asyncio.Protocol):
             self._forward_body(exchange, LAST_CHUNK)
 
     def _forward_body(self, exchange: Exchange, data: bytes) -> None:
+        if exchange.error_page:
+            return  # the error page's request has no body
         upstream = exchange.upstream
         if upstream is not None and upstream.exchange is exchange:
             exchange.keep_for_replay(data)
             upstream.write(data)
-            # The read timeout runs from the last byte sent, not from the request's start.
-            upstream.deadline = self.dp.loop.time() + upstream.read_timeout
+            if not upstream.stalled:
+                # The read timeout runs from the last byte sent, not from the request's start.
+                upstream.deadline = self.dp.loop.time() + upstream.read_timeout
             return
         exchange.outbox.append(data)
         if exchange is self.active and exchange.body_bytes > _CONNECT_BUFFER:
@@ -407,11 +416,20 @@ class ClientConnection(asyncio.Protocol):
         if split is None:
             canary = route.canary
             if canary is None:
-                return route.backend
-            return choose_backend(route.backend, canary, exchange, self.dp.balancers)
-        backend = split.pick(random.random())
-        if backend is None:
-            self.answer(exchange, 500)  # every backend of the route has weight 0
+                backend: Backend | None = route.backend
+            else:
+                backend = choose_backend(route.backend, canary, exchange, self.dp.balancers)
+        else:
+            backend = split.pick(random.random())
+            if backend is None:
+                self.answer(exchange, 500)  # every backend of the route has weight 0
+                return None
+        errors = route.errors
+        if errors is not None and errors.when_unavailable and backend is not None \
+                and not backend.usable and not backend.external_name:
+            # default-backend serves what the route's Service cannot, told why.
+            exchange.add_header_edits(unavailable_edits(exchange, route))
+            return errors.backend
         return backend
 
     def _redirect_to_https(self, exchange: Exchange, route: Route) -> bool:
@@ -439,11 +457,11 @@ class ClientConnection(asyncio.Protocol):
     def _upstream_head(
         self, exchange: Exchange, route: Route, host_header: bytes, connection: bytes
     ) -> bytes:
-        upstream_host = route.upstream.host
-        if upstream_host is not None:
-            host_header = upstream_host.encode("latin-1")
-        parts = [exchange.method, b" ", exchange.target, b" HTTP/1.1\r\nhost: ", host_header,
-                 b"\r\n"]
+        policy = route.upstream
+        if policy.host is not None:
+            host_header = policy.host.encode("latin-1")
+        version = b" HTTP/1.0\r\nhost: " if policy.http10 else b" HTTP/1.1\r\nhost: "
+        parts = [exchange.method, b" ", exchange.target, version, host_header, b"\r\n"]
         # With tracing on, the pod gets Portico's traceparent instead of the client's.
         dropped = HOP_BY_HOP if exchange.trace is None else HOP_BY_HOP_AND_TRACEPARENT
         extra = extra_hop_by_hop(connection) if connection else None
@@ -472,6 +490,8 @@ class ClientConnection(asyncio.Protocol):
             parts.append(b"transfer-encoding: chunked\r\n")
         if exchange.upgrade and upgrade:
             parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
+        elif policy.connection is not None:
+            parts += (b"connection: ", policy.connection, b"\r\n")
         if edits is not None:
             for edit in edits:
                 for name, value in (*edit.set, *edit.add):
@@ -501,7 +521,8 @@ class ClientConnection(asyncio.Protocol):
         exchange.endpoint = endpoint
         exchange.tried.append(endpoint.address)
         exchange.upstream_started = dp.loop.time()
-        pool = dp.pool(endpoint.address)
+        pool = dp.pool(endpoint.address) if backend.tls is None else dp.tls_pool(
+            endpoint.address, backend)
         upstream = None if exchange.fresh else pool.take_idle()
         if upstream is not None:
             self._send(exchange, upstream, self._read_timeout(route))
@@ -535,30 +556,63 @@ class ClientConnection(asyncio.Protocol):
         backend_key = exchange.backend.key if exchange.backend is not None else ""
         dp.stats.upstream_failed(backend_key, reason)
         exchange.upstream = None
-        nothing_sent = reason.startswith("connect")
+        if self._retry(exchange, reason, stale):
+            self._forward_again(exchange)
+            return
+        timeout = reason in ("connect_timeout", "read_timeout", "send_timeout")
+        self.answer(exchange, 504 if timeout else 502)
+
+    def _retry(self, exchange: Exchange, reason: str, stale: bool) -> bool:
+        """Whether the route's proxy-next-upstream policy sends `exchange` again."""
+        route = exchange.route
+        assert route is not None
+        policy = policy_of(route.upstream.retry, self.dp.settings.max_retries)
         replayable = exchange.replay is not None
-        if stale and replayable:
+        if stale and may_reconnect(policy, exchange.method, replayable):
             # A keep-alive connection the upstream had already closed: not a real failure.
             exchange.fresh = True
             exchange.tried.pop()
-            retry = True
-        elif len(exchange.tried) > dp.settings.max_retries:
-            retry = False
-        elif nothing_sent:
-            retry = True
-        else:
-            retry = (
-                replayable and exchange.method in IDEMPOTENT_METHODS and reason != "read_timeout"
-            )
-        if retry:
-            dp.stats.retries += 1
-            if exchange.replay:
-                exchange.outbox[:0] = exchange.replay
-            exchange.replay = []
-            self._forward(exchange)
-            return
-        timeout = reason in ("connect_timeout", "read_timeout")
-        self.answer(exchange, 504 if timeout else 502)
+            return True
+        backend = exchange.backend
+        if backend is not None and len(exchange.tried) >= len(backend.usable):
+            return False  # no other endpoint: the last answer stands (504 after a timeout)
+        elapsed = self.dp.loop.time() - exchange.started_at
+        return may_retry(policy, reason, exchange.method, replayable, len(exchange.tried),
+                         elapsed)
+
+    def _forward_again(self, exchange: Exchange) -> None:
+        self.dp.stats.retries += 1
+        if exchange.replay:
+            exchange.outbox[:0] = exchange.replay
+        exchange.replay = []
+        self._forward(exchange)
+
+    def upstream_intercepted(self, exchange: Exchange, status: int) -> bool:
+        """The pod answered `status`, which the route intercepts: retry it, or ask the error
+        Service. True when one of them takes over (the pod's response is then dropped)."""
+        if exchange is not self.active or self.closed or exchange.error_page:
+            return False
+        route = exchange.route
+        assert route is not None
+        retry = route.upstream.retry
+        if retry is not None and status in retry.statuses and self._retry(
+                exchange, f"http_{status}", False):
+            exchange.upstream = None
+            self.dp.loop.call_soon(self._forward_again, exchange)
+            return True
+        errors = route.errors
+        if errors is None or status not in errors.codes:
+            return False
+        exchange.upstream = None
+        exchange.error_page = True
+        exchange.response_filters = ()
+        exchange.backend = errors.backend
+        exchange.tried = []
+        exchange.fresh = False
+        exchange.outbox[:] = [error_request(exchange, route, status, self.client_ip)]
+        exchange.replay = []
+        self.dp.loop.call_soon(self._forward, exchange)
+        return True
 
     def upstream_aborted(self, exchange: Exchange) -> None:
         """The upstream broke off mid-response: the client can only see a closed connection."""
@@ -628,7 +682,7 @@ class ClientConnection(asyncio.Protocol):
                 start = exchange.upstream_started
                 stats.upstream_timed(series, exchange.sent_at - start,
                                      exchange.headers_at - start, now - start)
-        if dp.access_log is not None:
+        if dp.access_log is not None and (exchange.route is None or exchange.route.access_log):
             dp.access_log.log(self, exchange, status, now)
         trace = exchange.trace
         if trace is not None and trace.sampled and dp.tracer is not None:

@@ -13,9 +13,10 @@ import logging
 import random
 import ssl
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ingress.model import EMPTY_TABLE, RoutingTable
+from ingress.model import EMPTY_TABLE, Backend, RoutingTable, UpstreamTls
 from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import Tracer
@@ -24,24 +25,24 @@ from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
-from ingress.settings import Settings
+from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
+from ingress.settings import Settings, with_overrides
 
 log = logging.getLogger(__name__)
 
 # How often deadlines are checked; timeouts fire up to this much late.
 _SWEEP_INTERVAL = 0.5
-# Idle upstream connections older than this are closed before the upstream does it.
-_UPSTREAM_IDLE = 30.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Listener:
     """What a client connection needs to know about the port it came in on."""
 
     scheme: bytes
     public_port: bytes
     tls: bool
-    # Added to every response on this listener (HSTS on HTTPS), header lines with CRLF.
+    # Added to every response on this listener (HSTS on HTTPS), header lines with CRLF;
+    # replaced when the controller ConfigMap changes HSTS.
     response_headers: bytes = b""
 
 
@@ -52,25 +53,30 @@ class Dataplane:
         loop: asyncio.AbstractEventLoop,
         stats: ProxyStats | None = None,
     ) -> None:
+        # The flags; `settings` is them with the controller ConfigMap's on top.
+        self.base_settings = settings
         self.settings = settings
         self.loop = loop
         self.stats = stats if stats is not None else ProxyStats()
         self.metrics = settings.enable_metrics  # record per-request metrics
         self.generate_request_id = settings.generate_request_id
         self.random = random.Random()
-        self.access_log = (
-            AccessLog(AccessLogWriter(loop, self.stats), settings.access_log_format)
-            if settings.access_log else None
-        )
+        # Made when access logging is first on (a flag, or the controller ConfigMap).
+        self._access_logger: AccessLog | None = None
+        self.access_log = self._access_log_for(settings)
         self.tracer = (
             Tracer(settings.otlp_endpoint, settings.trace_sample_ratio, self.stats)
             if settings.otlp_endpoint else None
         )
         # Adds to a loop time to make it epoch seconds (span times).
         self.epoch_offset = time.time() - loop.time()
+        self.listeners: list[Listener] = []
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
+        # Pools of TLS connections (backend-protocol HTTPS), by address and TLS settings.
+        self.tls_pools: dict[tuple[tuple[str, int], str], EndpointPool] = {}
+        self.upstream_tls = UpstreamTlsContexts()
         self.balancers = Balancers(self.pool, loop.time)
         self.connections: set[ClientConnection] = set()
         self.closing = False
@@ -81,6 +87,8 @@ class Dataplane:
 
     def swap(self, table: RoutingTable) -> None:
         """Serve `table` from now on; requests already routed keep theirs."""
+        if table.settings != self.table.settings:
+            self._configure(table.settings)
         self.table = table
         vhosts = (*table.hosts.values(), *table.wildcards.values())
         self.has_tls_hosts = any(vhost.tls for vhost in vhosts)
@@ -89,6 +97,10 @@ class Dataplane:
         for address in [a for a in self.pools if a not in live]:
             self.pools.pop(address).retire()
             self.balancers.forget_address(address)
+        tls_keys = {b.tls.key for b in backends.values() if b.tls is not None}
+        for key in [k for k in self.tls_pools if k[0] not in live or k[1] not in tls_keys]:
+            self.tls_pools.pop(key).retire()
+        self.upstream_tls.keep_only(tls_keys)
         self.balancers.keep_only(backends.keys())
         self.stats.keep_only({route.labels for route in table.all_routes()})
 
@@ -105,12 +117,49 @@ class Dataplane:
         stats.waiting = len(self.connections) - reading - writing
         return stats
 
+    def _configure(self, overrides: Mapping[str, object]) -> None:
+        """Apply the controller ConfigMap's settings: new requests and connections see them."""
+        settings = self.settings = with_overrides(self.base_settings, overrides)
+        self.access_log = self._access_log_for(settings)
+        self.generate_request_id = settings.generate_request_id
+        for listener in self.listeners:
+            if listener.tls:
+                listener.response_headers = _hsts_header(settings)
+        for pool in (*self.pools.values(), *self.tls_pools.values()):
+            pool.max_idle = settings.upstream_keepalive
+            pool.max_requests = settings.upstream_keepalive_requests
+
+    def _access_log_for(self, settings: Settings) -> AccessLog | None:
+        if not settings.access_log:
+            return None
+        if self._access_logger is None:
+            self._access_logger = AccessLog(AccessLogWriter(self.loop, self.stats),
+                                            settings.access_log_format)
+        return self._access_logger
+
     def pool(self, address: tuple[str, int]) -> EndpointPool:
         pool = self.pools.get(address)
         if pool is None:
+            settings = self.settings
             pool = self.pools[address] = EndpointPool(
-                address, self.loop, self.settings.upstream_keepalive
+                address, self.loop, settings.upstream_keepalive,
+                settings.upstream_keepalive_requests,
             )
+        return pool
+
+    def tls_pool(self, address: tuple[str, int], backend: Backend) -> EndpointPool:
+        """The pool of TLS connections to `address` with `backend`'s TLS settings."""
+        tls = backend.tls
+        assert tls is not None
+        pool = self.tls_pools.get((address, tls.key))
+        if pool is None:
+            settings = self.settings
+            pool = self.tls_pools[address, tls.key] = EndpointPool(
+                address, self.loop, settings.upstream_keepalive,
+                settings.upstream_keepalive_requests,
+            )
+            pool.tls = tls
+            pool.server_name = verified_name(tls, backend)
         return pool
 
     # --- upstream connections
@@ -123,18 +172,44 @@ class Dataplane:
         host, port = pool.address
         route = exchange.route
         timeout = route.upstream.connect_timeout if route is not None else None
+        tls = pool.tls
         try:
             async with asyncio.timeout(timeout or settings.connect_timeout):
-                _, upstream = await self.loop.create_connection(
-                    lambda: UpstreamConnection(pool), host, port
-                )
-        except OSError as error:  # TimeoutError included
+                if tls is None:
+                    _, upstream = await self.loop.create_connection(
+                        lambda: UpstreamConnection(pool), host, port
+                    )
+                else:
+                    upstream = await self._connect_tls(pool, tls)
+        except OSError as error:  # TimeoutError and ssl.SSLError included
             pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
-            reason = "connect_timeout" if isinstance(error, TimeoutError) else "connect_refused"
+            if isinstance(error, TimeoutError):
+                reason = "connect_timeout"
+            elif isinstance(error, ssl.SSLError | _PeerRefused):
+                reason = "tls"
+                log.warning("TLS to %s:%d: %s", host, port, error)
+            else:
+                reason = "connect_refused"
             exchange.conn.upstream_failed(exchange, reason, False)
             return
         pool.connect_succeeded(self.balancers.ejected)
         exchange.conn.connected(exchange, upstream, read_timeout)
+
+    async def _connect_tls(self, pool: EndpointPool, tls: UpstreamTls) -> UpstreamConnection:
+        """A TLS connection to the pod, checked as nginx's proxy_ssl_verify* would."""
+        host, port = pool.address
+        name = pool.server_name
+        # Without SNI and with OpenSSL's name check off, the server name is "" (asyncio's
+        # way to send none); check_peer then checks the name.
+        transport, upstream = await self.loop.create_connection(
+            lambda: UpstreamConnection(pool), host, port, ssl=self.upstream_tls.get(tls),
+            server_hostname=name if tls.server_name else "",
+        )
+        refused = check_peer(transport.get_extra_info("ssl_object"), tls, name)
+        if refused is not None:
+            transport.close()
+            raise _PeerRefused(refused)
+        return upstream
 
     # --- listeners
 
@@ -146,6 +221,8 @@ class Dataplane:
             port = settings.https_port
             secure = Listener(b"https", str(port).encode(), True, _hsts_header(settings))
             await self._listen(secure, port, tls_context)
+        self.listeners = [plain, secure] if tls_context is not None and settings.https_port \
+            else [plain]
         self._sweeper = self.loop.create_task(self._sweep())
 
     async def _listen(
@@ -178,10 +255,11 @@ class Dataplane:
                     upstream.timed_out()
                 elif 0 < conn.deadline < now:
                     conn.timed_out()
-            for pool in self.pools.values():
+            idle_timeout = self.settings.upstream_keepalive_timeout
+            for pool in (*self.pools.values(), *self.tls_pools.values()):
                 for upstream in pool.idle:
                     if upstream.deadline == 0.0:
-                        upstream.deadline = now + _UPSTREAM_IDLE
+                        upstream.deadline = now + idle_timeout
                     elif upstream.deadline < now:
                         upstream.close()
 
@@ -204,12 +282,16 @@ class Dataplane:
             conn.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for pool in self.pools.values():
+        for pool in (*self.pools.values(), *self.tls_pools.values()):
             pool.retire()
-        if self.access_log is not None:
-            self.access_log.writer.close()
+        if self._access_logger is not None:
+            self._access_logger.writer.close()
         if self.tracer is not None:
             self.tracer.close()
+
+
+class _PeerRefused(OSError):
+    """The pod's certificate passed OpenSSL but not nginx's further checks."""
 
 
 def _hsts_header(settings: Settings) -> bytes:
@@ -218,4 +300,6 @@ def _hsts_header(settings: Settings) -> bytes:
     value = f"max-age={settings.hsts_max_age}"
     if settings.hsts_include_subdomains:
         value += "; includeSubDomains"
+    if settings.hsts_preload:
+        value += "; preload"
     return f"strict-transport-security: {value}\r\n".encode()

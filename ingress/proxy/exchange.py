@@ -39,6 +39,7 @@ class ExchangeOwner(Protocol):
     ) -> None: ...
     def response_done(self, exchange: Exchange) -> None: ...
     def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None: ...
+    def upstream_intercepted(self, exchange: Exchange, status: int) -> bool: ...
     def upstream_aborted(self, exchange: Exchange) -> None: ...
     def pause_request_body(self) -> None: ...
     def resume_request_body(self) -> None: ...
@@ -58,6 +59,7 @@ class Exchange:
         "close_after",
         "conn",
         "endpoint",
+        "error_page",
         "fresh",
         "head_only",
         "header_edits",
@@ -137,6 +139,8 @@ class Exchange:
         self.timed = False
         # Set after a reused keep-alive connection failed: the retry opens a new one.
         self.fresh = False
+        # Now asking the error Service of custom-http-errors instead of the route's pods.
+        self.error_page = False
 
     def keep_for_replay(self, data: bytes) -> None:
         if self.replay is not None:

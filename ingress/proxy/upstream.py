@@ -13,11 +13,15 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
+from ingress.model import UpstreamTls
 from ingress.proxy.filters import apply_response_filters
 from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange, ExchangeOwner
+
+# nginx's proxy_send_timeout when a route sets none.
+DEFAULT_SEND_TIMEOUT = 60.0
 
 
 class EndpointPool:
@@ -29,7 +33,10 @@ class EndpointPool:
         "idle",
         "loop",
         "max_idle",
+        "max_requests",
         "retired",
+        "server_name",
+        "tls",
     )
 
     def __init__(
@@ -37,15 +44,19 @@ class EndpointPool:
         address: tuple[str, int],
         loop: asyncio.AbstractEventLoop,
         max_idle: int,
+        max_requests: int = 0,
     ) -> None:
         self.address = address
         self.loop = loop
         self.max_idle = max_idle
+        self.max_requests = max_requests  # per connection, then it closes (0: no limit)
         self.idle: list[UpstreamConnection] = []
         self.active = 0  # exchanges in flight (least_conn reads this)
         self.failures = 0  # consecutive connect failures
         self.ejections = 0
         self.retired = False  # endpoint left the table: close connections as they free up
+        self.tls: UpstreamTls | None = None  # set on pools of TLS connections
+        self.server_name = ""  # the name their certificates must carry (and maybe the SNI)
 
     def take_idle(self) -> UpstreamConnection | None:
         idle = self.idle
@@ -56,7 +67,8 @@ class EndpointPool:
         return None
 
     def release(self, conn: UpstreamConnection) -> None:
-        if self.retired or conn.closed or len(self.idle) >= self.max_idle:
+        if (self.retired or conn.closed or len(self.idle) >= self.max_idle
+                or 0 < self.max_requests <= conn.requests):
             conn.close()
         else:
             conn.deadline = 0.0
@@ -100,8 +112,10 @@ class UpstreamConnection(asyncio.Protocol):
         "read_timeout",
         "reason",
         "rechunk",
+        "requests",
         "resp_headers",
         "reused",
+        "stalled",
         "transport",
         "tunnel",
         "tunnel_owner",
@@ -116,6 +130,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.finished: Exchange | None = None
         self.closed = False
         self.reused = False
+        self.requests = 0  # sent on this connection (upstream-keepalive-requests)
+        self.stalled = False  # the pod stopped taking the request: `deadline` is the send timeout
         self.deadline = 0.0  # loop time after which a busy connection has timed out
         self.read_timeout = 0.0
         self.out: list[bytes] = []
@@ -145,6 +161,8 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None
         self.exchange = exchange
         exchange.upstream = self
+        self.stalled = False
+        self.requests += 1
         self.pool.active += 1
         exchange.sent_at = self.pool.loop.time()
         self.read_timeout = read_timeout
@@ -157,11 +175,12 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def timed_out(self) -> None:
-        """The sweeper found no response byte for `read_timeout`: fail the exchange."""
+        """The sweeper found no response byte for `read_timeout` (or, while the pod took no
+        request byte, for the send timeout): fail the exchange."""
         exchange = self._detach()
         self.close()
         if exchange is not None:
-            self._fail(exchange, "read_timeout", stale=False)
+            self._fail(exchange, "send_timeout" if self.stalled else "read_timeout", stale=False)
 
     def abandon(self, exchange: Exchange) -> None:
         """The client gave up on `exchange` mid-message: this connection cannot be reused."""
@@ -212,11 +231,20 @@ class UpstreamConnection(asyncio.Protocol):
     # --- flow control: our write buffer to the upstream is the request body's
 
     def pause_writing(self) -> None:
-        owner = self.exchange.conn if self.exchange is not None else self.tunnel_owner
+        exchange = self.exchange
+        if exchange is not None and exchange.route is not None:
+            # nginx's proxy_send_timeout: the pod must take more within it.
+            timeout = exchange.route.upstream.send_timeout or DEFAULT_SEND_TIMEOUT
+            self.stalled = True
+            self.deadline = self.pool.loop.time() + timeout
+        owner = exchange.conn if exchange is not None else self.tunnel_owner
         if owner is not None:
             owner.pause_request_body()
 
     def resume_writing(self) -> None:
+        if self.stalled:
+            self.stalled = False
+            self.deadline = self.pool.loop.time() + self.read_timeout
         owner = self.exchange.conn if self.exchange is not None else self.tunnel_owner
         if owner is not None:
             owner.resume_request_body()
@@ -301,6 +329,14 @@ class UpstreamConnection(asyncio.Protocol):
         if self.interim:
             parts.append(b"\r\n")
             self.out.append(b"".join(parts))
+            return
+        route = exchange.route
+        if route is not None and route.intercepts and status in route.intercepts and \
+                exchange.conn.upstream_intercepted(exchange, status):
+            # Another try or the error Service answers: this response is dropped with its
+            # connection, whose framing is left mid-message.
+            self._detach()
+            self.close()
             return
         exchange.status = status
         exchange.response_started = True

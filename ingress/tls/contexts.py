@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ingress.model import EMPTY_TABLE, Certificate, RoutingTable
-from ingress.settings import Settings
+from ingress.settings import Settings, with_overrides
 from ingress.tls.default_certificate import generate_default_certificate
 from ingress.tls.pem_memory import load_pem_chain
 
@@ -45,13 +46,14 @@ class _Selection:
     default: ssl.SSLContext | None = None
 
 
-def _check_settings(settings: Settings) -> ssl.TLSVersion:
+def _version(settings: Settings, name: str) -> ssl.TLSVersion:
+    value = getattr(settings, name)
     try:
-        return _MIN_VERSIONS[settings.tls_min_version]
+        return _MIN_VERSIONS[value]
     except KeyError:
         raise ValueError(
-            f"--tls-min-version: expected one of {', '.join(_MIN_VERSIONS)}, "
-            f"got {settings.tls_min_version!r}"
+            f"--{name.replace('_', '-')}: expected one of {', '.join(_MIN_VERSIONS)}, "
+            f"got {value!r}"
         ) from None
 
 
@@ -59,7 +61,10 @@ class TlsContexts:
     def __init__(self, settings: Settings, default_certificate: Certificate | None = None) -> None:
         """`default_certificate`: the generated one to serve; pass the same one to every
         worker process so that they all present one certificate (default: a new one)."""
-        self._min_version = _check_settings(settings)
+        self._settings = settings
+        self._overrides: Mapping[str, object] = {}
+        self._min_version = _version(settings, "tls_min_version")
+        self._max_version = _version(settings, "tls_max_version")
         self._ciphers = settings.tls_ciphers
         self.default_certificate = default_certificate or generate_default_certificate()
         self.server_context = self._new_context()
@@ -73,6 +78,8 @@ class TlsContexts:
 
     def update(self, table: RoutingTable) -> None:
         """Prepare the contexts `table` needs and serve them from the next handshake."""
+        if table.settings != self._overrides:
+            self._configure(table.settings)
         previous = self._selection.contexts
         contexts: dict[str, ssl.SSLContext | None] = {}
         for cert in _certificates_of(table):
@@ -86,6 +93,17 @@ class TlsContexts:
         if table.default_certificate is not None:
             default = contexts[table.default_certificate.fingerprint]
         self._selection = _Selection(table, contexts, default)
+
+    def _configure(self, overrides: Mapping[str, object]) -> None:
+        """The controller ConfigMap's ssl-protocols and ssl-ciphers, for the next handshakes."""
+        self._overrides = overrides
+        settings = with_overrides(self._settings, overrides)
+        self._min_version = _version(settings, "tls_min_version")
+        self._max_version = _version(settings, "tls_max_version")
+        self._ciphers = settings.tls_ciphers
+        for context in (self.server_context, *self._selection.contexts.values()):
+            if context is not None:
+                self._apply_protocols(context)
 
     def context_for_name(self, server_name: str | None) -> ssl.SSLContext:
         """The context a handshake for `server_name` (None: no SNI) is served with."""
@@ -120,14 +138,18 @@ class TlsContexts:
 
     def _new_context(self) -> ssl.SSLContext:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._apply_protocols(context)
+        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        context.set_alpn_protocols(_ALPN)
+        return context
+
+    def _apply_protocols(self, context: ssl.SSLContext) -> None:
         context.minimum_version = self._min_version
+        context.maximum_version = self._max_version
         try:
             context.set_ciphers(self._ciphers)
         except ssl.SSLError as exc:
             raise ValueError(f"--tls-ciphers: {self._ciphers!r}: {exc}") from None
-        context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
-        context.set_alpn_protocols(_ALPN)
-        return context
 
 
 def _certificates_of(table: RoutingTable) -> list[Certificate]:
