@@ -69,7 +69,7 @@ class ClientConnection(asyncio.Protocol):
         "parser",
         "paused",
         "queue",
-        "requests",
+        "requests_left",
         "transport",
         "tunnel",
         "tunnel_backlog",
@@ -85,7 +85,7 @@ class ClientConnection(asyncio.Protocol):
         self.current: Exchange | None = None  # being parsed
         self.active: Exchange | None = None  # being answered
         self.queue: deque[Exchange] = deque()
-        self.requests = 0  # started on this connection (keep-alive-requests)
+        self.requests_left = -1  # that this connection may still carry (keep-alive-requests)
         self.closed = False
         self.paused = 0
         self.write_paused = False
@@ -122,6 +122,7 @@ class ClientConnection(asyncio.Protocol):
         stats = dp.stats
         stats.active_connections += 1
         stats.connections_accepted += 1
+        self.requests_left = dp.settings.keepalive_requests or -1
         self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -273,10 +274,9 @@ class ClientConnection(asyncio.Protocol):
         exchange.headers = headers
         exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
-        self.requests += 1
-        limit = dp.settings.keepalive_requests
+        self.requests_left -= 1
         exchange.close_after = (not parser.should_keep_alive() or dp.closing or exchange.upgrade
-                                or 0 < limit <= self.requests)
+                                or self.requests_left == 0)
         self.current = exchange
         if self.active is None:
             self.active = exchange
@@ -315,7 +315,7 @@ class ClientConnection(asyncio.Protocol):
         if upstream is not None and upstream.exchange is exchange:
             exchange.keep_for_replay(data)
             upstream.write(data)
-            if not upstream.stalled:
+            if upstream.stalled is not exchange:
                 # The read timeout runs from the last byte sent, not from the request's start.
                 upstream.deadline = self.dp.loop.time() + upstream.read_timeout
             return

@@ -68,7 +68,7 @@ class EndpointPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         if (self.retired or conn.closed or len(self.idle) >= self.max_idle
-                or 0 < self.max_requests <= conn.requests):
+                or conn.requests_left == 0):
             conn.close()
         else:
             conn.deadline = 0.0
@@ -112,7 +112,7 @@ class UpstreamConnection(asyncio.Protocol):
         "read_timeout",
         "reason",
         "rechunk",
-        "requests",
+        "requests_left",
         "resp_headers",
         "reused",
         "stalled",
@@ -130,8 +130,10 @@ class UpstreamConnection(asyncio.Protocol):
         self.finished: Exchange | None = None
         self.closed = False
         self.reused = False
-        self.requests = 0  # sent on this connection (upstream-keepalive-requests)
-        self.stalled = False  # the pod stopped taking the request: `deadline` is the send timeout
+        # Requests this connection may still carry (upstream-keepalive-requests; <0: any).
+        self.requests_left = pool.max_requests or -1
+        # The exchange whose request the pod stopped taking: `deadline` is the send timeout.
+        self.stalled: Exchange | None = None
         self.deadline = 0.0  # loop time after which a busy connection has timed out
         self.read_timeout = 0.0
         self.out: list[bytes] = []
@@ -161,8 +163,7 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None
         self.exchange = exchange
         exchange.upstream = self
-        self.stalled = False
-        self.requests += 1
+        self.requests_left -= 1
         self.pool.active += 1
         exchange.sent_at = self.pool.loop.time()
         self.read_timeout = read_timeout
@@ -180,7 +181,8 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self._detach()
         self.close()
         if exchange is not None:
-            self._fail(exchange, "send_timeout" if self.stalled else "read_timeout", stale=False)
+            reason = "send_timeout" if self.stalled is exchange else "read_timeout"
+            self._fail(exchange, reason, stale=False)
 
     def abandon(self, exchange: Exchange) -> None:
         """The client gave up on `exchange` mid-message: this connection cannot be reused."""
@@ -235,16 +237,17 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange is not None and exchange.route is not None:
             # nginx's proxy_send_timeout: the pod must take more within it.
             timeout = exchange.route.upstream.send_timeout or DEFAULT_SEND_TIMEOUT
-            self.stalled = True
+            self.stalled = exchange
             self.deadline = self.pool.loop.time() + timeout
         owner = exchange.conn if exchange is not None else self.tunnel_owner
         if owner is not None:
             owner.pause_request_body()
 
     def resume_writing(self) -> None:
-        if self.stalled:
-            self.stalled = False
-            self.deadline = self.pool.loop.time() + self.read_timeout
+        if self.stalled is not None:
+            if self.stalled is self.exchange:
+                self.deadline = self.pool.loop.time() + self.read_timeout
+            self.stalled = None
         owner = self.exchange.conn if self.exchange is not None else self.tunnel_owner
         if owner is not None:
             owner.resume_request_body()
