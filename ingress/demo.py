@@ -8,6 +8,7 @@ upstreams, on port 0. Every pod answers:
   headers, peer address) with the length and sha256 of the body it received
 - `/status/{code}`: that status (with the echo as body when one is allowed)
 - `/delay/{seconds}`: the echo after a pause
+- `/response-headers?Name=value&...`: the echo with those response headers (a name may repeat)
 - `/bytes/{n}`: `demo_bytes(n)` with Content-Length, streamed
 - `/chunked/{n}`: `demo_bytes(n)` with chunked transfer encoding
 - `/ws`: WebSocket echo of text and binary messages
@@ -105,6 +106,13 @@ async def delay(request: web.Request) -> web.Response:
     return _json(payload)
 
 
+async def response_headers(request: web.Request) -> web.Response:
+    response = _json(await _echo(request))
+    for name, value in request.query.items():
+        response.headers.add(name, value)
+    return response
+
+
 async def _stream(request: web.Request, chunked: bool) -> web.StreamResponse:
     remaining = int(_number(request, "n", int))
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
@@ -145,6 +153,7 @@ def demo_app() -> web.Application:
                                         "max_field_size": _HEADER_LIMIT})
     app.router.add_route("*", "/status/{code}", status)
     app.router.add_route("*", "/delay/{seconds}", delay)
+    app.router.add_route("*", "/response-headers", response_headers)
     app.router.add_get("/bytes/{n}", fixed_bytes)
     app.router.add_get("/chunked/{n}", chunked_bytes)
     app.router.add_get("/ws", websocket)

@@ -1,0 +1,352 @@
+"""ingress-nginx's upstream annotations end to end, with the controller ConfigMap in force.
+
+One `portico run --manifests ... --configmap ...` serves every Ingress of
+this module; the pods are demo pods (JSON echo), a TLS pod behind a deep CA
+chain, a pod that always answers 502 and one that never reads. What each
+test asserts is what ingress-nginx's e2e tests and docs say
+(test/e2e/annotations/{proxy,proxyssl,backendprotocol,connection,
+customheaders,customhttperrors,default_backend,serviceupstream,
+upstreamvhost}.go).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import trustme
+from aiohttp import web
+from multidict import CIMultiDict
+
+from e2e.harness import Manifests, Portico, free_port, start_ready, wait_until
+from ingress.demo import demo_app
+from kube import objects as o
+
+PODS = ("127.0.0.2", "127.0.0.3")
+TLS_POD = "127.0.0.4"
+ERRORS_POD = "127.0.0.5"
+CLUSTER_IP = "127.0.0.6"
+BAD_POD = "127.0.0.7"  # answers 502 to everything
+DEAF_POD = "127.0.0.8"  # accepts connections, never reads
+DEAD_PODS = ("127.0.0.9", "127.0.0.10", "127.0.0.11")  # nothing listens
+
+
+class Bad502(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if b"\r\n\r\n" in data:
+            self.transport.write(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 4\r\n\r\nbad\n")
+
+
+class Deaf(asyncio.Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.pause_reading()
+
+
+class Servers:
+    """Every pod of the module, on one loop in a background thread."""
+
+    def __init__(self, port: int, tls_context: ssl.SSLContext) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.runners: list[web.AppRunner] = []
+        self.servers: list[asyncio.AbstractServer] = []
+        self.port = port
+        self.cluster_port = free_port(CLUSTER_IP)
+        self._call(self._start(tls_context))
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    async def _app(self, host: str, port: int, context: ssl.SSLContext | None = None) -> None:
+        runner = web.AppRunner(demo_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, ssl_context=context).start()
+        self.runners.append(runner)
+
+    async def _start(self, tls_context: ssl.SSLContext) -> None:
+        for host in (*PODS, ERRORS_POD):
+            await self._app(host, self.port)
+        await self._app(TLS_POD, self.port, tls_context)
+        await self._app(CLUSTER_IP, self.cluster_port)
+        loop = asyncio.get_running_loop()
+        self.servers.append(await loop.create_server(Bad502, BAD_POD, self.port))
+        self.servers.append(await loop.create_server(Deaf, DEAF_POD, self.port))
+
+    async def _stop(self) -> None:
+        for server in self.servers:
+            server.close()
+        for runner in self.runners:
+            await runner.cleanup()
+
+    def close(self) -> None:
+        self._call(self._stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+
+
+def annotated(ingress: dict[str, Any], **annotations: str) -> dict[str, Any]:
+    ingress["metadata"]["annotations"] = {
+        f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v for k, v in annotations.items()
+    }
+    return ingress
+
+
+def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": data}
+
+
+def route(name: str, service: str, **annotations: str) -> dict[str, Any]:
+    return annotated(o.ingress(name, host=f"{name}.test", service=service), **annotations)
+
+
+def service(name: str, ips: list[str], port: int) -> list[dict[str, Any]]:
+    return [o.service(name, target=port), o.endpoint_slice(name, ips, port=port)]
+
+
+class Rig:
+    def __init__(self, portico: Portico, tmp: Path) -> None:
+        self.portico = portico
+        self.tmp = tmp
+
+    async def get(self, host: str, path: str = "/", method: str = "GET",
+                  **kwargs: Any) -> tuple[int, CIMultiDict[str], Any]:
+        headers = {"Host": f"{host}.test", **kwargs.pop("headers", {})}
+        async with aiohttp.ClientSession() as session, session.request(
+            method, self.portico.url + path, headers=headers, allow_redirects=False, **kwargs
+        ) as response:
+            if response.content_type == "application/json":
+                body: Any = await response.json()
+            else:
+                body = await response.read()
+            return response.status, CIMultiDict(response.headers), body
+
+
+def tls_pod_context(ca: trustme.CA) -> ssl.SSLContext:
+    # Three certificates between the pod and the root: leaf, two intermediates.
+    middle = ca.create_child_ca().create_child_ca()
+    leaf = middle.issue_cert("pod.internal", TLS_POD)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("ECDHE+AESGCM")
+    leaf.configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    tmp = tmp_path_factory.mktemp("upstream")
+    port = free_port(PODS[0])
+    ca = trustme.CA()
+    servers = Servers(port, tls_pod_context(ca))
+    cluster_service = o.service("clustered", port=servers.cluster_port, target=port)
+    cluster_service["spec"]["clusterIP"] = CLUSTER_IP
+    pod_ca = o.secret("pod-ca", {"ca.crt": base64.b64encode(ca.cert_pem.bytes()).decode()})
+    ssl_on = {"backend_protocol": "HTTPS", "proxy_ssl_secret": "default/pod-ca",
+              "proxy_ssl_verify": "on", "proxy_ssl_verify_depth": "2"}
+    manifests = Manifests(tmp / "manifests")
+    manifests.write("objects.yaml", [
+        o.ingress_class(),
+        config_map("controller", {"global-allowed-response-headers": "My-Custom-Header"},
+                   "ingress-nginx"),
+        config_map("custom-headers", {"My-Custom-Header": "42"}),
+        *service("web", list(PODS), port),
+        *service("tls", [TLS_POD], port),
+        *service("errors", [ERRORS_POD], port),
+        *service("flaky", [BAD_POD, PODS[0]], port),
+        *service("deaf", [DEAF_POD], port),
+        *(obj for i, dead in enumerate(DEAD_PODS)
+          for obj in service(f"half{i}", [dead, PODS[0]], port)),
+        cluster_service, o.endpoint_slice("clustered", [PODS[0]], port=port),
+        pod_ca,
+        route("plain", "web", upstream_vhost="vhost.internal:8080"),
+        route("keepalive", "web", connection_proxy_header="keep-alive"),
+        route("http10", "web", proxy_http_version="1.0"),
+        route("headers", "web", custom_headers="default/custom-headers"),
+        route("missing-headers", "web", custom_headers="default/nothing-here"),
+        route("cookies", "web", proxy_cookie_domain="localhost example.org",
+              proxy_cookie_path="/one/ /"),
+        route("redirects", "web", proxy_redirect_from="http://hello.com/",
+              proxy_redirect_to="https://goodbye.com/"),
+        route("quiet", "web", enable_access_log="false"),
+        route("retried", "flaky", proxy_next_upstream="error timeout http_502"),
+        route("posted", "flaky", proxy_next_upstream="http_502 non_idempotent"),
+        route("unretried", "flaky"),
+        # A pod that refuses is ejected after 3 failures: each route has its own.
+        route("once", "half0", proxy_next_upstream_tries="1"),
+        route("off", "half1", proxy_next_upstream="off"),
+        route("bounded", "half2", proxy_next_upstream_timeout="1"),
+        route("deaf", "deaf", proxy_send_timeout="1", proxy_request_buffering="off",
+              proxy_body_size="0"),
+        route("errors", "web", custom_http_errors="404,503", default_backend="errors"),
+        route("global-errors", "web", custom_http_errors="418"),
+        route("invalid", "invalid", default_backend="errors"),
+        annotated(o.ingress("clustered", host="clustered.test", service="clustered",
+                            port=servers.cluster_port), service_upstream="true"),
+        route("https", "tls", backend_protocol="HTTPS"),
+        route("verified", "tls", **ssl_on, proxy_ssl_name="pod.internal",
+              proxy_ssl_server_name="on"),
+        route("no-sni", "tls", **ssl_on, proxy_ssl_name="pod.internal"),
+        route("misnamed", "tls", **ssl_on, proxy_ssl_name="other.internal"),
+        route("shallow", "tls", **{**ssl_on, "proxy_ssl_verify_depth": "1"},
+              proxy_ssl_name="pod.internal"),
+        route("tls13", "tls", backend_protocol="HTTPS", proxy_ssl_secret="default/pod-ca",
+              proxy_ssl_protocols="TLSv1.3"),
+        route("no-aes", "tls", backend_protocol="HTTPS", proxy_ssl_secret="default/pod-ca",
+              proxy_ssl_ciphers="HIGH:!AES"),
+    ])
+    portico = start_ready(manifests.root, "--configmap", "ingress-nginx/controller",
+                          "--default-backend-service", "default/errors",
+                          "--shutdown-grace", "1", log=tmp / "portico.log")
+    try:
+        yield Rig(portico, tmp)
+    finally:
+        portico.stop()
+        servers.close()
+
+
+async def test_upstream_vhost_and_connection_proxy_header_reach_the_pod(rig: Rig) -> None:
+    _, _, echoed = await rig.get("plain")
+    assert echoed["headers"]["host"] == "vhost.internal:8080"  # upstream-vhost
+    assert "connection" not in echoed["headers"]
+    _, _, echoed = await rig.get("keepalive")
+    assert echoed["headers"]["connection"] == "keep-alive"  # connection-proxy-header
+
+
+async def test_proxy_http_version_1_0(rig: Rig) -> None:
+    status, _, echoed = await rig.get("http10")
+    assert status == 200 and echoed["http_version"] == "1.0"
+    _, _, echoed = await rig.get("plain")
+    assert echoed["http_version"] == "1.1"
+
+
+async def test_custom_headers_are_set_on_responses(rig: Rig) -> None:
+    status, headers, _ = await rig.get("headers")
+    assert status == 200 and headers["My-Custom-Header"] == "42"
+    status, _, _ = await rig.get("missing-headers")
+    assert status == 503  # ingress-nginx: a missing ConfigMap denies the location
+
+
+async def test_proxy_cookie_domain_and_path_rewrite_set_cookie(rig: Rig) -> None:
+    cookie = "a=1; Domain=.localhost; Path=/one/two"
+    status, headers, _ = await rig.get("cookies", "/response-headers",
+                                       params={"Set-Cookie": cookie})
+    assert status == 200
+    assert headers["Set-Cookie"] == "a=1; Domain=.example.org; Path=/two"
+
+
+async def test_proxy_redirect_rewrites_location(rig: Rig) -> None:
+    status, headers, _ = await rig.get("redirects", "/response-headers", params={
+        "Location": "http://HELLO.com/path?q=1", "Refresh": "3; url=http://hello.com/x"})
+    assert status == 200
+    assert headers["Location"] == "https://goodbye.com/path?q=1"
+    assert headers["Refresh"] == "3; url=https://goodbye.com/x"
+
+
+async def test_enable_access_log_false_leaves_the_route_out_of_the_log(rig: Rig) -> None:
+    # The ConfigMap's disable-access-log defaults to false: access logs are on.
+    await rig.get("quiet", "/quiet-path")
+    await rig.get("plain", "/logged-path")
+    wait_until(lambda: "/logged-path" in rig.portico.logs(), "the access log line")
+    assert "/quiet-path" not in rig.portico.logs()
+
+
+async def test_proxy_next_upstream_http_502_retries_on_the_next_pod(rig: Rig) -> None:
+    for _ in range(6):
+        assert (await rig.get("retried"))[0] == 200
+    # Without http_502 (ingress-nginx's default "error timeout") the 502 is passed on.
+    statuses = {(await rig.get("unretried"))[0] for _ in range(6)}
+    assert statuses == {200, 502}
+
+
+async def test_non_idempotent_requests_are_retried_only_when_allowed(rig: Rig) -> None:
+    posted = {(await rig.get("retried", method="POST", data=b"x"))[0] for _ in range(6)}
+    assert posted == {200, 502}
+    for _ in range(6):
+        assert (await rig.get("posted", method="POST", data=b"x"))[0] == 200
+
+
+async def test_tries_off_and_timeout_bound_retries(rig: Rig) -> None:
+    # Each has a pod where nothing listens: connection refused is an "error".
+    for host in ("once", "off"):
+        statuses = {(await rig.get(host))[0] for _ in range(8)}
+        assert statuses == {200, 502}, host
+    statuses = {(await rig.get("bounded"))[0] for _ in range(8)}
+    assert statuses == {200}  # a refused connection takes far less than 1 s
+
+
+async def test_proxy_send_timeout_when_the_pod_takes_nothing(rig: Rig) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, _, _ = await rig.get("deaf", "/upload", method="PUT",
+                                 data=b"x" * (32 << 20), headers={"Expect": ""})
+    assert status == 504
+    assert loop.time() - started < 10
+
+
+async def test_custom_http_errors_go_to_the_default_backend(rig: Rig) -> None:
+    status, _, echoed = await rig.get("errors", "/status/404?x=1",
+                                      headers={"Accept": "application/json",
+                                               "X-Request-ID": "something-unique"})
+    assert status == 200 and echoed["pod"].startswith(ERRORS_POD)
+    sent = echoed["headers"]
+    assert echoed["path"] == "/" and echoed["query"] == "x=1"
+    assert (sent["x-code"], sent["x-format"], sent["x-original-uri"]) == (
+        "404", "application/json", "/status/404?x=1")
+    assert (sent["x-namespace"], sent["x-ingress-name"], sent["x-service-name"],
+            sent["x-service-port"], sent["x-request-id"]) == (
+        "default", "errors", "web", "80", "something-unique")
+    status, _, echoed = await rig.get("errors", "/status/500")
+    assert status == 500  # not a listed code: the pod's answer
+    status, _, echoed = await rig.get("global-errors", "/status/418")
+    assert status == 200 and echoed["headers"]["x-code"] == "418"  # --default-backend-service
+
+
+async def test_default_backend_serves_a_route_without_its_service(rig: Rig) -> None:
+    # ingress-nginx's e2e: backend Service "invalid", default-backend annotation.
+    status, _, echoed = await rig.get("invalid", "/alma/armud",
+                                      headers={"X-Request-ID": "something-unique"})
+    assert status == 200 and echoed["pod"].startswith(ERRORS_POD)
+    assert echoed["path"] == "/alma/armud"
+    sent = echoed["headers"]
+    assert (sent["x-code"], sent["x-ingress-name"], sent["x-service-name"],
+            sent["x-request-id"]) == ("503", "invalid", "invalid", "something-unique")
+
+
+async def test_service_upstream_sends_to_the_cluster_ip(rig: Rig) -> None:
+    status, _, echoed = await rig.get("clustered")
+    assert status == 200 and echoed["pod"].startswith(CLUSTER_IP)
+
+
+async def test_backend_protocol_https(rig: Rig) -> None:
+    status, _, echoed = await rig.get("https")
+    assert status == 200 and echoed["pod"].startswith(TLS_POD)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("verified", 200),  # proxy-ssl-verify, -server-name, -name, -verify-depth 2
+        ("no-sni", 200),  # the name is checked even when not sent
+        ("misnamed", 502),
+        ("shallow", 502),  # two intermediates, proxy-ssl-verify-depth 1
+        ("tls13", 502),  # proxy-ssl-protocols TLSv1.3, the pod speaks TLS 1.2
+        ("no-aes", 502),  # proxy-ssl-ciphers without AES, the pod offers AES-GCM only
+    ],
+)
+async def test_proxy_ssl_settings(rig: Rig, host: str, expected: int) -> None:
+    status, _, _ = await rig.get(host)
+    assert status == expected
