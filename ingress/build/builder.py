@@ -17,10 +17,10 @@ from ingress.build.annotations import Lookups
 from ingress.build.backends import BackendResolver, with_session_cookie
 from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
-from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
 from ingress.build.config.read import read_config
 from ingress.build.fields import FieldError
+from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
 from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
 from ingress.build.locations import virtual_host

@@ -45,6 +45,7 @@ WATCHED = (
     WatchedKind("Service", "v1", "services"),
     WatchedKind("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
     WatchedKind("Secret", "v1", "secrets"),
+    WatchedKind("ConfigMap", "v1", "configmaps"),
 )
 
 # With --gateway-api. ReferenceGrant v1beta1 is served by every Gateway API release (grants
@@ -64,20 +65,25 @@ def is_tls_secret(body: Mapping[str, Any]) -> bool:
 
 
 class SecretFilter:
-    """Which Secrets the store may hold.
+    """Which Secrets (or ConfigMaps) the store may hold.
 
-    Until the first build nobody knows which Secrets are needed, so TLS
-    Secrets are kept (sparing a GET per certificate at start-up); afterwards
-    only those the last build referenced.
+    Until the first build nobody knows which are needed, so those
+    `before_build` accepts are kept (TLS Secrets: sparing a GET per
+    certificate at start-up); afterwards only those the last build referenced.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, before_build: Callable[[Mapping[str, Any]], bool] = is_tls_secret) -> None:
         self.referenced: frozenset[tuple[str, str]] | None = None
+        self._before_build = before_build
 
     def keep(self, body: Mapping[str, Any]) -> bool:
         if self.referenced is None:
-            return is_tls_secret(body)
+            return self._before_build(body)
         return key_of(body) in self.referenced
+
+
+def any_object(body: Mapping[str, Any]) -> bool:
+    return True
 
 
 class ObjectFeed:
@@ -89,12 +95,15 @@ class ObjectFeed:
         secrets: SecretFilter,
         sweep_quiet: float = 1.0,
         kinds: tuple[WatchedKind, ...] = WATCHED,
+        config_maps: SecretFilter | None = None,
     ) -> None:
         self._kinds = kinds
         self._store = store
         self._mark_synced = mark_synced
         self._metrics = metrics
         self._secrets = secrets
+        # The controller ConfigMap and those custom-headers names; the others are dropped.
+        self._filters = {"Secret": secrets, "ConfigMap": config_maps or SecretFilter(any_object)}
         self._sweep_quiet = sweep_quiet
         self.last_event_at = 0.0
         # kind → key → when a watch event last showed the object alive (monotonic)
@@ -125,7 +134,8 @@ class ObjectFeed:
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
         raw = dict(body)
         raw.setdefault("kind", kind)
-        if kind == "Secret" and not self._secrets.keep(raw):
+        kept = self._filters.get(kind)
+        if kept is not None and not kept.keep(raw):
             self._store.delete(kind, *key_of(raw))
             return
         self._store.upsert(raw)

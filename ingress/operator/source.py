@@ -23,7 +23,7 @@ from ingress.build.result import BuildResult
 from ingress.operator.api import ApiError, KubeClient
 from ingress.operator.election import ElectionTiming, LeaderElector
 from ingress.operator.events import EventRecorder
-from ingress.operator.feed import GATEWAY_WATCHED, WATCHED, ObjectFeed, SecretFilter
+from ingress.operator.feed import GATEWAY_WATCHED, WATCHED, ObjectFeed, SecretFilter, any_object
 from ingress.operator.gateway_status import GatewayStatusWriter
 from ingress.operator.kubeconfig import load_connection
 from ingress.operator.metrics import OperatorMetrics
@@ -99,8 +99,9 @@ class KubernetesSource:
         self.reconciler = reconciler
         self.metrics = OperatorMetrics()
         self.secrets = SecretFilter()
+        self.config_maps = SecretFilter(any_object)
         self.feed = ObjectFeed(reconciler.store, reconciler.mark_synced, self.metrics,
-                               self.secrets,
+                               self.secrets, config_maps=self.config_maps,
                                kinds=WATCHED + GATEWAY_WATCHED if settings.gateway_api else WATCHED)
         self.client = KubeClient(lambda: load_connection(settings.kubeconfig))
         namespace = settings.own_namespace
@@ -121,7 +122,7 @@ class KubernetesSource:
         self._crd_read_at = float("-inf")
         self._result: BuildResult | None = None
         self._wake = asyncio.Event()
-        self._fetch_tried: set[tuple[str, str]] = set()
+        self._fetch_tried: dict[str, set[tuple[str, str]]] = {"Secret": set(), "ConfigMap": set()}
         reconciler.add_publisher(self.publish)
 
     def publish(self, result: BuildResult) -> None:
@@ -185,7 +186,10 @@ class KubernetesSource:
             result = self._result
             if result is None:
                 continue
-            await self._keep_referenced_secrets(result)
+            await self._keep_referenced("Secret", "secrets", self.secrets,
+                                        result.referenced_secrets)
+            await self._keep_referenced("ConfigMap", "configmaps", self.config_maps,
+                                        result.referenced_config_maps)
             if self.gateway_status is not None:
                 await self._read_gateway_crd()
             if self.elector.is_leader:
@@ -224,27 +228,29 @@ class KubernetesSource:
                          "annotations": {BUNDLE_VERSION: annotations.get(BUNDLE_VERSION)}},
         })
 
-    async def _keep_referenced_secrets(self, result: BuildResult) -> None:
-        """Drop Secrets no build needs; GET needed ones that were dropped when first seen."""
-        referenced = result.referenced_secrets
-        self.secrets.referenced = referenced
+    async def _keep_referenced(self, kind: str, plural: str, kept: SecretFilter,
+                               referenced: frozenset[tuple[str, str]]) -> None:
+        """Drop Secrets (ConfigMaps) no build needs; GET needed ones dropped when first seen."""
+        kept.referenced = referenced
         store = self.reconciler.store
-        for namespace, name in list(store.snapshot()["Secret"]):
+        for namespace, name in list(store.snapshot()[kind]):
             if (namespace, name) not in referenced:
-                store.delete("Secret", namespace, name)
-        self._fetch_tried &= referenced
-        for namespace, name in sorted(referenced - self._fetch_tried):
-            if store.get("Secret", namespace, name) is not None:
+                store.delete(kind, namespace, name)
+        tried = self._fetch_tried[kind]
+        tried &= referenced
+        for namespace, name in sorted(referenced - tried):
+            if store.get(kind, namespace, name) is not None:
                 continue
-            self._fetch_tried.add((namespace, name))
+            tried.add((namespace, name))
             try:
-                body = await self.client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+                body = await self.client.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
             except ApiError as e:
                 if e.status != 404:
-                    log.warning("Secret %s/%s: %s", namespace, name, e)
+                    log.warning("%s %s/%s: %s", kind, namespace, name, e)
                 continue
             except (aiohttp.ClientError, TimeoutError) as e:
-                log.warning("Secret %s/%s: %s", namespace, name, e)
+                log.warning("%s %s/%s: %s", kind, namespace, name, e)
                 continue
-            self.metrics.secrets_fetched += 1
-            store.upsert({**body, "kind": "Secret"})
+            if kind == "Secret":
+                self.metrics.secrets_fetched += 1
+            store.upsert({**body, "kind": kind})

@@ -100,3 +100,15 @@ def test_metrics_service_alone(render: Render) -> None:
     manifests = render({"metrics": {"service": {"enabled": True}}})
     assert not of_kind(manifests, "ServiceMonitor")
     one(manifests, "Service", f"{RELEASE}-metrics")
+
+
+def test_controller_config_becomes_the_configmap_portico_reads(render: Render) -> None:
+    assert not of_kind(render({}), "ConfigMap")
+    assert not [a for a in container(render({}))["args"] if a.startswith("--configmap")]
+    manifests = render({"controller": {"config": {"proxy-body-size": "8m", "hsts": False,
+                                                  "keep-alive": 10}}})
+    config_map = one(manifests, "ConfigMap")
+    assert config_map["data"] == {"proxy-body-size": "8m", "hsts": "false", "keep-alive": "10"}
+    name = config_map["metadata"]["name"]
+    assert f"--configmap={config_map['metadata']['namespace']}/{name}" in \
+        container(manifests)["args"]

@@ -49,7 +49,7 @@ def watching(scope: str) -> set[Grant]:
     """Read what Ingresses reference, write their status (merge-PATCH), post Events."""
     return (expand(scope, "networking.k8s.io", "ingresses", "get list watch")
             | expand(scope, "networking.k8s.io", "ingresses/status", "update patch")
-            | expand(scope, "", "services secrets", "get list watch")
+            | expand(scope, "", "services secrets configmaps", "get list watch")
             | expand(scope, "discovery.k8s.io", "endpointslices", "get list watch")
             | expand(scope, "", "events", "create patch"))
 

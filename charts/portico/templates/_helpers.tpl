@@ -95,6 +95,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --gateway-api
 - --gateway-controller-name={{ .Values.gatewayAPI.controllerName }}
 {{- end }}
+{{- if $c.config }}
+- --configmap={{ .Release.Namespace }}/{{ include "portico.fullname" . }}-controller
+{{- end }}
 {{- range $flag, $value := $c.extraArgs }}
 {{- if kindIs "bool" $value }}
 - --{{ if not $value }}no-{{ end }}{{ $flag }}
@@ -140,7 +143,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: [ingresses/status]
   verbs: [update, patch]
 - apiGroups: [""]
-  resources: [services, secrets]
+  resources: [services, secrets, configmaps]
   verbs: [get, list, watch]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
