@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import socket
 import ssl
 import threading
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ CLUSTER_IP = "127.0.0.6"
 BAD_POD = "127.0.0.7"  # answers 502 to everything
 DEAF_POD = "127.0.0.8"  # accepts connections, never reads
 DEAD_PODS = ("127.0.0.9", "127.0.0.10", "127.0.0.11")  # nothing listens
+FULL_POD = "127.0.0.12"  # its accept queue is full: connecting hangs
 
 
 class Bad502(asyncio.Protocol):
@@ -64,6 +66,11 @@ class Servers:
         self.runners: list[web.AppRunner] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.port = port
+        # A listening socket that never accepts, its queue (of one) taken: SYNs go unanswered.
+        self.full = socket.socket()
+        self.full.bind((FULL_POD, port))
+        self.full.listen(0)
+        self.filler = socket.create_connection((FULL_POD, port))
         self.cluster_port = free_port(CLUSTER_IP)
         self._call(self._start(tls_context))
 
@@ -92,6 +99,8 @@ class Servers:
             await runner.cleanup()
 
     def close(self) -> None:
+        self.filler.close()
+        self.full.close()
         self._call(self._stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
@@ -168,6 +177,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         *service("errors", [ERRORS_POD], port),
         *service("flaky", [BAD_POD, PODS[0]], port),
         *service("deaf", [DEAF_POD], port),
+        *service("full", [FULL_POD], port),
         *(obj for i, dead in enumerate(DEAD_PODS)
           for obj in service(f"half{i}", [dead, PODS[0]], port)),
         cluster_service, o.endpoint_slice("clustered", [PODS[0]], port=port),
@@ -189,6 +199,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("once", "half0", proxy_next_upstream_tries="1"),
         route("off", "half1", proxy_next_upstream="off"),
         route("bounded", "half2", proxy_next_upstream_timeout="1"),
+        route("full", "full", proxy_connect_timeout="1"),
         route("deaf", "deaf", proxy_send_timeout="1", proxy_request_buffering="off",
               proxy_body_size="0"),
         route("errors", "web", custom_http_errors="404,503", default_backend="errors"),
@@ -295,6 +306,13 @@ async def test_proxy_send_timeout_when_the_pod_takes_nothing(rig: Rig) -> None:
                                  data=b"x" * (32 << 20), headers={"Expect": ""})
     assert status == 504
     assert loop.time() - started < 10
+
+
+async def test_proxy_connect_timeout(rig: Rig) -> None:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    status, _, _ = await rig.get("full")
+    assert status == 504 and loop.time() - started < 4  # not the 5 s default
 
 
 async def test_custom_http_errors_go_to_the_default_backend(rig: Rig) -> None:

@@ -6,6 +6,7 @@ NewDefault); the settings e2e tests (test/e2e/settings/*.go) give the values.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from ingress.build.result import BuildResult
 from ingress.model import Balancer, Buffering, RetryPolicy, Route, SslRedirect
 from ingress.model.filters.responses import CookiePath
 from ingress.settings import BuildSettings, Settings
+from scripts.annotation_table import with_configmap_table
 
 SETTINGS = BuildSettings(configmap="ingress-nginx/controller")
 P = "nginx.ingress.kubernetes.io/"
@@ -157,3 +159,8 @@ def test_strict_validate_path_type(data: dict[str, str], problems: int) -> None:
                  *web(), controller(data), settings=SETTINGS)
     assert len(result.problems) == problems
     assert (result.table.route("foo.com", "/b$x") is not None) is (problems == 0)
+
+
+def test_readme_configmap_reference_is_generated_from_the_catalog() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert with_configmap_table(readme) == readme, "run `make annotations-table`"

@@ -8,6 +8,7 @@ ones. `listed`: in ingress-nginx's ConfigMap documentation table
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ingress.build.annotations.catalog import (
@@ -246,3 +247,16 @@ CATALOG: tuple[Key, ...] = (
 )
 
 BY_NAME = {key.name: key for key in CATALOG}
+
+
+def markdown_table(defaults: Mapping[str, str]) -> str:
+    """The README's ConfigMap reference; `defaults`: ingress-nginx's, of the supported keys."""
+    counts = {status: 0 for status in Status}
+    rows = ["| key | status | ingress-nginx default | notes |", "|---|---|---|---|"]
+    for key in CATALOG:
+        counts[key.status] += 1
+        name = key.name if key.listed else f"{key.name} †"
+        default = f"`{defaults[key.name]}`" if defaults.get(key.name) else ""
+        rows.append(f"| `{name}` | {key.status.value} | {default} | {key.note} |")
+    summary = ", ".join(f"{count} {status.value}" for status, count in counts.items())
+    return "\n".join([f"{len(CATALOG)} keys: {summary}.", "", *rows, ""])
