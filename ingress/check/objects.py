@@ -19,6 +19,8 @@ _LISTS = {
     # Only TLS Secrets: the others are none of the check's business.
     "Secret": ("/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls",
                "/api/v1/namespaces/{ns}/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls"),
+    # custom-headers names ConfigMaps.
+    "ConfigMap": ("/api/v1/configmaps", "/api/v1/namespaces/{ns}/configmaps"),
 }
 
 

@@ -10,6 +10,7 @@ connection becomes a byte tunnel to the upstream.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 from collections import deque
 from typing import TYPE_CHECKING, cast
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, cast
 import httptools
 
 from ingress.model import Backend, Route
+from ingress.model.filters.core import HeaderEdits
 from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.access import finished_request
 from ingress.proxy.canary import choose_backend
@@ -32,11 +34,14 @@ from ingress.proxy.http import (
     extra_hop_by_hop,
     simple_response,
 )
+from ingress.proxy.request_body import BufferedBody
 from ingress.proxy.retries import may_reconnect, may_retry, policy_of
 from ingress.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Dataplane, Listener
+
+log = logging.getLogger(__name__)
 
 # Reasons to stop reading from the client; reading resumes when none is left.
 _PAUSE_QUEUE = 1  # pipelined requests wait for the one in flight
@@ -194,10 +199,18 @@ class ClientConnection(asyncio.Protocol):
             upstream.transport.resume_reading()
 
     def pause_request_body(self) -> None:
-        self._pause(_PAUSE_UPSTREAM)
+        active = self.active
+        if active is not None and active.body is not None and active.body.complete:
+            active.body.pause()  # the pod takes the buffered body slower than it is read
+        else:
+            self._pause(_PAUSE_UPSTREAM)
 
     def resume_request_body(self) -> None:
-        self._resume(_PAUSE_UPSTREAM)
+        active = self.active
+        if active is not None and active.body is not None and active.body.complete:
+            active.body.resume()
+        else:
+            self._resume(_PAUSE_UPSTREAM)
 
     # --- request parsing
 
@@ -294,6 +307,9 @@ class ClientConnection(asyncio.Protocol):
         if limit and exchange.body_bytes > limit:
             self._abandon_upstream(exchange)
             raise _BadRequest(413)
+        if exchange.body is not None:
+            exchange.body.add(body)
+            return
         data = chunk(body) if exchange.chunked_request else body
         self._forward_body(exchange, data)
 
@@ -305,6 +321,8 @@ class ClientConnection(asyncio.Protocol):
         exchange.body_done = True
         if exchange.answered:
             self._next(exchange)
+        elif exchange.body is not None:
+            exchange.body.finish()
         elif exchange.chunked_request:
             self._forward_body(exchange, LAST_CHUNK)
 
@@ -398,8 +416,45 @@ class ClientConnection(asyncio.Protocol):
             self.answer(exchange, 413)
             return
         exchange.backend = backend
+        if (content_length > 0 or chunked) and self._buffer_body(exchange, route, host_header,
+                                                                 connection):
+            return
         exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header, connection))
         self._forward(exchange)
+
+    def _buffer_body(self, exchange: Exchange, route: Route, host_header: bytes,
+                     connection: bytes) -> bool:
+        """With proxy-request-buffering (or a chunked body for HTTP/1.0), read the whole body
+        first: True when forwarding waits for it."""
+        policy = route.upstream
+        buffering = policy.buffering
+        if exchange.upgrade or not ((buffering is not None and buffering.request)
+                                    or (exchange.chunked_request and policy.http10)):
+            return False
+        in_memory = buffering.body_in_memory if buffering is not None else 8 << 10
+        exchange.body = BufferedBody(self.dp.loop, in_memory, self, host_header, connection)
+        return True
+
+    def body_buffered(self, body: BufferedBody) -> None:
+        """The whole body of the request in flight is here: forward it now."""
+        exchange = self.active
+        if exchange is None or exchange.body is not body or self.closed or exchange.answered:
+            return
+        route = exchange.route
+        assert route is not None
+        if exchange.chunked_request:  # sent with its length, as nginx does
+            exchange.chunked_request = False
+            exchange.add_header_edits(HeaderEdits(set=((b"content-length", b"%d" % body.size),)))
+        exchange.outbox.insert(0, self._upstream_head(exchange, route, body.host_header,
+                                                      body.connection))
+        self._forward(exchange)
+
+    def body_failed(self, body: BufferedBody) -> None:
+        exchange = self.active
+        if exchange is not None and exchange.body is body and not exchange.response_started:
+            log.error("cannot buffer a request body in a temporary file")
+            exchange.close_after = True
+            self.answer(exchange, 500)
 
     def _run_route(self, exchange: Exchange, route: Route) -> Backend | None:
         """Redirects, filters and the backend split of a route that has any of them.
@@ -545,6 +600,8 @@ class ClientConnection(asyncio.Protocol):
     def _send(self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float) -> None:
         self._resume(_PAUSE_CONNECTING)
         upstream.send(exchange, read_timeout)
+        if exchange.body is not None and not exchange.error_page:
+            exchange.body.send_to(upstream)
         if self.write_paused and upstream.transport is not None:
             upstream.transport.pause_reading()  # the client still drains an earlier response
 

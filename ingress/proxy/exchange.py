@@ -18,6 +18,7 @@ from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
+    from ingress.proxy.request_body import BufferedBody
     from ingress.proxy.upstream import UpstreamConnection
 
 # A request header as parsed: (name, lower-cased name, value).
@@ -53,6 +54,7 @@ class Exchange:
     __slots__ = (
         "answered",
         "backend",
+        "body",
         "body_bytes",
         "body_done",
         "chunked_request",
@@ -127,6 +129,8 @@ class Exchange:
         self.replay: list[bytes] | None = []
         self.body_bytes = 0
         self.body_done = False
+        # The whole body, read before anything goes upstream (proxy-request-buffering).
+        self.body: BufferedBody | None = None
         self.response_started = False
         self.response_headers = b""  # extra header lines for the client (HSTS)
         # The response went out before the request body ended: drop the rest of the body.
@@ -144,7 +148,7 @@ class Exchange:
 
     def keep_for_replay(self, data: bytes) -> None:
         if self.replay is not None:
-            if self.body_bytes > REPLAY_LIMIT:
+            if self.body_bytes > REPLAY_LIMIT and self.body is None:
                 self.replay = None
             else:
                 self.replay.append(data)

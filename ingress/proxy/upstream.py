@@ -333,14 +333,15 @@ class UpstreamConnection(asyncio.Protocol):
             parts.append(b"\r\n")
             self.out.append(b"".join(parts))
             return
-        route = exchange.route
-        if route is not None and route.intercepts and status in route.intercepts and \
-                exchange.conn.upstream_intercepted(exchange, status):
-            # Another try or the error Service answers: this response is dropped with its
-            # connection, whose framing is left mid-message.
-            self._detach()
-            self.close()
-            return
+        if status >= 300:  # a route may intercept 3xx to 5xx (custom-http-errors), never 2xx
+            route = exchange.route
+            if route is not None and status in route.intercepts and \
+                    exchange.conn.upstream_intercepted(exchange, status):
+                # Another try or the error Service answers: this response is dropped with
+                # its connection, whose framing is left mid-message.
+                self._detach()
+                self.close()
+                return
         exchange.status = status
         exchange.response_started = True
         exchange.headers_at = self.pool.loop.time()

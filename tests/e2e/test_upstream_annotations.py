@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from e2e.harness import Manifests, Portico, free_port, start_ready, wait_until
-from ingress.demo import demo_app
+from ingress.demo import demo_app, demo_bytes
 from kube import objects as o
 
 PODS = ("127.0.0.2", "127.0.0.3")
@@ -194,6 +195,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("quiet", "web", enable_access_log="false"),
         route("retried", "flaky", proxy_next_upstream="error timeout http_502"),
         route("posted", "flaky", proxy_next_upstream="http_502 non_idempotent"),
+        route("buffered", "flaky", proxy_next_upstream="http_502 non_idempotent",
+              proxy_request_buffering="on", client_body_buffer_size="1k", proxy_body_size="0"),
         route("unretried", "flaky"),
         # A pod that refuses is ejected after 3 failures: each route has its own.
         route("once", "half0", proxy_next_upstream_tries="1"),
@@ -288,6 +291,28 @@ async def test_non_idempotent_requests_are_retried_only_when_allowed(rig: Rig) -
     assert posted == {200, 502}
     for _ in range(6):
         assert (await rig.get("posted", method="POST", data=b"x"))[0] == 200
+
+
+async def chunked(body: bytes) -> AsyncIterator[bytes]:
+    for at in range(0, len(body), 65536):
+        yield body[at:at + 65536]
+
+
+async def test_request_buffering_reads_the_whole_body_and_replays_it(rig: Rig) -> None:
+    # 3 MiB, past client-body-buffer-size (1k): on disk, sent again to the next pod after
+    # a 502, with its length; the ConfigMap's default (on) buffers every other route too.
+    body = demo_bytes(3 << 20)
+    for _ in range(4):
+        status, _, echoed = await rig.get("buffered", "/upload", method="POST",
+                                          data=chunked(body))
+        assert status == 200
+        assert echoed["body_length"] == len(body)
+        assert echoed["body_sha256"] == hashlib.sha256(body).hexdigest()
+        sent = echoed["headers"]
+        assert sent["content-length"] == str(len(body)) and "transfer-encoding" not in sent
+    status, _, echoed = await rig.get("http10", "/upload", method="POST",
+                                      data=chunked(b"x" * 5000))
+    assert status == 200 and echoed["body_length"] == 5000  # HTTP/1.0 has no chunks
 
 
 async def test_tries_off_and_timeout_bound_retries(rig: Rig) -> None:

@@ -51,9 +51,7 @@ def test_a_missing_config_map_means_ingress_nginx_defaults() -> None:
                                        "ConfigMapNotFound")]
     assert route.upstream.send_timeout == 60.0
     assert route.upstream.retry == RetryPolicy(frozenset({"error", "timeout"}), 3, 0.0)
-    assert route.upstream.buffering == Buffering(request=True, body_in_memory=8192,
-                                                 response=False, buffer_size=4096, buffers=4,
-                                                 max_temp_file=1 << 30)
+    assert route.upstream.buffering == Buffering(request=True, body_in_memory=8192)
     settings = result.table.settings
     assert (settings["max_body_size"], settings["connect_timeout"],
             settings["upstream_read_timeout"], settings["keepalive_timeout"],
@@ -76,7 +74,8 @@ def test_keys_override_defaults_and_annotations_override_keys() -> None:
         # ingress-nginx's settings e2e tests: proxy_next_upstream and proxy_send_timeout
         "proxy-next-upstream": "timeout http_502", "proxy-next-upstream-timeout": "999999",
         "proxy-next-upstream-tries": "888888", "proxy-send-timeout": "20",
-        "ssl-redirect": "false", "load-balance": "least_conn", "proxy-buffering": "on",
+        "ssl-redirect": "false", "load-balance": "least_conn",
+        "proxy-request-buffering": "off",
         "proxy-cookie-path": "/one/ /", "hsts": "false", "ssl-protocols": "TLSv1.3",
         "keep-alive": "10", "large-client-header-buffers": "4 16k",
         "upstream-keepalive-connections": "10", "disable-access-log": "true",
@@ -87,7 +86,7 @@ def test_keys_override_defaults_and_annotations_override_keys() -> None:
                                                999999.0)
     assert route.upstream.send_timeout == 20.0 and route.ssl_redirect == SslRedirect(False)
     assert route.backend.balancer is Balancer.LEAST_CONN
-    assert route.upstream.buffering is not None and route.upstream.buffering.response
+    assert route.upstream.buffering is not None and not route.upstream.buffering.request
     assert [type(f) for f in route.response_filters] == [CookiePath]
     settings = result.table.settings
     assert (settings["hsts"], settings["tls_min_version"], settings["keepalive_timeout"],
