@@ -116,6 +116,10 @@ class Settings:
         default=None,
         metadata=_flag("ns/name of the Service answering unrouted requests and custom-http-errors"),
     )
+    dns_server: str | None = field(
+        default=None,
+        metadata=_flag("host[:port] resolving ExternalName Services (default: /etc/resolv.conf)"),
+    )
     disable_svc_external_name: bool = field(
         default=False, metadata=_flag("ExternalName Services have no endpoints (they can name "
                                       "any host)")

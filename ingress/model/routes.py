@@ -101,7 +101,7 @@ class Route:
         object.__setattr__(self, "labels", labels)
         plain = (not self.filters and not self.response_filters and self.split is None
                  and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT
-                 and self.errors is None)
+                 and self.errors is None and not self.backend.external_name)
         object.__setattr__(self, "plain", plain)
         retry = self.upstream.retry
         intercepts = retry.statuses if retry is not None else frozenset()

@@ -479,9 +479,11 @@ class ClientConnection(asyncio.Protocol):
             if backend is None:
                 self.answer(exchange, 500)  # every backend of the route has weight 0
                 return None
+        if backend is not None and backend.external_name:
+            backend = self.dp.external_names.backend(backend)
         errors = route.errors
         if errors is not None and errors.when_unavailable and backend is not None \
-                and not backend.usable and not backend.external_name:
+                and not backend.usable:
             # default-backend serves what the route's Service cannot, told why.
             exchange.add_header_edits(unavailable_edits(exchange, route))
             return errors.backend

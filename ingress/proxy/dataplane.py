@@ -24,6 +24,7 @@ from ingress.proxy.access import AccessLog
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
+from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings, with_overrides
@@ -77,6 +78,7 @@ class Dataplane:
         # Pools of TLS connections (backend-protocol HTTPS), by address and TLS settings.
         self.tls_pools: dict[tuple[tuple[str, int], str], EndpointPool] = {}
         self.upstream_tls = UpstreamTlsContexts()
+        self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
         self.connections: set[ClientConnection] = set()
         self.closing = False
@@ -94,6 +96,11 @@ class Dataplane:
         self.has_tls_hosts = any(vhost.tls for vhost in vhosts)
         backends = table.backends()
         live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
+        external = {(b.external_name, b.external_port) for b in backends.values()
+                    if b.external_name}
+        self.external_names.follow({name for name, _ in external})
+        resolved = self.external_names.addresses()
+        live |= {(ip, port) for _, port in external for ip in resolved}
         for address in [a for a in self.pools if a not in live]:
             self.pools.pop(address).retire()
             self.balancers.forget_address(address)
@@ -284,6 +291,7 @@ class Dataplane:
             self._sweeper.cancel()
         for pool in (*self.pools.values(), *self.tls_pools.values()):
             pool.retire()
+        self.external_names.close()
         if self._access_logger is not None:
             self._access_logger.writer.close()
         if self.tracer is not None:

@@ -19,15 +19,19 @@ import ssl
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import dns.rrset
 import pytest
 import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 
-from e2e.harness import Manifests, Portico, free_port, start_ready, wait_until
+from e2e.harness import Manifests, Portico, eventually, free_port, start_ready, wait_until
 from ingress.demo import demo_app, demo_bytes
 from kube import objects as o
 
@@ -39,6 +43,7 @@ BAD_POD = "127.0.0.7"  # answers 502 to everything
 DEAF_POD = "127.0.0.8"  # accepts connections, never reads
 DEAD_PODS = ("127.0.0.9", "127.0.0.10", "127.0.0.11")  # nothing listens
 FULL_POD = "127.0.0.12"  # its accept queue is full: connecting hangs
+DNS_SERVER = "127.0.0.13"
 
 
 class Bad502(asyncio.Protocol):
@@ -57,6 +62,28 @@ class Deaf(asyncio.Protocol):
         transport.pause_reading()
 
 
+class Dns(asyncio.DatagramProtocol):
+    """A DNS server answering A queries from `names` (TTL 1 s), NXDOMAIN for the rest."""
+
+    def __init__(self, names: dict[str, str]) -> None:
+        self.names = names
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        query = dns.message.from_wire(data)
+        response = dns.message.make_response(query)
+        question = query.question[0]
+        name = question.name.to_text().rstrip(".")
+        if name not in self.names:
+            response.set_rcode(dns.rcode.NXDOMAIN)
+        elif question.rdtype == dns.rdatatype.A:
+            response.answer.append(dns.rrset.from_text(question.name, 1, "IN", "A",
+                                                       self.names[name]))
+        self.transport.sendto(response.to_wire(), addr)
+
+
 class Servers:
     """Every pod of the module, on one loop in a background thread."""
 
@@ -73,6 +100,8 @@ class Servers:
         self.full.listen(0)
         self.filler = socket.create_connection((FULL_POD, port))
         self.cluster_port = free_port(CLUSTER_IP)
+        self.dns_port = free_port(DNS_SERVER)
+        self.dns_names = {"pods.example.test": PODS[0]}
         self._call(self._start(tls_context))
 
     def _call(self, coro: Any) -> Any:
@@ -92,8 +121,11 @@ class Servers:
         loop = asyncio.get_running_loop()
         self.servers.append(await loop.create_server(Bad502, BAD_POD, self.port))
         self.servers.append(await loop.create_server(Deaf, DEAF_POD, self.port))
+        self.dns, _ = await loop.create_datagram_endpoint(
+            lambda: Dns(self.dns_names), local_addr=(DNS_SERVER, self.dns_port))
 
     async def _stop(self) -> None:
+        self.dns.close()
         for server in self.servers:
             server.close()
         for runner in self.runners:
@@ -119,6 +151,12 @@ def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str
             "data": data}
 
 
+def external(name: str, external_name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"type": "ExternalName", "externalName": external_name}}
+
+
 def route(name: str, service: str, **annotations: str) -> dict[str, Any]:
     return annotated(o.ingress(name, host=f"{name}.test", service=service), **annotations)
 
@@ -128,9 +166,10 @@ def service(name: str, ips: list[str], port: int) -> list[dict[str, Any]]:
 
 
 class Rig:
-    def __init__(self, portico: Portico, tmp: Path) -> None:
+    def __init__(self, portico: Portico, tmp: Path, servers: Servers) -> None:
         self.portico = portico
         self.tmp = tmp
+        self.servers = servers
 
     async def get(self, host: str, path: str = "/", method: str = "GET",
                   **kwargs: Any) -> tuple[int, CIMultiDict[str], Any]:
@@ -183,6 +222,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
           for obj in service(f"half{i}", [dead, PODS[0]], port)),
         cluster_service, o.endpoint_slice("clustered", [PODS[0]], port=port),
         pod_ca,
+        external("ext", "pods.example.test"), external("nowhere", "nowhere.example.test"),
+        o.ingress("ext", host="ext.test", service="ext", port=port),
+        o.ingress("nowhere", host="nowhere.test", service="nowhere", port=port),
         route("plain", "web", upstream_vhost="vhost.internal:8080"),
         route("keepalive", "web", connection_proxy_header="keep-alive"),
         route("http10", "web", proxy_http_version="1.0"),
@@ -224,9 +266,10 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     ])
     portico = start_ready(manifests.root, "--configmap", "ingress-nginx/controller",
                           "--default-backend-service", "default/errors",
+                          "--dns-server", f"{DNS_SERVER}:{servers.dns_port}",
                           "--shutdown-grace", "1", log=tmp / "portico.log")
     try:
-        yield Rig(portico, tmp)
+        yield Rig(portico, tmp, servers)
     finally:
         portico.stop()
         servers.close()
@@ -393,3 +436,19 @@ async def test_backend_protocol_https(rig: Rig) -> None:
 async def test_proxy_ssl_settings(rig: Rig, host: str, expected: int) -> None:
     status, _, _ = await rig.get(host)
     assert status == expected
+
+
+async def test_external_name_services_are_resolved_and_follow_their_ttl(rig: Rig) -> None:
+    async def served_by() -> str | None:
+        status, _, echoed = await rig.get("ext")
+        return echoed["pod"].rpartition(":")[0] if status == 200 else None
+
+    assert await eventually(served_by, "the first resolution") == PODS[0]
+    rig.servers.dns_names["pods.example.test"] = PODS[1]  # TTL 1 s
+
+    async def moved() -> bool:
+        return await served_by() == PODS[1]
+
+    await eventually(moved, "the name resolved again after its TTL")
+    status, _, _ = await rig.get("nowhere")
+    assert status == 503  # a failed lookup: no endpoints

@@ -1,0 +1,111 @@
+"""ExternalName Services: their names resolved off the request path, again when the TTL ends.
+
+As in ingress-nginx, the proxy resolves an ExternalName itself (A records,
+AAAA when there is no A), with the resolver's search domains, so that
+`externalName: echo` finds `echo.<namespace>.svc.cluster.local`. Each name
+has one task that resolves it when a table first names it and again when
+its TTL runs out; requests read the last answer and never wait for DNS. A
+name that resolves to nothing (or not yet) has no endpoints: its routes
+answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from dataclasses import replace
+
+import dns.asyncresolver
+import dns.exception
+import dns.rdatatype
+import dns.resolver
+
+from ingress.model import Backend, Endpoint
+
+log = logging.getLogger(__name__)
+
+# After a failed lookup, and the least time an answer is kept.
+_RETRY = 5.0
+_MIN_TTL = 1.0
+_LIFETIME = 5.0  # seconds a lookup may take, retries included
+
+
+class ExternalNames:
+    def __init__(self, loop: asyncio.AbstractEventLoop, dns_server: str | None) -> None:
+        self._loop = loop
+        self._resolver = dns.asyncresolver.Resolver(configure=dns_server is None)
+        if dns_server:
+            host, _, port = dns_server.rpartition(":") if dns_server.count(":") == 1 \
+                else (dns_server, "", "")
+            self._resolver.nameservers = [host]
+            self._resolver.port = int(port) if port else 53
+        self._addresses: dict[str, tuple[str, ...]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # (backend key, name, port) → the backend with the current addresses.
+        self._resolved: dict[tuple[str, str, int], tuple[tuple[str, ...], Backend]] = {}
+
+    def follow(self, names: set[str]) -> None:
+        """Resolve the names a new table uses; stop following the others."""
+        for name in [n for n in self._tasks if n not in names]:
+            self._tasks.pop(name).cancel()
+            self._addresses.pop(name, None)
+        for name in names - self._tasks.keys():
+            ip = canonical_ip(name)
+            if ip is not None:
+                self._addresses[name] = (ip,)
+            self._tasks[name] = self._loop.create_task(self._resolve_forever(name))
+        for key in [k for k in self._resolved if k[1] not in names]:
+            del self._resolved[key]
+
+    def backend(self, backend: Backend) -> Backend:
+        """`backend` with the current addresses of its name as endpoints."""
+        key = (backend.key, backend.external_name, backend.external_port)
+        addresses = self._addresses.get(backend.external_name, ())
+        known = self._resolved.get(key)
+        if known is not None and known[0] == addresses and known[1].balancer == backend.balancer:
+            return known[1]
+        endpoints = tuple(Endpoint(ip, backend.external_port) for ip in addresses)
+        resolved = replace(backend, endpoints=endpoints)
+        self._resolved[key] = (addresses, resolved)
+        return resolved
+
+    def addresses(self) -> set[str]:
+        return {ip for found in self._addresses.values() for ip in found}
+
+    def close(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+
+    async def _resolve_forever(self, name: str) -> None:
+        if canonical_ip(name) is not None:
+            return  # an address needs no resolving
+        while True:
+            addresses, ttl = await self._resolve(name)
+            if addresses != self._addresses.get(name):
+                log.info("ExternalName %s resolves to %s", name, ", ".join(addresses) or "nothing")
+            self._addresses[name] = addresses
+            await asyncio.sleep(ttl)
+
+    async def _resolve(self, name: str) -> tuple[tuple[str, ...], float]:
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            try:
+                answer = await self._resolver.resolve(name, rdtype, search=True,
+                                                      lifetime=_LIFETIME)
+            except dns.resolver.NoAnswer:
+                continue
+            except dns.exception.DNSException as error:
+                log.warning("ExternalName %s: %s", name, error)
+                return (), _RETRY
+            addresses = tuple(sorted(record.address for record in answer))
+            ttl = answer.rrset.ttl if answer.rrset is not None else _RETRY
+            return addresses, max(float(ttl), _MIN_TTL)
+        return (), _RETRY
+
+
+def canonical_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
