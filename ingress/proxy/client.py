@@ -35,6 +35,7 @@ from ingress.proxy.http import (
     simple_response,
 )
 from ingress.proxy.request_body import BufferedBody
+from ingress.proxy.response_buffer import ResponseBuffer
 from ingress.proxy.retries import may_reconnect, may_retry, policy_of
 from ingress.proxy.upstream import UpstreamConnection
 
@@ -60,6 +61,7 @@ class _BadRequest(Exception):
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "active",
+        "buffer",
         "client_ip",
         "closed",
         "current",
@@ -90,6 +92,8 @@ class ClientConnection(asyncio.Protocol):
         self.current: Exchange | None = None  # being parsed
         self.active: Exchange | None = None  # being answered
         self.queue: deque[Exchange] = deque()
+        # Response bytes the client has not taken yet (proxy-buffering), when there are any.
+        self.buffer: ResponseBuffer | None = None
         self.requests_left = -1  # that this connection may still carry (keep-alive-requests)
         self.closed = False
         self.paused = 0
@@ -157,6 +161,10 @@ class ClientConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         transport = self.transport
         if transport is not None and not self.closed:
+            if self.buffer is not None:
+                self.buffer.add(data)
+                self.buffer.drain()
+                return
             transport.write(data)
             if self.tunnel is not None:
                 self.deadline = self.dp.loop.time() + self.dp.settings.tunnel_idle_timeout
@@ -188,15 +196,46 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        if self.buffer is not None or self._start_buffering():
+            assert self.buffer is not None
+            self.buffer.pause()  # the pod goes on: its bytes wait in the buffer
+            return
         upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
         if upstream is not None and upstream.transport is not None:
             upstream.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
+        buffered = self.buffer
+        if buffered is not None:
+            buffered.resume()
+            if buffered.empty and not buffered.paused and buffered.close_when_done is None:
+                self.buffer = None
         upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
         if upstream is not None and upstream.transport is not None and not upstream.closed:
             upstream.transport.resume_reading()
+
+    def _start_buffering(self) -> bool:
+        """proxy-buffering: keep reading the pod while this client is slow."""
+        active, transport = self.active, self.transport
+        route = active.route if active is not None else None
+        buffering = route.upstream.buffering if route is not None else None
+        if buffering is None or not buffering.response or self.tunnel is not None \
+                or transport is None:
+            return False
+        self.buffer = ResponseBuffer(self.dp.loop, buffering.buffers * buffering.buffer_size,
+                                     buffering.max_temp_file, transport.write,
+                                     self._buffer_full)
+        return True
+
+    def _buffer_full(self, full: bool) -> None:
+        """The response buffer is past its limits (True) or back under them."""
+        upstream = self.active.upstream if self.active is not None else None
+        if upstream is not None and upstream.transport is not None and not upstream.closed:
+            if full:
+                upstream.transport.pause_reading()
+            else:
+                upstream.transport.resume_reading()
 
     def pause_request_body(self) -> None:
         active = self.active
@@ -604,7 +643,7 @@ class ClientConnection(asyncio.Protocol):
         upstream.send(exchange, read_timeout)
         if exchange.body is not None and not exchange.error_page:
             exchange.body.send_to(upstream)
-        if self.write_paused and upstream.transport is not None:
+        if self.write_paused and self.buffer is None and upstream.transport is not None:
             upstream.transport.pause_reading()  # the client still drains an earlier response
 
     def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None:
@@ -719,7 +758,11 @@ class ClientConnection(asyncio.Protocol):
             return
         if exchange.close_after or dp.closing:
             self.active = None
-            self.close()
+            buffered = self.buffer
+            if buffered is not None and not buffered.empty:
+                buffered.close_when_done = self.close  # once the client has it all
+            else:
+                self.close()
         elif exchange.body_done:
             self._next(exchange)
         else:

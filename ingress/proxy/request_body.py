@@ -102,7 +102,7 @@ class BufferedBody:
         self.pending += len(data)
         if self.pending > _PENDING_HIGH and self.pending - len(data) <= _PENDING_HIGH:
             self.owner.pause_request_body()
-        future = self.loop.run_in_executor(None, _pwrite_all, self.file.fileno(), data, offset)
+        future = self.loop.run_in_executor(None, pwrite_all, self.file.fileno(), data, offset)
         future.add_done_callback(self._written)
 
     def _written(self, future: asyncio.Future[int]) -> None:
@@ -173,7 +173,8 @@ class BufferedBody:
         self._read_next()
 
 
-def _pwrite_all(fd: int, data: bytes, offset: int) -> int:
+def pwrite_all(fd: int, data: bytes, offset: int) -> int:
+    """Write all of `data` at `offset` (os.pwrite may write less); runs in a thread."""
     view = memoryview(data)
     while view:
         written = os.pwrite(fd, view, offset)

@@ -44,6 +44,8 @@ DEAF_POD = "127.0.0.8"  # accepts connections, never reads
 DEAD_PODS = ("127.0.0.9", "127.0.0.10", "127.0.0.11")  # nothing listens
 FULL_POD = "127.0.0.12"  # its accept queue is full: connecting hangs
 DNS_SERVER = "127.0.0.13"
+BIG_POD = "127.0.0.14"  # answers 64 MiB and says when it has sent them
+BIG = 64 << 20
 
 
 class Bad502(asyncio.Protocol):
@@ -84,6 +86,36 @@ class Dns(asyncio.DatagramProtocol):
         self.transport.sendto(response.to_wire(), addr)
 
 
+class BigPod:
+    """Answers every request with BIG bytes from a thread; `sent[path]` is set once they are."""
+
+    def __init__(self, port: int) -> None:
+        self.sent: dict[str, threading.Event] = {}
+        self.listener = socket.create_server((BIG_POD, port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += conn.recv(4096)
+            path = head.split(b" ", 2)[1].decode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n" % BIG)
+            conn.sendall(b"x" * BIG)
+            self.sent.setdefault(path, threading.Event()).set()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
 class Servers:
     """Every pod of the module, on one loop in a background thread."""
 
@@ -99,6 +131,7 @@ class Servers:
         self.full.bind((FULL_POD, port))
         self.full.listen(0)
         self.filler = socket.create_connection((FULL_POD, port))
+        self.big = BigPod(port)
         self.cluster_port = free_port(CLUSTER_IP)
         self.dns_port = free_port(DNS_SERVER)
         self.dns_names = {"pods.example.test": PODS[0]}
@@ -132,6 +165,7 @@ class Servers:
             await runner.cleanup()
 
     def close(self) -> None:
+        self.big.close()
         self.filler.close()
         self.full.close()
         self._call(self._stop())
@@ -218,6 +252,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         *service("flaky", [BAD_POD, PODS[0]], port),
         *service("deaf", [DEAF_POD], port),
         *service("full", [FULL_POD], port),
+        *service("big", [BIG_POD], port),
         *(obj for i, dead in enumerate(DEAD_PODS)
           for obj in service(f"half{i}", [dead, PODS[0]], port)),
         cluster_service, o.endpoint_slice("clustered", [PODS[0]], port=port),
@@ -245,6 +280,21 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("off", "half1", proxy_next_upstream="off"),
         route("bounded", "half2", proxy_next_upstream_timeout="1"),
         route("full", "full", proxy_connect_timeout="1"),
+        # Routing annotations already on main (the nginx-routing branch tests them in depth).
+        route("approot", "web", app_root="/app"),
+        route("moved", "web", permanent_redirect="https://new.example.com/x"),
+        route("moved308", "web", permanent_redirect="https://new.example.com/x",
+              permanent_redirect_code="308"),
+        route("temp", "web", temporal_redirect="https://t.example.com/"),
+        route("temp307", "web", temporal_redirect="https://t.example.com/",
+              temporal_redirect_code="307"),
+        annotated(o.ingress("rewritten", host="rewritten.test", path="/api", service="web"),
+                  rewrite_target="/"),
+        route("balanced", "web", load_balance="round_robin"),
+        route("buffering", "big", proxy_buffering="on"),
+        route("memory-only", "big", proxy_buffering="on", proxy_buffers_number="2",
+              proxy_buffer_size="8k", proxy_max_temp_file_size="0"),
+        route("streaming", "big"),
         route("deaf", "deaf", proxy_send_timeout="1", proxy_request_buffering="off",
               proxy_body_size="0"),
         route("errors", "web", custom_http_errors="404,503", default_backend="errors"),
@@ -452,3 +502,41 @@ async def test_external_name_services_are_resolved_and_follow_their_ttl(rig: Rig
     await eventually(moved, "the name resolved again after its TTL")
     status, _, _ = await rig.get("nowhere")
     assert status == 503  # a failed lookup: no endpoints
+
+
+async def test_proxy_buffering_frees_the_pod_while_the_client_is_slow(rig: Rig) -> None:
+    async def stalled_client(host: str, path: str) -> tuple[asyncio.StreamReader,
+                                                         asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rig.portico.http_port)
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}.test\r\n\r\n".encode())
+        return reader, writer  # and nothing read for now
+
+    pod = rig.servers.big
+    streamed = await stalled_client("streaming", "/streamed")
+    # 2 buffers of 8k in memory and no temporary file: the pod is slowed down past 16k.
+    in_memory = await stalled_client("memory-only", "/in-memory")
+    buffered = await stalled_client("buffering", "/buffered")
+    # 64 MiB is far more than the sockets hold: only buffering to disk lets the pod finish.
+    assert await asyncio.to_thread(pod.sent.setdefault("/buffered", threading.Event()).wait, 10)
+    assert not pod.sent.setdefault("/streamed", threading.Event()).is_set()
+    assert not pod.sent.setdefault("/in-memory", threading.Event()).is_set()
+    for reader, writer in (buffered, streamed, in_memory):
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: %d" % BIG in head
+        assert len(await reader.readexactly(BIG)) == BIG
+        writer.close()
+
+
+async def test_routing_annotations_supported_on_main(rig: Rig) -> None:
+    status, headers, _ = await rig.get("approot")
+    assert status == 302 and headers["Location"].endswith("/app")  # app-root
+    for host, code, target in (("moved", 301, "https://new.example.com/x"),
+                               ("moved308", 308, "https://new.example.com/x"),
+                               ("temp", 302, "https://t.example.com/"),
+                               ("temp307", 307, "https://t.example.com/")):
+        status, headers, _ = await rig.get(host, "/anything")
+        assert (status, headers["Location"]) == (code, target), host
+    status, _, echoed = await rig.get("rewritten", "/api")
+    assert status == 200 and echoed["path"] == "/"  # rewrite-target
+    pods = {(await rig.get("balanced"))[2]["pod"].rpartition(":")[0] for _ in range(4)}
+    assert pods == set(PODS)  # load-balance: round_robin takes turns

@@ -80,7 +80,7 @@ def test_upstream_policy(annotations: dict[str, str], expected: UpstreamPolicy) 
     assert not result.problems
 
 
-def test_response_buffering_is_read_but_reported_as_not_yet_supported() -> None:
+def test_response_buffering() -> None:
     # ingress-nginx's e2e "should turn on proxy-buffering"
     names = ("proxy-buffering", "proxy-buffers-number", "proxy-buffer-size",
              "proxy-max-temp-file-size")
@@ -88,8 +88,7 @@ def test_response_buffering_is_read_but_reported_as_not_yet_supported() -> None:
                                         strict=True)))
     assert route.upstream.buffering == Buffering(response=True, buffers=8, buffer_size=8192,
                                                  max_temp_file=0)
-    assert {(field, reason) for _, field, reason in problem_fields(result)} == {
-        (ANNOTATION.format(n), "UnsupportedAnnotation") for n in names}
+    assert not result.problems
 
 
 @pytest.mark.parametrize(

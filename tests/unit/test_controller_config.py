@@ -51,7 +51,9 @@ def test_a_missing_config_map_means_ingress_nginx_defaults() -> None:
                                        "ConfigMapNotFound")]
     assert route.upstream.send_timeout == 60.0
     assert route.upstream.retry == RetryPolicy(frozenset({"error", "timeout"}), 3, 0.0)
-    assert route.upstream.buffering == Buffering(request=True, body_in_memory=8192)
+    assert route.upstream.buffering == Buffering(request=True, body_in_memory=8192,
+                                                 response=False, buffer_size=4096, buffers=4,
+                                                 max_temp_file=1 << 30)
     settings = result.table.settings
     assert (settings["max_body_size"], settings["connect_timeout"],
             settings["upstream_read_timeout"], settings["keepalive_timeout"],

@@ -15,7 +15,7 @@ from typing import Any
 
 from ingress.build.annotations import values
 from ingress.build.annotations.balancing import load_balance
-from ingress.build.annotations.buffering import on_off
+from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
 from ingress.build.annotations.values import InvalidValue
 
@@ -123,10 +123,14 @@ READINGS: dict[str, Reading] = {
     "large-client-header-buffers": Reading(header_buffers, "4 8k"),
     "load-balance": Reading(load_balance, "round_robin"),
     "proxy-body-size": Reading(values.size, "1m"),
+    "proxy-buffer-size": Reading(values.size, "4k"),
+    "proxy-buffering": Reading(on_off, "off"),
+    "proxy-buffers-number": Reading(buffers, "4"),
     "proxy-connect-timeout": Reading(values.whole_seconds, "5"),
     "proxy-cookie-domain": Reading(checked(cookie_domain), "off"),
     "proxy-cookie-path": Reading(checked(cookie_path), "off"),
     "proxy-http-version": Reading(values.http_version, "1.1"),
+    "proxy-max-temp-file-size": Reading(values.size, "1024m"),
     "proxy-next-upstream": Reading(values.next_upstream, "error timeout"),
     "proxy-next-upstream-timeout": Reading(values.whole_seconds, "0"),
     "proxy-next-upstream-tries": Reading(values.whole_number, "3"),

@@ -98,6 +98,10 @@ def _config(v: Mapping[str, Any]) -> ControllerConfig:
         buffering=Buffering(
             request=v["proxy-request-buffering"],
             body_in_memory=v["client-body-buffer-size"],
+            response=v["proxy-buffering"],
+            buffer_size=v["proxy-buffer-size"],
+            buffers=v["proxy-buffers-number"],
+            max_temp_file=v["proxy-max-temp-file-size"],
         ),
         http10=v["proxy-http-version"],
     )
