@@ -24,8 +24,9 @@ _REPLACED = frozenset((
 
 
 def request_id(exchange: Exchange) -> bytes:
-    """The client's X-Request-ID, or a new one as nginx's $request_id (32 hex digits)."""
-    return exchange.header(b"x-request-id") or os.urandom(16).hex().encode()
+    """The request's ID (the client's X-Request-ID, or the one Portico gave it), else a new
+    one as nginx's $req_id: 32 hex digits."""
+    return exchange.request_id or os.urandom(16).hex().encode()
 
 
 def _describing(exchange: Exchange, route: Route, status: int) -> list[tuple[bytes, bytes]]:

@@ -113,6 +113,7 @@ READINGS: dict[str, Reading] = {
     "disable-access-log": Reading(boolean, "false"),
     "enable-access-log-for-default-backend": Reading(boolean, "false"),
     "force-ssl-redirect": Reading(boolean, "false"),
+    "generate-request-id": Reading(boolean, "true"),
     "global-allowed-response-headers": Reading(header_names, ""),
     "hsts": Reading(boolean, "true"),
     "hsts-include-subdomains": Reading(boolean, "true"),

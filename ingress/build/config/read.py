@@ -84,6 +84,7 @@ def _settings(v: Mapping[str, Any]) -> dict[str, object]:
         "tls_max_version": newest,
         "tls_ciphers": v["ssl-ciphers"],
         "access_log": not v["disable-access-log"],
+        "generate_request_id": v["generate-request-id"],
     }
 
 
