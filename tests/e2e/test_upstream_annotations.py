@@ -173,13 +173,6 @@ class Servers:
         self.thread.join(timeout=5)
 
 
-def annotated(ingress: dict[str, Any], **annotations: str) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{k.replace('_', '-')}": v for k, v in annotations.items()
-    }
-    return ingress
-
-
 def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
             "data": data}
@@ -192,7 +185,7 @@ def external(name: str, external_name: str) -> dict[str, Any]:
 
 
 def route(name: str, service: str, **annotations: str) -> dict[str, Any]:
-    return annotated(o.ingress(name, host=f"{name}.test", service=service), **annotations)
+    return o.annotated(o.ingress(name, host=f"{name}.test", service=service), **annotations)
 
 
 def service(name: str, ips: list[str], port: int) -> list[dict[str, Any]]:
@@ -280,17 +273,6 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("off", "half1", proxy_next_upstream="off"),
         route("bounded", "half2", proxy_next_upstream_timeout="1"),
         route("full", "full", proxy_connect_timeout="1"),
-        # Routing annotations already on main (the nginx-routing branch tests them in depth).
-        route("approot", "web", app_root="/app"),
-        route("moved", "web", permanent_redirect="https://new.example.com/x"),
-        route("moved308", "web", permanent_redirect="https://new.example.com/x",
-              permanent_redirect_code="308"),
-        route("temp", "web", temporal_redirect="https://t.example.com/"),
-        route("temp307", "web", temporal_redirect="https://t.example.com/",
-              temporal_redirect_code="307"),
-        annotated(o.ingress("rewritten", host="rewritten.test", path="/api", service="web"),
-                  rewrite_target="/"),
-        route("balanced", "web", load_balance="round_robin"),
         route("buffering", "big", proxy_buffering="on"),
         route("memory-only", "big", proxy_buffering="on", proxy_buffers_number="2",
               proxy_buffer_size="8k", proxy_max_temp_file_size="0"),
@@ -300,8 +282,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("errors", "web", custom_http_errors="404,503", default_backend="errors"),
         route("global-errors", "web", custom_http_errors="418"),
         route("invalid", "invalid", default_backend="errors"),
-        annotated(o.ingress("clustered", host="clustered.test", service="clustered",
-                            port=servers.cluster_port), service_upstream="true"),
+        o.annotated(o.ingress("clustered", host="clustered.test", service="clustered",
+                              port=servers.cluster_port), service_upstream="true"),
         route("https", "tls", backend_protocol="HTTPS"),
         route("verified", "tls", **ssl_on, proxy_ssl_name="pod.internal",
               proxy_ssl_server_name="on"),
@@ -526,17 +508,3 @@ async def test_proxy_buffering_frees_the_pod_while_the_client_is_slow(rig: Rig) 
         assert len(await reader.readexactly(BIG)) == BIG
         writer.close()
 
-
-async def test_routing_annotations_supported_on_main(rig: Rig) -> None:
-    status, headers, _ = await rig.get("approot")
-    assert status == 302 and headers["Location"].endswith("/app")  # app-root
-    for host, code, target in (("moved", 301, "https://new.example.com/x"),
-                               ("moved308", 308, "https://new.example.com/x"),
-                               ("temp", 302, "https://t.example.com/"),
-                               ("temp307", 307, "https://t.example.com/")):
-        status, headers, _ = await rig.get(host, "/anything")
-        assert (status, headers["Location"]) == (code, target), host
-    status, _, echoed = await rig.get("rewritten", "/api")
-    assert status == 200 and echoed["path"] == "/"  # rewrite-target
-    pods = {(await rig.get("balanced"))[2]["pod"].rpartition(":")[0] for _ in range(4)}
-    assert pods == set(PODS)  # load-balance: round_robin takes turns
