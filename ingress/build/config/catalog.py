@@ -139,7 +139,7 @@ CATALOG: tuple[Key, ...] = (
     Key("limit-rate", NOT_YET),
     Key("limit-rate-after", NOT_YET),
     Key("limit-req-status-code", NOT_YET),
-    Key("load-balance", DIFFERENT, "ewma is least outstanding requests"),
+    Key("load-balance", SUPPORTED),
     Key("location-snippet", REFUSED, SNIPPET),
     Key("log-format-escape-json", DIFFERENT,
         "accepted; Portico's json access log is always escaped JSON"),
