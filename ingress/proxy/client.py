@@ -13,6 +13,7 @@ import asyncio
 import logging
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
@@ -24,7 +25,7 @@ from ingress.proxy.access import finished_request
 from ingress.proxy.canary import choose_backend
 from ingress.proxy.error_pages import error_request, unavailable_edits
 from ingress.proxy.exchange import Exchange, Header
-from ingress.proxy.filters import apply_response_filters, run_request_filters
+from ingress.proxy.filters import FilterServices, apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
     HOP_BY_HOP_AND_TRACEPARENT,
@@ -80,6 +81,7 @@ class ClientConnection(asyncio.Protocol):
         "transport",
         "tunnel",
         "tunnel_backlog",
+        "tunnel_ending",
         "url",
         "write_paused",
     )
@@ -108,6 +110,8 @@ class ClientConnection(asyncio.Protocol):
         self.forwarded_fixed = b""
         self.tunnel: UpstreamConnection | None = None
         self.tunnel_backlog: list[bytes] | None = None
+        # The end hooks of the request that became the tunnel, run when it closes.
+        self.tunnel_ending: list[Callable[[], None]] | None = None
 
     # --- connection lifecycle
 
@@ -144,6 +148,9 @@ class ClientConnection(asyncio.Protocol):
             dp.stats.open_tunnels -= 1
             tunnel.tunnel_owner = None
             tunnel.close()
+            ending, self.tunnel_ending = self.tunnel_ending, None
+            for callback in ending or ():
+                callback()
         active, self.active = self.active, None
         if active is not None:
             # The response was not fully delivered: that upstream connection is unusable.
@@ -289,6 +296,7 @@ class ClientConnection(asyncio.Protocol):
             self._finished(active, status)
         if active is not None:
             self._abandon_upstream(active)
+            active.end()
         self.close()
 
     def _abandon_upstream(self, exchange: Exchange) -> None:
@@ -439,6 +447,11 @@ class ClientConnection(asyncio.Protocol):
         if route is None:
             self.answer(exchange, 404)
             return
+        # Before the filters, as nginx checks client_max_body_size when it picks the location.
+        limit = self._body_limit(route)
+        if limit and content_length > limit:
+            self.answer(exchange, 413)
+            return
         if route.plain:
             # Nothing but a possible HTTPS redirect to consider: the common case.
             if self.dp.has_tls_hosts and not self.listener.tls and self._redirect_to_https(
@@ -450,10 +463,6 @@ class ClientConnection(asyncio.Protocol):
             backend = self._run_route(exchange, route)
             if backend is None:
                 return
-        limit = self._body_limit(route)
-        if limit and content_length > limit:
-            self.answer(exchange, 413)
-            return
         exchange.backend = backend
         if (content_length > 0 or chunked) and self._buffer_body(exchange, route, host_header,
                                                                  connection):
@@ -498,13 +507,39 @@ class ClientConnection(asyncio.Protocol):
     def _run_route(self, exchange: Exchange, route: Route) -> Backend | None:
         """Redirects, filters and the backend split of a route that has any of them.
 
-        None when the request got its answer here.
+        None when the request got its answer here, or waits for a suspended filter.
         """
         if not self.listener.tls and self._redirect_to_https(exchange, route):
             return None
         if route.response_filters:
             exchange.response_filters = route.response_filters
-        if route.filters and run_request_filters(self, exchange, route.filters):
+        return self._filtered(exchange, route, 0)
+
+    def waiting(self, exchange: Exchange) -> bool:
+        return exchange is self.active and not self.closed
+
+    def resume(self, exchange: Exchange) -> None:
+        """The filter that suspended `exchange` let it through: on to the next, then upstream."""
+        if exchange is not self.active or self.closed:
+            return  # the client left meanwhile
+        route = exchange.route
+        assert route is not None
+        backend = self._filtered(exchange, route, exchange.resume_at)
+        if backend is None:
+            return
+        exchange.backend = backend
+        head = self._upstream_head(exchange, route, exchange.header(b"host") or b"",
+                                   exchange.header(b"connection") or b"")
+        exchange.outbox.insert(0, head)
+        self._forward(exchange)
+
+    @property
+    def services(self) -> FilterServices:
+        return self.dp.services
+
+    def _filtered(self, exchange: Exchange, route: Route, start: int) -> Backend | None:
+        """The route's filters from `start`, then its backend; None if answered or suspended."""
+        if route.filters and run_request_filters(self, exchange, route.filters, start):
             return None
         split = route.split
         if split is None:
@@ -767,6 +802,9 @@ class ClientConnection(asyncio.Protocol):
             self._next(exchange)
         else:
             exchange.answered = True  # the next request starts once this body is read
+            # A body that was buffering (while a filter or a connect was pending) is dropped.
+            exchange.outbox.clear()
+            self._resume(_PAUSE_CONNECTING)
 
     def _finished(self, exchange: Exchange, status: int) -> None:
         """Count (and log) a request whose answer is complete, or that was given up on."""
@@ -789,6 +827,8 @@ class ClientConnection(asyncio.Protocol):
         trace = exchange.trace
         if trace is not None and trace.sampled and dp.tracer is not None:
             dp.tracer.finish(finished_request(exchange, status, now, dp.epoch_offset))
+        if exchange.on_end is not None:
+            exchange.end()
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""
@@ -809,6 +849,8 @@ class ClientConnection(asyncio.Protocol):
         dp = self.dp
         self.active = None
         self.tunnel = upstream
+        # What holds the request open (a connection limit) holds the tunnel open.
+        self.tunnel_ending, exchange.on_end = exchange.on_end, None
         self._finished(exchange, 101)
         dp.stats.open_tunnels += 1
         self.deadline = dp.loop.time() + dp.settings.tunnel_idle_timeout

@@ -25,6 +25,7 @@ from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
+from ingress.proxy.filters import FilterServices
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings, with_overrides
@@ -80,6 +81,7 @@ class Dataplane:
         self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
+        self.services = FilterServices(loop, settings)
         self.connections: set[ClientConnection] = set()
         self.closing = False
         self._servers: list[asyncio.Server] = []
@@ -127,6 +129,7 @@ class Dataplane:
     def _configure(self, overrides: Mapping[str, object]) -> None:
         """Apply the controller ConfigMap's settings: new requests and connections see them."""
         settings = self.settings = with_overrides(self.base_settings, overrides)
+        self.services.settings = settings
         self.access_log = self._access_log_for(settings)
         self.generate_request_id = settings.generate_request_id
         for listener in self.listeners:

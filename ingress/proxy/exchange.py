@@ -8,6 +8,7 @@ implements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
@@ -69,6 +70,7 @@ class Exchange:
         "headers_at",
         "host",
         "method",
+        "on_end",
         "outbox",
         "path",
         "replay",
@@ -79,6 +81,7 @@ class Exchange:
         "response_head",
         "response_headers",
         "response_started",
+        "resume_at",
         "route",
         "sent_at",
         "sent_bytes",
@@ -107,6 +110,10 @@ class Exchange:
         # Request header changes from the route's filters; None for nearly every request.
         self.header_edits: list[HeaderEdits] | None = None
         self.response_filters: tuple[ResponseFilter, ...] = ()
+        # Where a route's filters go on after one of them suspended the request.
+        self.resume_at = 0
+        # Run once when the exchange ends, however it ends; None for nearly every request.
+        self.on_end: list[Callable[[], None]] | None = None
         self.started_at = started_at
         # Loop times: the answering upstream attempt began (before connecting, if it had
         # to), the request went out on its connection, its response headers arrived.
@@ -174,6 +181,18 @@ class Exchange:
             if key == name:
                 return value
         return None
+
+    def at_end(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when this exchange ends (answered, failed or abandoned)."""
+        if self.on_end is None:
+            self.on_end = [callback]
+        else:
+            self.on_end.append(callback)
+
+    def end(self) -> None:
+        callbacks, self.on_end = self.on_end, None
+        for callback in callbacks or ():
+            callback()
 
     def add_header_edits(self, edits: HeaderEdits) -> None:
         if self.header_edits is None:

@@ -4,22 +4,58 @@ Each filter group registers its runners (`@request_runner(FilterType)`);
 the proxy calls `run_request_filters` only for routes that have filters,
 and `apply_response_filters` only for exchanges that carry some, so plain
 routes pay nothing.
+
+A request runner returns NEXT (False), ANSWERED (True) or SUSPENDED. A
+runner that must wait (for an authentication service, a password hash
+computed off the loop) returns SUSPENDED and later either answers the
+request or calls `host.resume(exchange)`, which runs the filters after it
+and forwards the request. Meanwhile the request body keeps buffering in the
+exchange (reading pauses when too much is waiting), as while an upstream
+connection opens.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ingress.model.filters.base import Filter, ResponseFilter
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
     from ingress.proxy.exchange import Exchange
+    from ingress.settings import Settings
 
 # A response header as the upstream sent it: (name, value).
 ResponseHeader = tuple[bytes, bytes]
+
+
+# What a request runner returns.
+NEXT = 0  # go on (False)
+ANSWERED = 1  # the runner answered the request itself (True)
+SUSPENDED = 2  # the runner answers or resumes the request later
+
+
+class FilterServices:
+    """What filters keep across requests and table swaps: one per data plane (process).
+
+    Each part (rate-limit counters, an authentication client's connections,
+    caches) is created on first use by its class, `Part(services)`, and
+    lives as long as the data plane: a new table does not reset it.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings) -> None:
+        self.loop = loop
+        self.settings = settings
+        self._parts: dict[object, object] = {}
+
+    def part(self, kind: Callable[[FilterServices], P]) -> P:
+        found = self._parts.get(kind)
+        if found is None:
+            found = self._parts[kind] = kind(self)
+        return cast(P, found)
 
 
 class FilterHost(Protocol):
@@ -33,6 +69,17 @@ class FilterHost(Protocol):
         """The port the request came in on: its scheme and public port."""
         ...
 
+    @property
+    def services(self) -> FilterServices: ...
+
+    def waiting(self, exchange: Exchange) -> bool:
+        """Whether `exchange` still waits for its suspended filter (its client is still there)."""
+        ...
+
+    def resume(self, exchange: Exchange) -> None:
+        """Run the filters after the one that suspended `exchange`, then forward it."""
+        ...
+
     def answer(
         self, exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()
     ) -> None: ...
@@ -42,8 +89,9 @@ class FilterHost(Protocol):
 
 F = TypeVar("F", bound=Filter)
 R = TypeVar("R", bound=ResponseFilter)
-# True when the filter answered the request itself (nothing goes upstream).
-RequestRunner = Callable[[FilterHost, "Exchange", Any], bool]
+P = TypeVar("P")
+# NEXT, ANSWERED or SUSPENDED (a bool is NEXT or ANSWERED).
+RequestRunner = Callable[[FilterHost, "Exchange", Any], int]
 ResponseRunner = Callable[["Exchange", list[ResponseHeader], Any], None]
 
 _REQUEST_RUNNERS: dict[type[Filter], RequestRunner] = {}
@@ -52,8 +100,8 @@ _RESPONSE_RUNNERS: dict[type[ResponseFilter], ResponseRunner] = {}
 
 def request_runner(
     kind: type[F],
-) -> Callable[[Callable[[FilterHost, Exchange, F], bool]], Callable[..., bool]]:
-    def register(run: Callable[[FilterHost, Exchange, F], bool]) -> Callable[..., bool]:
+) -> Callable[[Callable[[FilterHost, Exchange, F], int]], Callable[..., int]]:
+    def register(run: Callable[[FilterHost, Exchange, F], int]) -> Callable[..., int]:
         _REQUEST_RUNNERS[kind] = run
         return run
 
@@ -70,12 +118,27 @@ def response_runner(
     return register
 
 
-def run_request_filters(host: FilterHost, exchange: Exchange, filters: tuple[Filter, ...]) -> bool:
-    """Run `filters` in order until one answers; True if one did."""
-    for flt in filters:  # noqa: SIM110 (a plain loop: no generator per request)
-        if _REQUEST_RUNNERS[type(flt)](host, exchange, flt):
-            return True
-    return False
+def run_request_filters(
+    host: FilterHost, exchange: Exchange, filters: tuple[Filter, ...], start: int = 0
+) -> int:
+    """Run `filters` from `start` until one answers or suspends; NEXT if none did.
+
+    A filter that suspends leaves in `exchange.resume_at` where to start again.
+    """
+    at = start
+    for flt in filters[start:] if start else filters:
+        at += 1
+        verdict = _REQUEST_RUNNERS[type(flt)](host, exchange, flt)
+        if verdict:
+            if verdict == SUSPENDED:
+                exchange.resume_at = at
+            return verdict
+    return NEXT
+
+
+def run_request_filter(host: FilterHost, exchange: Exchange, flt: Filter) -> int:
+    """Run one filter (for filters that combine others)."""
+    return _REQUEST_RUNNERS[type(flt)](host, exchange, flt)
 
 
 def apply_response_filters(exchange: Exchange, headers: list[ResponseHeader]) -> None:
