@@ -72,7 +72,12 @@ def simple_response(
     body = b"%d %s\n" % (status, reason)
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason), raw_headers]
     lines.extend(b"%s: %s\r\n" % pair for pair in extra)
-    lines.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body))
+    if status == 204:
+        head_only = True  # a 204 has no body, nor the headers describing one
+    else:
+        lines.append(
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(body)
+        )
     if close:
         lines.append(b"connection: close\r\n")
     lines.append(b"\r\n")

@@ -21,6 +21,7 @@ from ingress.build.annotations import (
     balancing,
     buffering,
     canary,
+    cors,
     errors,
     protocol,
     redirects,
@@ -39,8 +40,10 @@ from ingress.build.annotations.spec import (
 )
 from ingress.model import ObjectRef
 
+# Within a phase, filters keep this order: CORS preflights are answered before
+# redirects, as ingress-nginx's location puts its CORS block before its `return`.
 GROUPS: tuple[AnnotationGroup, ...] = (
-    redirects, rewrite, access, upstream, buffering, protocol, responses, errors, access_log,
+    cors, redirects, rewrite, access, upstream, buffering, protocol, responses, errors, access_log,
     balancing, snippets, affinity, canary, aliases,
 )
 

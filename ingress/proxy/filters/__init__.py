@@ -1,19 +1,27 @@
 """The proxy side of route filters: one runner per filter type, grouped like the model."""
 
-from ingress.proxy.filters import core, gateway, responses, routing
+from ingress.proxy.filters import core, cors, gateway, responses, routing
 from ingress.proxy.filters.registry import (
+    ANSWERED,
+    NEXT,
+    SUSPENDED,
     FilterHost,
+    FilterServices,
     apply_response_filters,
     missing_runners,
     run_request_filters,
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway, responses)
+GROUPS = (core, routing, gateway, responses, cors)
 
 __all__ = [
+    "ANSWERED",
     "GROUPS",
+    "NEXT",
+    "SUSPENDED",
     "FilterHost",
+    "FilterServices",
     "apply_response_filters",
     "missing_runners",
     "run_request_filters",
