@@ -218,7 +218,10 @@ class ClientConnection(asyncio.Protocol):
             buffered.resume()
             if buffered.empty and not buffered.paused and buffered.close_when_done is None:
                 self.buffer = None
-        upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
+        active = self.active
+        if active is not None and active.throttle is not None and active.throttle.holding:
+            return  # the throttle resumes the upstream when the response is due
+        upstream = self.tunnel or (active.upstream if active is not None else None)
         if upstream is not None and upstream.transport is not None and not upstream.closed:
             upstream.transport.resume_reading()
 

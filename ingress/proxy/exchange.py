@@ -19,6 +19,7 @@ from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
+    from ingress.proxy.filters.ratelimit import Throttle
     from ingress.proxy.request_body import BufferedBody
     from ingress.proxy.upstream import UpstreamConnection
 
@@ -31,6 +32,10 @@ REPLAY_LIMIT = 64 * 1024
 
 
 class ExchangeOwner(Protocol):
+    # The client does not take the response as fast as it comes: upstream reading is paused.
+    write_paused: bool
+    closed: bool
+
     @property
     def client_address(self) -> str: ...
     @property
@@ -88,6 +93,7 @@ class Exchange:
         "started_at",
         "status",
         "target",
+        "throttle",
         "timed",
         "trace",
         "tried",
@@ -112,6 +118,8 @@ class Exchange:
         self.response_filters: tuple[ResponseFilter, ...] = ()
         # Where a route's filters go on after one of them suspended the request.
         self.resume_at = 0
+        # Holds the response back to a rate (limit-rate); None for nearly every request.
+        self.throttle: Throttle | None = None
         # Run once when the exchange ends, however it ends; None for nearly every request.
         self.on_end: list[Callable[[], None]] | None = None
         self.started_at = started_at

@@ -224,9 +224,15 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self.until_close and exchange.response_started:
             # The body was delimited by the close: the response is complete.
-            if self.rechunk:
-                exchange.conn.write(LAST_CHUNK)
-            exchange.conn.response_done(exchange)
+            throttle = exchange.throttle
+            if throttle is None:
+                if self.rechunk:
+                    exchange.conn.write(LAST_CHUNK)
+                exchange.conn.response_done(exchange)
+            else:
+                if self.rechunk:
+                    throttle.write(self, LAST_CHUNK)
+                throttle.then(exchange.conn.response_done)
         else:
             self._fail(exchange, "reset", self.reused)
 
@@ -279,7 +285,10 @@ class UpstreamConnection(asyncio.Protocol):
         if out:
             data = out[0] if len(out) == 1 else b"".join(out)
             exchange.sent_bytes += len(data)
-            exchange.conn.write(data)
+            if exchange.throttle is None:
+                exchange.conn.write(data)
+            else:
+                exchange.throttle.write(self, data)
         finished, self.finished = self.finished, None
         if finished is not None:
             # An upstream that answered before it read the whole request
@@ -288,7 +297,10 @@ class UpstreamConnection(asyncio.Protocol):
                 self.close()
             else:
                 self.pool.release(self)
-            finished.conn.response_done(finished)
+            if finished.throttle is None:
+                finished.conn.response_done(finished)
+            else:
+                finished.throttle.then(finished.conn.response_done)
 
     def _broken(self, exchange: Exchange, out: list[bytes]) -> None:
         self.close()

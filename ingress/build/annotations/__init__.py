@@ -24,6 +24,7 @@ from ingress.build.annotations import (
     cors,
     errors,
     protocol,
+    ratelimit,
     redirects,
     responses,
     rewrite,
@@ -43,8 +44,8 @@ from ingress.model import ObjectRef
 # Within a phase, filters keep this order: CORS preflights are answered before
 # redirects, as ingress-nginx's location puts its CORS block before its `return`.
 GROUPS: tuple[AnnotationGroup, ...] = (
-    cors, redirects, rewrite, access, upstream, buffering, protocol, responses, errors, access_log,
-    balancing, snippets, affinity, canary, aliases,
+    cors, redirects, rewrite, access, ratelimit, upstream, buffering, protocol, responses, errors,
+    access_log, balancing, snippets, affinity, canary, aliases,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

@@ -37,6 +37,10 @@ class Entry:
 
 
 SNIPPET = "snippets inject configuration text; Portico has none to inject into"
+WORKER_SHARE = (
+    "with N worker processes each enforces 1/N (exact with one): a client whose "
+    "requests all travel one connection gets 1/N"
+)
 
 CATALOG: tuple[Entry, ...] = (
     Entry("affinity", SUPPORTED),
@@ -111,14 +115,14 @@ CATALOG: tuple[Entry, ...] = (
     Entry("force-ssl-redirect", SUPPORTED),
     Entry("from-to-www-redirect", SUPPORTED),
     Entry("http2-push-preload", NOT_YET),
-    Entry("limit-allowlist", NOT_YET, listed=False),
-    Entry("limit-burst-multiplier", NOT_YET, listed=False),
-    Entry("limit-connections", NOT_YET),
-    Entry("limit-rate", NOT_YET, listed=False),
-    Entry("limit-rate-after", NOT_YET, listed=False),
-    Entry("limit-rpm", NOT_YET, listed=False),
-    Entry("limit-rps", NOT_YET),
-    Entry("limit-whitelist", NOT_YET, listed=False),
+    Entry("limit-allowlist", SUPPORTED, listed=False),
+    Entry("limit-burst-multiplier", DIFFERENT, WORKER_SHARE, listed=False),
+    Entry("limit-connections", DIFFERENT, WORKER_SHARE),
+    Entry("limit-rate", SUPPORTED, listed=False),
+    Entry("limit-rate-after", SUPPORTED, listed=False),
+    Entry("limit-rpm", DIFFERENT, WORKER_SHARE, listed=False),
+    Entry("limit-rps", DIFFERENT, WORKER_SHARE),
+    Entry("limit-whitelist", SUPPORTED, listed=False),
     Entry("load-balance", DIFFERENT,
           "also least_conn and random; ewma learns per worker process; chash and sticky_* "
           "come from upstream-hash-by and affinity"),

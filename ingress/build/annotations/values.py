@@ -42,14 +42,6 @@ def size(value: str) -> int:
     return int(match[1]) * _SIZE_UNITS[match[2].lower()]
 
 
-def integer(value: str) -> int:
-    """A whole number, signed, as Go's strconv.Atoi reads it."""
-    text = value.strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
-        raise InvalidValue(f"must be a whole number, not {value!r}")
-    return int(text)
-
-
 def seconds(value: str) -> float:
     text = value.strip()
     if not _SECONDS.fullmatch(text) or float(text.rstrip("s")) <= 0:
