@@ -29,7 +29,7 @@ from ingress.model import (
     compile_regex,
 )
 from ingress.model.filters.base import Filter, in_phase_order
-from ingress.model.filters.core import AppRoot
+from ingress.model.filters.core import AppRoot, DirectResponse
 from ingress.model.filters.routing import HostRedirect
 from ingress.store import Key
 
@@ -89,6 +89,10 @@ class IngressRequest:
     www_redirects: dict[str, Route] = field(default_factory=dict)
 
 
+# The filters of a route whose Ingress asks for a guard that cannot be set up.
+DENIED = (DirectResponse(503),)
+
+
 def _secret_key(namespace: str, secret_name: str) -> Key:
     # Always the Ingress's own namespace: a tenant must not serve another's certificate.
     return (namespace, secret_name)
@@ -129,15 +133,15 @@ class _IngressParser:
         self.errors_when_unavailable = errors is not None and errors.when_unavailable
         # The parts every route of this Ingress shares, built once.
         self.route_settings: dict[str, Any] = {
-            "response_filters": tuple(wanted.response_filters),
+            "response_filters": () if wanted.denied else tuple(wanted.response_filters),
             "upstream": wanted.upstream,
             "ssl_redirect": wanted.ssl_redirect,
             "errors": errors,
             "access_log": wanted.access_log,
         }
-        self.filters = in_phase_order(wanted.filters)
+        self.filters = DENIED if wanted.denied else in_phase_order(wanted.filters)
         rewritten: list[Filter] = [*wanted.filters, wanted.rewrite] if wanted.rewrite else []
-        self.rewritten_filters = in_phase_order(rewritten)
+        self.rewritten_filters = DENIED if wanted.denied else in_phase_order(rewritten)
         spec = mapping(self.body.get("spec"), "spec")
         if spec.get("defaultBackend") is not None:
             self._guard(self._default_backend, spec["defaultBackend"])

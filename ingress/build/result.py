@@ -15,7 +15,7 @@ class BuildResult:
     problems: tuple[Problem, ...] = ()
     # Ingresses this controller serves (their class is ours); only these get status.
     owned: tuple[ObjectRef, ...] = ()
-    # TLS Secrets (namespace, name) that owned Ingresses or the default certificate need.
+    # Secrets (namespace, name) that owned Ingresses or the default certificate need.
     referenced_secrets: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     # What the Gateway API front end says of each object (with --gateway-api).
     gateway: GatewayStatuses = NO_STATUSES

@@ -87,6 +87,10 @@ class Annotations:
     def report(self, name: str, message: str, reason: str = "InvalidAnnotation") -> None:
         self.problems.append(Problem(self.obj, self.field(name), message, reason))
 
+    def invalid(self, name: str) -> bool:
+        """Whether annotation `name` was reported as invalid."""
+        return any(p.field == self.field(name) for p in self.problems)
+
     def parsed(self, name: str, parser: Callable[[str], T]) -> T | None:
         """The parsed value of annotation `name`; None when absent or invalid (reported)."""
         value = self.values.get(name)
@@ -121,6 +125,9 @@ class RouteSpec:
     # default-backend: serves the error codes, and requests the route's Service cannot.
     error_backend: Backend | None = None
     access_log: bool = True
+    # Set when an annotation asks for a guard Portico cannot set up (an auth Secret is
+    # missing...): the routes answer 503 instead of going unguarded, as in ingress-nginx.
+    denied: bool = False
     problems: list[Problem] = field(default_factory=list)
     # Routing (ingress-nginx's location and server settings):
     use_regex: bool = False  # the paths are RE2 regexes

@@ -134,6 +134,18 @@ def networks(value: str) -> tuple[Network, ...]:
     return tuple(ranges)
 
 
+_OBJECT_NAME = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
+_OBJECT_REFERENCE = re.compile(rf"({_OBJECT_NAME}/)?{_OBJECT_NAME}")
+
+
+def object_reference(value: str) -> str:
+    """`name` or `namespace/name` of a Kubernetes object."""
+    text = value.strip()
+    if not _OBJECT_REFERENCE.fullmatch(text):
+        raise InvalidValue(f"must be name or namespace/name, not {value!r}")
+    return text
+
+
 def host_and_port(value: str) -> str:
     host = value.strip()
     if not _HOST_PORT.fullmatch(host):

@@ -1,6 +1,6 @@
 """The proxy side of route filters: one runner per filter type, grouped like the model."""
 
-from ingress.proxy.filters import core, cors, gateway, ratelimit, responses, routing
+from ingress.proxy.filters import basicauth, core, cors, gateway, ratelimit, responses, routing
 from ingress.proxy.filters.registry import (
     ANSWERED,
     NEXT,
@@ -13,7 +13,7 @@ from ingress.proxy.filters.registry import (
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway, responses, cors, ratelimit)
+GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth)
 
 __all__ = [
     "ANSWERED",
