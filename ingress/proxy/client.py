@@ -540,6 +540,14 @@ class ClientConnection(asyncio.Protocol):
     def services(self) -> FilterServices:
         return self.dp.services
 
+    @property
+    def scheme(self) -> str:
+        return self.listener.scheme.decode()
+
+    @property
+    def server_port(self) -> str:
+        return self.listener.public_port.decode()
+
     def _filtered(self, exchange: Exchange, route: Route, start: int) -> Backend | None:
         """The route's filters from `start`, then its backend; None if answered or suspended."""
         if route.filters and run_request_filters(self, exchange, route.filters, start):

@@ -333,6 +333,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
         if exchange.response_filters and not self.interim:
+            exchange.status = status  # some filters depend on it
             apply_response_filters(exchange, self.resp_headers)
         head = _ResponseHead(self.resp_headers, HOP_BY_HOP)
         if head.connection:

@@ -24,6 +24,7 @@ from ingress.build.annotations import (
     canary,
     cors,
     errors,
+    extauth,
     protocol,
     ratelimit,
     redirects,
@@ -45,7 +46,7 @@ from ingress.model import ObjectRef
 # Within a phase, filters keep this order: CORS preflights are answered before
 # redirects, as ingress-nginx's location puts its CORS block before its `return`.
 GROUPS: tuple[AnnotationGroup, ...] = (
-    cors, redirects, rewrite, access, basicauth, ratelimit, upstream, buffering, protocol,
+    cors, redirects, rewrite, access, basicauth, extauth, ratelimit, upstream, buffering, protocol,
     responses, errors, access_log, balancing, snippets, affinity, canary, aliases,
 )
 

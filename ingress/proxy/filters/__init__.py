@@ -1,6 +1,15 @@
 """The proxy side of route filters: one runner per filter type, grouped like the model."""
 
-from ingress.proxy.filters import basicauth, core, cors, gateway, ratelimit, responses, routing
+from ingress.proxy.filters import (
+    basicauth,
+    core,
+    cors,
+    extauth,
+    gateway,
+    ratelimit,
+    responses,
+    routing,
+)
 from ingress.proxy.filters.registry import (
     ANSWERED,
     NEXT,
@@ -13,7 +22,7 @@ from ingress.proxy.filters.registry import (
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth)
+GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth, extauth)
 
 __all__ = [
     "ANSWERED",

@@ -72,6 +72,16 @@ class FilterHost(Protocol):
     @property
     def services(self) -> FilterServices: ...
 
+    @property
+    def scheme(self) -> str:
+        """http or https: what the client spoke to this listener."""
+        ...
+
+    @property
+    def server_port(self) -> str:
+        """The port of this listener as clients see it."""
+        ...
+
     def waiting(self, exchange: Exchange) -> bool:
         """Whether `exchange` still waits for its suspended filter (its client is still there)."""
         ...
