@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import bcrypt
 import pytest
 
 from e2e.auth_service import AuthService
@@ -79,6 +80,21 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         annotated(o.ingress("foo-this", host="this.test", path="/foo"), cached),
         annotated(o.ingress("bar-this", host="this.test", path="/bar"), cached),
         annotated(o.ingress("foo-that", host="that.test", path="/foo"), cached),
+        o.secret("basic-users", {"auth": base64.b64encode(
+            b"uname:" + bcrypt.hashpw(b"pwd", bcrypt.gensalt(4)) + b"\n").decode()}),
+        # ingress-nginx's satisfy.go: basic auth or the service, and IP lists with either.
+        annotated(o.ingress("any", host="any.test"), {
+            **signin, "auth-type": "basic", "auth-secret": "basic-users",
+            "auth-realm": "test basic auth", "satisfy": "any"}),
+        annotated(o.ingress("near", host="near.test"), {
+            "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
+            "auth-secret": "basic-users", "satisfy": "any"}),
+        annotated(o.ingress("far", host="far.test"), {
+            "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
+            "auth-secret": "basic-users", "satisfy": "any"}),
+        annotated(o.ingress("all", host="all.test"), {
+            "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
+            "auth-secret": "basic-users", "satisfy": "all"}),
         annotated(o.ingress("pooled", host="pooled.test"), {
             "auth-url": f"{auth.url}/status/200", "auth-keepalive": "4",
             "auth-keepalive-requests": "100", "auth-keepalive-timeout": "30",
@@ -208,3 +224,22 @@ async def test_connections_to_the_service_are_kept_alive(rig: Rig) -> None:
     assert len(rig.auth.seen) == 5 and len({seen.port for seen in rig.auth.seen}) == 1
     statuses = await asyncio.gather(*(request(rig, "pooled.test") for _ in range(10)))
     assert {status for status, _, _ in statuses} == {200}
+
+
+async def test_satisfy_any_takes_basic_auth_or_the_service(rig: Rig) -> None:
+    assert (await request(rig, "any.test", Authorization=basic("uname", "pwd")))[0] == 200
+    assert (await request(rig, "any.test", Authorization=basic("user", "password")))[0] == 200
+    status, headers, _ = await request(rig, "any.test", "/?a=b&c=d")
+    assert status == 302  # both refused with 401: the sign-in redirect, as nginx's error_page
+    original = quote("/?a=b&c=d", safe="")
+    assert headers["Location"] == f"http://any.test/auth/start?rd=http://any.test{original}"
+
+
+async def test_satisfy_any_with_an_ip_list(rig: Rig) -> None:
+    assert (await request(rig, "near.test"))[0] == 200  # loopback is listed: no password
+    status, headers, _ = await request(rig, "far.test")
+    assert status == 401  # the 401 of basic auth wins over the 403 of the list
+    assert headers["WWW-Authenticate"] == 'Basic realm=""'
+    assert (await request(rig, "far.test", Authorization=basic("uname", "pwd")))[0] == 200
+    assert (await request(rig, "all.test"))[0] == 401  # satisfy: all needs both
+    assert (await request(rig, "all.test", Authorization=basic("uname", "pwd")))[0] == 200

@@ -30,6 +30,7 @@ from ingress.build.annotations import (
     redirects,
     responses,
     rewrite,
+    satisfy,
     snippets,
     upstream,
 )
@@ -46,8 +47,8 @@ from ingress.model import ObjectRef
 # Within a phase, filters keep this order: CORS preflights are answered before
 # redirects, as ingress-nginx's location puts its CORS block before its `return`.
 GROUPS: tuple[AnnotationGroup, ...] = (
-    cors, redirects, rewrite, access, basicauth, extauth, ratelimit, upstream, buffering, protocol,
-    responses, errors, access_log, balancing, snippets, affinity, canary, aliases,
+    cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, upstream, buffering,
+    protocol, responses, errors, access_log, balancing, snippets, affinity, canary, aliases,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

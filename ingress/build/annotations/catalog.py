@@ -172,7 +172,7 @@ CATALOG: tuple[Entry, ...] = (
     Entry("relative-redirects", NOT_YET, listed=False),
     Entry("rewrite-target", DIFFERENT,
           "references are capture groups $0-$9 only, not other nginx variables"),
-    Entry("satisfy", NOT_YET),
+    Entry("satisfy", SUPPORTED),
     Entry("server-alias", DIFFERENT,
           "DNS names and *. wildcards; nginx's regex server names are refused"),
     Entry("server-snippet", REFUSED, SNIPPET),

@@ -9,6 +9,7 @@ from ingress.proxy.filters import (
     ratelimit,
     responses,
     routing,
+    satisfy,
 )
 from ingress.proxy.filters.registry import (
     ANSWERED,
@@ -22,7 +23,7 @@ from ingress.proxy.filters.registry import (
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth, extauth)
+GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy)
 
 __all__ = [
     "ANSWERED",

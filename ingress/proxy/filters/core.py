@@ -55,17 +55,20 @@ def app_root(host: FilterHost, exchange: Exchange, flt: AppRoot) -> bool:
 
 @request_runner(SourceRanges)
 def source_ranges(host: FilterHost, exchange: Exchange, flt: SourceRanges) -> bool:
-    try:
-        address = ipaddress.ip_address(host.client_address)
-    except ValueError:
-        address = None
-    allowed = address is not None and (not flt.allow or _within(address, flt.allow))
-    if allowed and flt.deny and address is not None and _within(address, flt.deny):
-        allowed = False
-    if allowed:
+    if source_allows(host.client_address, flt):
         return False
     host.answer(exchange, 403)
     return True
+
+
+def source_allows(client_address: str, flt: SourceRanges) -> bool:
+    try:
+        address = ipaddress.ip_address(client_address)
+    except ValueError:
+        return False
+    if flt.allow and not _within(address, flt.allow):
+        return False
+    return not (flt.deny and _within(address, flt.deny))
 
 
 def _within(address: ipaddress.IPv4Address | ipaddress.IPv6Address,

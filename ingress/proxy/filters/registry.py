@@ -146,11 +146,6 @@ def run_request_filters(
     return NEXT
 
 
-def run_request_filter(host: FilterHost, exchange: Exchange, flt: Filter) -> int:
-    """Run one filter (for filters that combine others)."""
-    return _REQUEST_RUNNERS[type(flt)](host, exchange, flt)
-
-
 def apply_response_filters(exchange: Exchange, headers: list[ResponseHeader]) -> None:
     """Let the exchange's response filters edit `headers` in place."""
     for flt in exchange.response_filters:
