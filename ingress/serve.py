@@ -157,7 +157,8 @@ async def _serve(settings: Settings) -> int:
         if settings.workers > 1:
             await workers.start()
         else:
-            await dataplane.start(tls.server_context if tls is not None else None)
+            await dataplane.start(tls.server_context if tls is not None else None,
+                                  tls.peer_certificate if tls is not None else None)
     except OSError as error:
         raise StartupError(f"cannot listen: {error}") from error
 

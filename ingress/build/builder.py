@@ -17,6 +17,7 @@ from ingress.build.annotations import Lookups
 from ingress.build.backends import BackendResolver, with_session_cookie
 from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
+from ingress.build.clientauth import guarded, guarded_claims, policy_of
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
 from ingress.build.config.read import read_config
 from ingress.build.fields import FieldError
@@ -35,6 +36,7 @@ from ingress.model import (
     RoutingTable,
     VirtualHost,
 )
+from ingress.model.filters.clientcert import ClientAuth
 from ingress.settings import BuildSettings
 from ingress.store import Key, Snapshot
 
@@ -63,6 +65,8 @@ class _Routes:
         self.problems: list[Problem] = []
         self.canaries: list[IngressRequest] = []
         self.www_redirects: dict[str, Route] = {}
+        # By host: the client-certificate policy of its oldest Ingress that sets one.
+        self.client_auth: dict[str, ClientAuth] = {}
 
     def add(self, request: IngressRequest) -> None:
         if request.canary:
@@ -96,6 +100,9 @@ class _Routes:
 
     def _claim(self, claim: PathClaim) -> None:
         route = claim.route
+        policy = policy_of(route)
+        if policy is not None:
+            self.client_auth.setdefault(route.host, policy)
         existing = self._host(route.host).claims.setdefault(claim.key, claim).route
         if existing is not route:
             self.problems.append(Problem(
@@ -155,8 +162,14 @@ class _Routes:
         any_host: VirtualHost | None = None
         certificates = dict(tls.certificates)
         for name, routes in self.hosts.items():
-            vhost = virtual_host(name, list(routes.claims.values()), name in tls.tls_hosts,
-                                 routes.app_root)
+            policy = self.client_auth.get(name)
+            app_root = routes.app_root
+            if policy is not None and app_root is not None:
+                app_root = guarded(app_root, policy)
+            vhost = virtual_host(name, guarded_claims(list(routes.claims.values()), policy),
+                                 name in tls.tls_hosts, app_root)
+            if policy is not None:
+                vhost = replace(vhost, client_auth=policy)
             if not name:
                 any_host = vhost
             else:
@@ -173,11 +186,15 @@ class _Routes:
                     shared = _share_certificate(certificates, tls, name, alias)
                     _place(replace(aliased, host=alias, tls=aliased.tls and shared), hosts,
                            wildcards)
+        default_backend = self.default_backend
+        any_host_policy = self.client_auth.get("")
+        if default_backend is not None and any_host_policy is not None:
+            default_backend = guarded(default_backend, any_host_policy)
         return RoutingTable(
             hosts=hosts,
             wildcards=wildcards,
             any_host=any_host,
-            default_backend=self.default_backend,
+            default_backend=default_backend,
             certificates=certificates,
             wildcard_certificates=tls.wildcard_certificates,
             default_certificate=tls.default_certificate,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from ingress.model.backends import Backend
+from ingress.model.filters.clientcert import ClientAuth
 from ingress.model.matches import NO_REQUEST, RequestView
 from ingress.model.objects import ObjectRef
 from ingress.model.routes import Route
@@ -48,6 +49,8 @@ class VirtualHost:
     regexes: tuple[Route, ...] = ()
     tls: bool = False
     strings: Mapping[str, Route] = field(default_factory=dict)
+    # The TLS handshake for this host asks for a client certificate (auth-tls-secret).
+    client_auth: ClientAuth | None = None
     # The lengths of the `strings` keys, longest first. Built once.
     string_lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
 

@@ -35,6 +35,7 @@ from ingress.proxy.http import (
     extra_hop_by_hop,
     simple_response,
 )
+from ingress.proxy.peer import NO_PEER, PeerCertificate
 from ingress.proxy.request_body import BufferedBody
 from ingress.proxy.response_buffer import ResponseBuffer
 from ingress.proxy.retries import may_reconnect, may_retry, policy_of
@@ -76,6 +77,7 @@ class ClientConnection(asyncio.Protocol):
         "listener",
         "parser",
         "paused",
+        "peer",
         "queue",
         "requests_left",
         "transport",
@@ -110,6 +112,7 @@ class ClientConnection(asyncio.Protocol):
         self.forwarded_fixed = b""
         self.tunnel: UpstreamConnection | None = None
         self.tunnel_backlog: list[bytes] | None = None
+        self.peer: PeerCertificate | None = None  # read when a request needs it
         # The end hooks of the request that became the tunnel, run when it closes.
         self.tunnel_ending: list[Callable[[], None]] | None = None
 
@@ -543,6 +546,18 @@ class ClientConnection(asyncio.Protocol):
     @property
     def scheme(self) -> str:
         return self.listener.scheme.decode()
+
+    def peer_certificate(self) -> PeerCertificate | None:
+        if not self.listener.tls:
+            return None
+        peer = self.peer
+        if peer is None:
+            reader = self.dp.peer_certificates
+            transport = self.transport
+            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            peer = NO_PEER if reader is None or ssl_object is None else reader(ssl_object)
+            self.peer = peer  # one handshake per connection: read it once
+        return peer
 
     @property
     def server_port(self) -> str:

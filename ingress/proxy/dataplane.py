@@ -13,7 +13,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from ingress.model import EMPTY_TABLE, Backend, RoutingTable, UpstreamTls
@@ -26,11 +26,15 @@ from ingress.proxy.client import ClientConnection
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
+from ingress.proxy.peer import PeerCertificate
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings, with_overrides
 
 log = logging.getLogger(__name__)
+
+# Reads the client certificate of a TLS connection (ingress.tls.TlsContexts).
+PeerReader = Callable[[ssl.SSLObject], PeerCertificate]
 
 # How often deadlines are checked; timeouts fire up to this much late.
 _SWEEP_INTERVAL = 0.5
@@ -82,6 +86,7 @@ class Dataplane:
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
         self.services = FilterServices(loop, settings)
+        self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
         self.closing = False
         self._servers: list[asyncio.Server] = []
@@ -223,7 +228,10 @@ class Dataplane:
 
     # --- listeners
 
-    async def start(self, tls_context: ssl.SSLContext | None = None) -> None:
+    async def start(self, tls_context: ssl.SSLContext | None = None,
+                    peer_certificates: PeerReader | None = None) -> None:
+        """Listen; `peer_certificates` reads a TLS connection's client certificate."""
+        self.peer_certificates = peer_certificates
         settings = self.settings
         plain = Listener(b"http", str(settings.http_port).encode(), False)
         await self._listen(plain, settings.http_port, None)

@@ -15,6 +15,11 @@ Session tickets are encrypted with the keys of the context the connection
 started on (OpenSSL keeps the original context as the session context when
 the SNI callback switches), so every host shares `server_context`'s ticket
 keys and resumption works whichever certificate was served.
+
+A host with a client-certificate policy (auth-tls-secret) gets a context of
+its own per certificate, holding the policy's CA bundle: the ClientHello
+callback (ingress.tls.openssl) asks its clients for a certificate, and
+`peer_certificate` reads what the handshake made of it.
 """
 
 from __future__ import annotations
@@ -24,9 +29,13 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ingress.model import EMPTY_TABLE, Certificate, RoutingTable
+from ingress.model import EMPTY_TABLE, Certificate, RoutingTable, VirtualHost
+from ingress.model.filters.clientcert import ClientAuth
+from ingress.proxy.peer import PeerCertificate
 from ingress.settings import Settings, with_overrides
 from ingress.tls.default_certificate import generate_default_certificate
+from ingress.tls.openssl import load
+from ingress.tls.peer import read_peer
 from ingress.tls.pem_memory import load_pem_chain
 
 log = logging.getLogger(__name__)
@@ -35,12 +44,19 @@ _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _ALPN = ["http/1.1"]
 
 
+class _Context(ssl.SSLContext):
+    """An SSLContext that knows the client-certificate policy it verifies for."""
+
+    client_auth: ClientAuth | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class _Selection:
     """What the SNI callback reads; replaced as a whole by `update()`."""
 
     table: RoutingTable
-    # By fingerprint; None marks a certificate OpenSSL refused (logged once).
+    # By certificate fingerprint (and "/policy fingerprint" for client-certificate hosts);
+    # None marks a certificate OpenSSL refused (logged once).
     contexts: dict[str, ssl.SSLContext | None] = field(default_factory=dict)
     # The table's default certificate, or None to keep the generated one.
     default: ssl.SSLContext | None = None
@@ -75,6 +91,7 @@ class TlsContexts:
         )
         self.server_context.sni_callback = self._on_server_name
         self._selection = _Selection(EMPTY_TABLE)
+        self._native = load()
 
     def update(self, table: RoutingTable) -> None:
         """Prepare the contexts `table` needs and serve them from the next handshake."""
@@ -82,17 +99,22 @@ class TlsContexts:
             self._configure(table.settings)
         previous = self._selection.contexts
         contexts: dict[str, ssl.SSLContext | None] = {}
-        for cert in _certificates_of(table):
-            if cert.fingerprint in contexts:
-                continue
-            if cert.fingerprint in previous:
-                contexts[cert.fingerprint] = previous[cert.fingerprint]
-            else:
-                contexts[cert.fingerprint] = self._context_for(cert)
+        wanted: list[tuple[Certificate, ClientAuth | None]] = [
+            (cert, None) for cert in _certificates_of(table)]
+        wanted += [(self._certificate_of(table, vhost), vhost.client_auth)
+                   for vhost in _verifying_hosts(table)]
+        for cert, policy in wanted:
+            key = _key(cert, policy)
+            if key not in contexts:
+                contexts[key] = previous[key] if key in previous else self._context_for(cert,
+                                                                                       policy)
         default = None
         if table.default_certificate is not None:
             default = contexts[table.default_certificate.fingerprint]
         self._selection = _Selection(table, contexts, default)
+        if self._native is not None:
+            hello = self._on_client_hello if any(_verifying_hosts(table)) else None
+            self._native.on_client_hello(self.server_context, hello)
 
     def _configure(self, overrides: Mapping[str, object]) -> None:
         """The controller ConfigMap's ssl-protocols and ssl-ciphers, for the next handshakes."""
@@ -108,13 +130,41 @@ class TlsContexts:
     def context_for_name(self, server_name: str | None) -> ssl.SSLContext:
         """The context a handshake for `server_name` (None: no SNI) is served with."""
         selection = self._selection
-        if server_name:
-            cert = selection.table.certificate(_normalize(server_name))
-            if cert is not None:
-                context = selection.contexts.get(cert.fingerprint)
-                if context is not None:
-                    return context
+        name = _normalize(server_name) if server_name else ""
+        cert = selection.table.certificate(name) if name else None
+        policy = _policy(selection.table, name)
+        if policy is not None:
+            cert = self._certificate_of(selection.table, None, cert)
+        if cert is not None:
+            context = selection.contexts.get(_key(cert, policy))
+            if context is not None:
+                return context
         return selection.default or self.server_context
+
+    def peer_certificate(self, ssl_object: ssl.SSLObject) -> PeerCertificate:
+        """The client certificate of a connection, as its handshake left it."""
+        context = ssl_object.context
+        policy = context.client_auth if isinstance(context, _Context) else None
+        return read_peer(self._native, ssl_object, policy.fingerprint if policy else "")
+
+    def _on_client_hello(self, ssl_pointer: int) -> None:
+        """Before OpenSSL looks at sessions: hosts with a policy ask for a certificate."""
+        native = self._native
+        assert native is not None
+        name = native.server_name(ssl_pointer)
+        policy = _policy(self._selection.table, name or "")
+        if policy is not None:
+            native.request_certificate(ssl_pointer, policy.depth,
+                                       bytes.fromhex(policy.fingerprint))
+
+    def _certificate_of(self, table: RoutingTable, vhost: VirtualHost | None,
+                        cert: Certificate | None = None) -> Certificate:
+        """The certificate a host is served with: its own, the table's or the generated one."""
+        if cert is None and vhost is not None and vhost.host:
+            host = vhost.host
+            cert = (table.wildcard_certificates.get(host[2:]) if host.startswith("*.")
+                    else table.certificate(host))
+        return cert or table.default_certificate or self.default_certificate
 
     def _on_server_name(
         self, ssl_object: ssl.SSLObject, server_name: str | None, _: ssl.SSLContext
@@ -125,7 +175,7 @@ class TlsContexts:
         if context is not self.server_context:
             ssl_object.context = context
 
-    def _context_for(self, cert: Certificate) -> ssl.SSLContext | None:
+    def _context_for(self, cert: Certificate, policy: ClientAuth | None) -> ssl.SSLContext | None:
         context = self._new_context()
         try:
             load_pem_chain(context, cert.cert_pem, cert.key_pem)
@@ -134,10 +184,18 @@ class TlsContexts:
             # with it; the hosts of this Secret get the default certificate.
             log.error("%s: tls.crt/tls.key: OpenSSL refused the certificate: %s", cert.secret, exc)
             return None
+        if policy is not None:
+            context.client_auth = policy
+            try:
+                context.load_verify_locations(cadata=policy.ca_pem.decode("ascii"))
+            except (ssl.SSLError, UnicodeDecodeError) as exc:
+                log.error("%s: ca.crt: OpenSSL refused the CA bundle: %s", policy.secret, exc)
+            if self._native is not None:
+                self._native.name_client_cas(context, policy.ca_pem)
         return context
 
-    def _new_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    def _new_context(self) -> _Context:
+        context = _Context(ssl.PROTOCOL_TLS_SERVER)
         self._apply_protocols(context)
         context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
         context.set_alpn_protocols(_ALPN)
@@ -157,6 +215,24 @@ def _certificates_of(table: RoutingTable) -> list[Certificate]:
     if table.default_certificate is not None:
         certs.append(table.default_certificate)
     return certs
+
+
+def _verifying_hosts(table: RoutingTable) -> list[VirtualHost]:
+    """The hosts whose clients are asked for a certificate."""
+    return [vhost for vhost in table.virtual_hosts()
+            if vhost.client_auth is not None and vhost.client_auth.requests_certificate]
+
+
+def _policy(table: RoutingTable, name: str) -> ClientAuth | None:
+    """The client-certificate policy of a handshake for `name` ('' without SNI): its host's,
+    or that of the rules without a host (nginx's default server)."""
+    vhost = (table.virtual_host(name) if name else None) or table.any_host
+    policy = vhost.client_auth if vhost is not None else None
+    return policy if policy is not None and policy.requests_certificate else None
+
+
+def _key(cert: Certificate, policy: ClientAuth | None) -> str:
+    return cert.fingerprint if policy is None else f"{cert.fingerprint}/{policy.fingerprint}"
 
 
 def _normalize(server_name: str) -> str:

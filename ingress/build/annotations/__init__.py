@@ -22,6 +22,7 @@ from ingress.build.annotations import (
     basicauth,
     buffering,
     canary,
+    clientcert,
     cors,
     errors,
     extauth,
@@ -47,8 +48,9 @@ from ingress.model import ObjectRef
 # Within a phase, filters keep this order: CORS preflights are answered before
 # redirects, as ingress-nginx's location puts its CORS block before its `return`.
 GROUPS: tuple[AnnotationGroup, ...] = (
-    cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, upstream, buffering,
-    protocol, responses, errors, access_log, balancing, snippets, affinity, canary, aliases,
+    cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
+    buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
+    aliases,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

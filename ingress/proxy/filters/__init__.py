@@ -2,6 +2,7 @@
 
 from ingress.proxy.filters import (
     basicauth,
+    clientcert,
     core,
     cors,
     extauth,
@@ -23,7 +24,9 @@ from ingress.proxy.filters.registry import (
 )
 
 # Importing a group module registers its runners.
-GROUPS = (core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy)
+GROUPS = (
+    core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy, clientcert,
+)
 
 __all__ = [
     "ANSWERED",

@@ -126,6 +126,8 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
     set_by_us = [(name.lower().encode("latin-1"), render(value, host, exchange).encode("latin-1"))
                  for name, value in flt.proxy_set_headers]
     dropped = _NOT_PASSED | _SET | {name for name, _ in set_by_us}
+    for edit in exchange.header_edits or ():
+        dropped |= edit.replaced
     parts = [method, b" ", target, b" HTTP/1.1\r\nhost: ", service_host, b"\r\n"]
     for name, lname, value in exchange.headers:
         if lname not in dropped:
@@ -146,6 +148,10 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
         parts += (b"x-original-uri: ", exchange.url, b"\r\nx-scheme: ", scheme, b"\r\n")
     for name, value in set_by_us:
         if value:  # nginx sends no header whose value is empty
+            parts += (name, b": ", value, b"\r\n")
+    # What the filters before this one set: the ssl-client-* headers of a client certificate.
+    for edit in exchange.header_edits or ():
+        for name, value in (*edit.set, *edit.add):
             parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
     return b"".join(parts)

@@ -26,6 +26,7 @@ from ingress.model.filters.base import Filter, ResponseFilter
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
     from ingress.proxy.exchange import Exchange
+    from ingress.proxy.peer import PeerCertificate
     from ingress.settings import Settings
 
 # A response header as the upstream sent it: (name, value).
@@ -80,6 +81,10 @@ class FilterHost(Protocol):
     @property
     def server_port(self) -> str:
         """The port of this listener as clients see it."""
+        ...
+
+    def peer_certificate(self) -> PeerCertificate | None:
+        """The client's certificate as the TLS handshake left it; None over plain HTTP."""
         ...
 
     def waiting(self, exchange: Exchange) -> bool:
