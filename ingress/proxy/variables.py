@@ -10,29 +10,17 @@ header, cookie or query argument.
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from ingress.model.filters.extauth import Template
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
+    from ingress.proxy.filters.registry import FilterHost
 
 
-class RequestSide(Protocol):
-    """What the client connection knows that the exchange does not."""
-
-    @property
-    def client_address(self) -> str: ...
-
-    @property
-    def scheme(self) -> str: ...
-
-    @property
-    def server_port(self) -> str: ...
-
-
-def variable(name: str, side: RequestSide, exchange: Exchange) -> str:
+def variable(name: str, side: FilterHost, exchange: Exchange) -> str:
     """The value of `$name` for this request ('' when it has none)."""
     url = exchange.url.decode("latin-1")
     query_at = url.find("?")
@@ -41,7 +29,7 @@ def variable(name: str, side: RequestSide, exchange: Exchange) -> str:
     if name in ("http_host", "best_http_host"):
         return _header(exchange, "host")
     if name in ("scheme", "pass_access_scheme"):
-        return side.scheme
+        return side.listener.scheme.decode()
     if name == "request_uri":
         return url
     if name == "request":
@@ -59,7 +47,7 @@ def variable(name: str, side: RequestSide, exchange: Exchange) -> str:
     if name == "remote_addr":
         return side.client_address
     if name in ("server_port", "pass_server_port"):
-        return side.server_port
+        return side.listener.public_port.decode()
     if name == "req_id":
         return exchange.request_id.decode("latin-1")
     if name.startswith("http_"):
@@ -71,7 +59,7 @@ def variable(name: str, side: RequestSide, exchange: Exchange) -> str:
     raise KeyError(name)  # the builder lets no other name through
 
 
-def render(template: Template, side: RequestSide, exchange: Exchange) -> str:
+def render(template: Template, side: FilterHost, exchange: Exchange) -> str:
     literal = template.literal
     if literal is not None:
         return literal

@@ -18,13 +18,6 @@ from kube import objects as o
 PODS = ("127.0.0.2",)
 
 
-def annotated(ingress: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{name}": value for name, value in annotations.items()
-    }
-    return ingress
-
-
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
@@ -65,12 +58,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         o.service("web", target=port),
         o.endpoint_slice("web", list(PODS), port=port),
         o.secret("map-users", {"foo": b64(bcrypted("bar", 6))}),
-        annotated(o.ingress("auth", host="auth.test"), BASIC),
-        annotated(o.ingress("map", host="map.test"), {
+        o.annotated(o.ingress("auth", host="auth.test"), **BASIC),
+        o.annotated(o.ingress("map", host="map.test"), **{
             "auth-type": "basic", "auth-secret": "map-users", "auth-secret-type": "auth-map"}),
-        annotated(o.ingress("cors", host="cors.test"), {**BASIC, "enable-cors": "true"}),
-        annotated(o.ingress("broken", host="broken.test"),
-                  {**BASIC, "auth-secret": "something"}),
+        o.annotated(o.ingress("cors", host="cors.test"), **{**BASIC, "enable-cors": "true"}),
+        o.annotated(o.ingress("broken", host="broken.test"),
+                    **{**BASIC, "auth-secret": "something"}),
         o.ingress("open", host="open.test"),
     ])
     portico = start_ready(manifests.root, log=base / "portico.log")

@@ -33,13 +33,6 @@ BAD = OTHER_CA.issue_cert("client@example.com", common_name="authtls")
 DEEP = INTERMEDIATE.issue_cert("deep@example.com", common_name="deep")
 
 
-def annotated(ingress: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{name}": value for name, value in annotations.items()
-    }
-    return ingress
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -58,8 +51,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
     secret = "default/authtls"
 
     def host(name: str, annotations: dict[str, str]) -> dict[str, Any]:
-        return annotated(o.ingress(name.split(".")[0], host=name, tls_secret="authtls"),
-                         annotations)
+        return o.annotated(o.ingress(name.split(".")[0], host=name, tls_secret="authtls"),
+                           **annotations)
 
     manifests = Manifests(base / "manifests")
     manifests.write("objects.yaml", [

@@ -14,13 +14,6 @@ from kube import objects as o
 PODS = ("127.0.0.2",)
 
 
-def annotated(ingress: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{name}": value for name, value in annotations.items()
-    }
-    return ingress
-
-
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
     base = tmp_path_factory.mktemp("cors")
@@ -31,8 +24,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         o.ingress_class(),
         o.service("web", target=port),
         o.endpoint_slice("web", list(PODS), port=port),
-        annotated(o.ingress("any", host="any.test"), {"enable-cors": "true"}),
-        annotated(o.ingress("listed", host="listed.test"), {
+        o.annotated(o.ingress("any", host="any.test"), **{"enable-cors": "true"}),
+        o.annotated(o.ingress("listed", host="listed.test"), **{
             "enable-cors": "true",
             "cors-allow-origin": "https://app.example.com, https://*.example.org:8443",
             "cors-allow-methods": "GET, POST",
@@ -41,8 +34,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
             "cors-expose-headers": "X-Trace",
             "cors-max-age": "600",
         }),
-        annotated(o.ingress("guarded", host="guarded.test"),
-                  {"enable-cors": "true", "whitelist-source-range": "10.0.0.0/8"}),
+        o.annotated(o.ingress("guarded", host="guarded.test"),
+                    **{"enable-cors": "true", "whitelist-source-range": "10.0.0.0/8"}),
     ])
     portico = start_ready(manifests.root, log=base / "portico.log")
     try:

@@ -24,13 +24,6 @@ AUTH = "127.0.0.5"
 CLOSED = "127.0.0.6"  # nothing listens there
 
 
-def annotated(ingress: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{name}": value for name, value in annotations.items()
-    }
-    return ingress
-
-
 class Rig:
     def __init__(self, portico: Portico, auth: AuthService) -> None:
         self.portico = portico
@@ -51,51 +44,51 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         o.ingress_class(),
         o.service("web", target=port),
         o.endpoint_slice("web", list(PODS), port=port),
-        annotated(o.ingress("auth", host="auth.test"), {
+        o.annotated(o.ingress("auth", host="auth.test"), **{
             **signin, "auth-response-headers": "X-Auth-Request-User, Foo"}),
-        annotated(o.ingress("plain", host="plain.test"), {"auth-url": checked}),
-        annotated(o.ingress("param", host="param.test"),
-                  {**signin, "auth-signin-redirect-param": "orig"}),
-        annotated(o.ingress("post", host="post.test"), {
+        o.annotated(o.ingress("plain", host="plain.test"), **{"auth-url": checked}),
+        o.annotated(o.ingress("param", host="param.test"),
+                    **{**signin, "auth-signin-redirect-param": "orig"}),
+        o.annotated(o.ingress("post", host="post.test"), **{
             "auth-url": f"{auth.url}/status/200?from=portico", "auth-method": "POST",
             "auth-request-redirect": "https://$host/back", "enable-cors": "true"}),
-        annotated(o.ingress("forbidden", host="forbidden.test"),
-                  {"auth-url": f"{auth.url}/status/403", "auth-signin": "http://x/in"}),
-        annotated(o.ingress("broken", host="broken.test"),
-                  {"auth-url": f"{auth.url}/status/502"}),
-        annotated(o.ingress("unreachable", host="unreachable.test"),
-                  {"auth-url": f"http://{CLOSED}:{free_port(CLOSED)}/check"}),
-        annotated(o.ingress("slow", host="slow.test"),
-                  {"auth-url": f"{auth.url}/delay/5", "proxy-read-timeout": "1"}),
-        annotated(o.ingress("patient", host="patient.test"),
-                  {"auth-url": f"{auth.url}/delay/0.3"}),
-        annotated(o.ingress("invalid", host="invalid.test", path="/denied-auth"),
-                  {"auth-url": "https://invalid..auth.url"}),
-        annotated(o.ingress("cookies", host="cookies.test"),
-                  {"auth-url": f"{auth.url}/cookies/set/alma/armud",
-                   "auth-signin": "http://$host/auth/start"}),
-        annotated(o.ingress("cookies-always", host="always.test"),
-                  {"auth-url": f"{auth.url}/cookies/set/alma/armud",
-                   "auth-always-set-cookie": "true"}),
-        annotated(o.ingress("foo-this", host="this.test", path="/foo"), cached),
-        annotated(o.ingress("bar-this", host="this.test", path="/bar"), cached),
-        annotated(o.ingress("foo-that", host="that.test", path="/foo"), cached),
+        o.annotated(o.ingress("forbidden", host="forbidden.test"),
+                    **{"auth-url": f"{auth.url}/status/403", "auth-signin": "http://x/in"}),
+        o.annotated(o.ingress("broken", host="broken.test"),
+                    **{"auth-url": f"{auth.url}/status/502"}),
+        o.annotated(o.ingress("unreachable", host="unreachable.test"),
+                    **{"auth-url": f"http://{CLOSED}:{free_port(CLOSED)}/check"}),
+        o.annotated(o.ingress("slow", host="slow.test"),
+                    **{"auth-url": f"{auth.url}/delay/5", "proxy-read-timeout": "1"}),
+        o.annotated(o.ingress("patient", host="patient.test"),
+                    **{"auth-url": f"{auth.url}/delay/0.3"}),
+        o.annotated(o.ingress("invalid", host="invalid.test", path="/denied-auth"),
+                    **{"auth-url": "https://invalid..auth.url"}),
+        o.annotated(o.ingress("cookies", host="cookies.test"),
+                    **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
+                      "auth-signin": "http://$host/auth/start"}),
+        o.annotated(o.ingress("cookies-always", host="always.test"),
+                    **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
+                      "auth-always-set-cookie": "true"}),
+        o.annotated(o.ingress("foo-this", host="this.test", path="/foo"), **cached),
+        o.annotated(o.ingress("bar-this", host="this.test", path="/bar"), **cached),
+        o.annotated(o.ingress("foo-that", host="that.test", path="/foo"), **cached),
         o.secret("basic-users", {"auth": base64.b64encode(
             b"uname:" + bcrypt.hashpw(b"pwd", bcrypt.gensalt(4)) + b"\n").decode()}),
         # ingress-nginx's satisfy.go: basic auth or the service, and IP lists with either.
-        annotated(o.ingress("any", host="any.test"), {
+        o.annotated(o.ingress("any", host="any.test"), **{
             **signin, "auth-type": "basic", "auth-secret": "basic-users",
             "auth-realm": "test basic auth", "satisfy": "any"}),
-        annotated(o.ingress("near", host="near.test"), {
+        o.annotated(o.ingress("near", host="near.test"), **{
             "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
             "auth-secret": "basic-users", "satisfy": "any"}),
-        annotated(o.ingress("far", host="far.test"), {
+        o.annotated(o.ingress("far", host="far.test"), **{
             "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
             "auth-secret": "basic-users", "satisfy": "any"}),
-        annotated(o.ingress("all", host="all.test"), {
+        o.annotated(o.ingress("all", host="all.test"), **{
             "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
             "auth-secret": "basic-users", "satisfy": "all"}),
-        annotated(o.ingress("pooled", host="pooled.test"), {
+        o.annotated(o.ingress("pooled", host="pooled.test"), **{
             "auth-url": f"{auth.url}/status/200", "auth-keepalive": "4",
             "auth-keepalive-requests": "100", "auth-keepalive-timeout": "30",
             "auth-keepalive-share-vars": "false"}),

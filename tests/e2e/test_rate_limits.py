@@ -6,7 +6,6 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import aiohttp
 import pytest
@@ -15,13 +14,6 @@ from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
-
-
-def annotated(ingress: dict[str, Any], annotations: dict[str, str]) -> dict[str, Any]:
-    ingress["metadata"]["annotations"] = {
-        f"nginx.ingress.kubernetes.io/{name}": value for name, value in annotations.items()
-    }
-    return ingress
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +27,16 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         o.service("web", target=port),
         o.endpoint_slice("web", list(PODS), port=port),
         # One request a minute and a burst of 5: the clock cannot drain it during the test.
-        annotated(o.ingress("rpm", host="rpm.test"), {"limit-rpm": "1"}),
-        annotated(o.ingress("rps", host="rps.test"),
-                  {"limit-rps": "1", "limit-burst-multiplier": "2",
-                   "limit-allowlist": "10.0.0.0/8"}),
-        annotated(o.ingress("trusted", host="trusted.test"),
-                  {"limit-rpm": "1", "limit-whitelist": "10.0.0.0/8, 127.0.0.0/8"}),
-        annotated(o.ingress("conn", host="conn.test"), {"limit-connections": "8"}),
-        annotated(o.ingress("slow", host="slow.test"), {"limit-rate": "50"}),
-        annotated(o.ingress("later", host="later.test"),
-                  {"limit-rate": "50", "limit-rate-after": "200"}),
+        o.annotated(o.ingress("rpm", host="rpm.test"), **{"limit-rpm": "1"}),
+        o.annotated(o.ingress("rps", host="rps.test"),
+                    **{"limit-rps": "1", "limit-burst-multiplier": "2",
+                      "limit-allowlist": "10.0.0.0/8"}),
+        o.annotated(o.ingress("trusted", host="trusted.test"),
+                    **{"limit-rpm": "1", "limit-whitelist": "10.0.0.0/8, 127.0.0.0/8"}),
+        o.annotated(o.ingress("conn", host="conn.test"), **{"limit-connections": "8"}),
+        o.annotated(o.ingress("slow", host="slow.test"), **{"limit-rate": "50"}),
+        o.annotated(o.ingress("later", host="later.test"),
+                    **{"limit-rate": "50", "limit-rate-after": "200"}),
     ])
     portico = start_ready(manifests.root, log=base / "portico.log")
     try:

@@ -10,17 +10,19 @@ import pytest
 from ingress.build.annotations.extauth import template
 from ingress.model.filters.extauth import CacheRule
 from ingress.proxy.authclient import AuthAnswer
+from ingress.proxy.dataplane import Listener
 from ingress.proxy.exchange import Exchange, ExchangeOwner
 from ingress.proxy.filters.extauth import MAX_CACHED, AuthCache, cache_seconds
-from ingress.proxy.filters.registry import FilterServices
+from ingress.proxy.filters.registry import FilterHost, FilterServices
 from ingress.proxy.variables import render, variable
 from ingress.settings import Settings
 
 
 class Side:
+    """The client connection's part: who asked, on which listener."""
+
     client_address = "192.0.2.7"
-    scheme = "https"
-    server_port = "8443"
+    listener = Listener(b"https", b"8443", True)
 
 
 def exchange() -> Exchange:
@@ -58,12 +60,12 @@ def exchange() -> Exchange:
     ],
 )
 def test_variables(name: str, value: str) -> None:
-    assert variable(name, Side(), exchange()) == value
+    assert variable(name, cast(FilterHost, Side()), exchange()) == value
 
 
 def test_render_fills_a_template() -> None:
     signin = template("https://$host/start?rd=$pass_access_scheme://${http_host}$escaped_request_uri")
-    assert render(signin, Side(), exchange()) == (
+    assert render(signin, cast(FilterHost, Side()), exchange()) == (
         "https://shop.example.com/start?rd=https://Shop.Example.com:8443"
         "%2Fapp%2Fa%20b%2520c%3Fx%3D1%26y%3Dtwo")
 

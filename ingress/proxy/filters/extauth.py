@@ -133,7 +133,7 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
         if lname not in dropped:
             parts += (name, b": ", value, b"\r\n")
     client = host.client_address.encode("latin-1")
-    scheme = host.scheme.encode("latin-1")
+    scheme = host.listener.scheme
     http_host = exchange.header(b"host") or b""
     redirect = (exchange.url if flt.request_redirect is None
                 else render(flt.request_redirect, host, exchange).encode("latin-1"))

@@ -73,16 +73,6 @@ class FilterHost(Protocol):
     @property
     def services(self) -> FilterServices: ...
 
-    @property
-    def scheme(self) -> str:
-        """http or https: what the client spoke to this listener."""
-        ...
-
-    @property
-    def server_port(self) -> str:
-        """The port of this listener as clients see it."""
-        ...
-
     def peer_certificate(self) -> PeerCertificate | None:
         """The client's certificate as the TLS handshake left it; None over plain HTTP."""
         ...
