@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ingress.build import build
-from ingress.check.objects import from_cluster, from_directory
+from ingress.check.objects import from_cluster, from_directory, with_secrets
 from ingress.check.render import as_json, as_text
 from ingress.check.report import make_report
 from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, BuildSettings
@@ -70,6 +70,14 @@ def run_check(args: argparse.Namespace) -> int:
         watch_ingress_without_class=args.watch_ingress_without_class,
         default_ssl_certificate=args.default_ssl_certificate,
     )
-    report = make_report(objects, build(objects, settings, time.time()))
+    result = build(objects, settings, time.time())
+    if args.manifests is None:
+        try:
+            objects = with_secrets(objects, result.referenced_secrets, args.kubeconfig)
+        except Exception as error:
+            print(f"portico check: cannot read the objects: {error}", file=sys.stderr)
+            return 2
+        result = build(objects, settings, time.time())
+    report = make_report(objects, result)
     sys.stdout.write(as_json(report) if args.output == "json" else as_text(report))
     return 1 if report.different else 0

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from kube import objects as o
-from kube.harness import CLASSES, INGRESSES, SERVICES, SLICES, running_api, write_kubeconfig
+from kube.harness import (
+    CLASSES,
+    INGRESSES,
+    SECRETS,
+    SERVICES,
+    SLICES,
+    running_api,
+    write_kubeconfig,
+)
 
 
 async def portico_check(*args: str) -> tuple[int, dict[str, Any]]:
@@ -47,3 +56,23 @@ async def test_check_lists_the_cluster_namespace_by_namespace(tmp_path: Path) ->
                                                                         "limited": False}
         [annotation] = report["ingresses"][1]["annotations"]
         assert annotation["verdict"] == "refused"
+
+
+async def test_check_reads_the_secrets_annotations_name(tmp_path: Path) -> None:
+    # Only TLS Secrets are listed: an auth Secret (Opaque) is read because an Ingress names it.
+    async with running_api() as api:
+        await api.create(SERVICES, o.service("web"))
+        await api.create(SLICES, o.endpoint_slice("web", ["10.0.0.1"]))
+        users = base64.b64encode(b"alice:{PLAIN}wonderland\n").decode()
+        await api.create(SECRETS, o.secret("users", {"auth": users}))
+        await api.create(INGRESSES, o.annotated(
+            o.ingress("guarded", host="guarded.example"),
+            **{"auth-type": "basic", "auth-secret": "users"}))
+        await api.create(INGRESSES, o.annotated(
+            o.ingress("lost", host="lost.example"),
+            **{"auth-type": "basic", "auth-secret": "nobody"}))
+        kubeconfig = str(write_kubeconfig(tmp_path, api.url, namespace="default"))
+        code, report = await portico_check("--kubeconfig", kubeconfig)
+        assert code == 1
+        assert {i["name"]: i["same"] for i in report["ingresses"]} == {"guarded": True,
+                                                                        "lost": False}

@@ -133,3 +133,11 @@ def test_names_are_written_as_nginx_writes_them() -> None:
                       x509.NameAttribute(NameOID.EMAIL_ADDRESS, "a@acme.test"),
                       x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
     assert distinguished_name(name) == r"CN=alice,emailAddress=a@acme.test,O=Acme\, Inc.,C=US"
+
+
+def test_an_error_page_path_is_redirected_to_and_says_so() -> None:
+    table, problems = build(ca_secret(), app("a", "foo.com", auth_tls_secret="ca",
+                                             auth_tls_error_page="/tls-error"))
+    assert problems == [("Ingress default/a", f'metadata.annotations["{P}auth-tls-error-page"]',
+                         "Difference")]
+    assert check_of(table.route("foo.com", "/")).error_page == "/tls-error"

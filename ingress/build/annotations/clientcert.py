@@ -90,6 +90,9 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     verify = annotations.parsed("auth-tls-verify-client", _verify) or VerifyClient.ON
     depth = annotations.parsed("auth-tls-verify-depth", _depth) or 1
     error_page = annotations.parsed("auth-tls-error-page", _error_page)
+    if error_page is not None and "://" not in error_page:
+        annotations.report("auth-tls-error-page", "a path is redirected to (302), not served "
+                           "in place as nginx's error_page serves it", "Difference")
     passes = annotations.parsed("auth-tls-pass-certificate-to-upstream", values.boolean)
     match_cn = annotations.parsed("auth-tls-match-cn", _match_cn)
     key = secret_key(annotations, "auth-tls-secret")
