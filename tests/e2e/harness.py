@@ -8,6 +8,7 @@ serve a whole test module whatever loop each test uses.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -17,7 +18,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import yaml
 
 from ingress.demo import DemoBackends, start_demo_backends
+from kube import objects as o
 
 T = TypeVar("T")
 STARTUP_DEADLINE = 20.0
@@ -238,6 +240,28 @@ def start_ready(manifests: Path | None, *args: str, log: Path,
             attempt += 1
             continue
         return portico
+
+
+@contextlib.contextmanager
+def serving(base: Path, pods: Sequence[str], objects: Iterable[Mapping[str, Any]],
+            *args: str) -> Iterator[tuple[Portico, Manifests]]:
+    """A ready `portico run` over a manifest directory holding `objects`, with the
+    IngressClass `portico` and a Service `web` whose pods are demo pods at `pods`."""
+    port = free_port(pods[0])
+    backends = Pods([(ip, port) for ip in pods])
+    try:
+        manifests = Manifests(base / "manifests")
+        manifests.write("objects.yaml", [
+            o.ingress_class(), o.service("web", target=port),
+            o.endpoint_slice("web", list(pods), port=port), *objects,
+        ])
+        portico = start_ready(manifests.root, *args, log=base / "portico.log")
+        try:
+            yield portico, manifests
+        finally:
+            portico.stop()
+    finally:
+        backends.close()
 
 
 def _given(flag: str, args: Iterable[str]) -> bool:

@@ -12,7 +12,7 @@ import aiohttp
 import bcrypt
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Manifests, Portico, eventually, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
@@ -48,15 +48,10 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("basic")
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
-    manifests = Manifests(base / "manifests")
-    manifests.write("users.yaml", [users_secret({
+    # A file of its own, which a test rewrites.
+    Manifests(base / "manifests").write("users.yaml", [users_secret({
         "foo": bcrypted("bar", 6), "mallory": apr1("apr1-pass"), "slow": bcrypted("pw", 11)})])
-    manifests.write("objects.yaml", [
-        o.ingress_class(),
-        o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port),
+    with serving(base, PODS, [
         o.secret("map-users", {"foo": b64(bcrypted("bar", 6))}),
         o.annotated(o.ingress("auth", host="auth.test"), **BASIC),
         o.annotated(o.ingress("map", host="map.test"), **{
@@ -65,13 +60,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         o.annotated(o.ingress("broken", host="broken.test"),
                     **{**BASIC, "auth-secret": "something"}),
         o.ingress("open", host="open.test"),
-    ])
-    portico = start_ready(manifests.root, log=base / "portico.log")
-    try:
+    ]) as (portico, manifests):
         yield Rig(portico, manifests)
-    finally:
-        portico.stop()
-        pods.close()
 
 
 async def get(rig: Rig, host: str, auth: tuple[str, str] | None = None,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import Portico, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
@@ -39,9 +39,6 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
-    base = tmp_path_factory.mktemp("authtls")
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
     tls = {"tls.crt": b64(SERVER.cert_chain_pems[0].bytes()),
            "tls.key": b64(SERVER.private_key_pem.bytes())}
     # As ingress-nginx's CreateIngressMASecret: the server certificate and the CA in one Secret.
@@ -54,10 +51,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         return o.annotated(o.ingress(name.split(".")[0], host=name, tls_secret="authtls"),
                            **annotations)
 
-    manifests = Manifests(base / "manifests")
-    manifests.write("objects.yaml", [
-        o.ingress_class(), o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port), ma_secret, other,
+    with serving(tmp_path_factory.mktemp("authtls"), PODS, [
+        ma_secret, other,
         host("on.test", {"auth-tls-secret": secret}),
         host("off.test", {"auth-tls-secret": secret, "auth-tls-verify-client": "off",
                           "auth-tls-verify-depth": "2"}),
@@ -75,13 +70,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         host("deep.test", {"auth-tls-secret": secret, "auth-tls-verify-depth": "2"}),
         host("other-ca.test", {"auth-tls-secret": "other-ca"}),
         host("plain.test", {}),
-    ])
-    portico = start_ready(manifests.root, log=base / "portico.log")
-    try:
+    ]) as (portico, _):
         yield portico
-    finally:
-        portico.stop()
-        pods.close()
 
 
 class Answer:

@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import Portico, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
@@ -16,14 +16,7 @@ PODS = ("127.0.0.2",)
 
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
-    base = tmp_path_factory.mktemp("cors")
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
-    manifests = Manifests(base / "manifests")
-    manifests.write("objects.yaml", [
-        o.ingress_class(),
-        o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port),
+    with serving(tmp_path_factory.mktemp("cors"), PODS, [
         o.annotated(o.ingress("any", host="any.test"), **{"enable-cors": "true"}),
         o.annotated(o.ingress("listed", host="listed.test"), **{
             "enable-cors": "true",
@@ -36,13 +29,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         }),
         o.annotated(o.ingress("guarded", host="guarded.test"),
                     **{"enable-cors": "true", "whitelist-source-range": "10.0.0.0/8"}),
-    ])
-    portico = start_ready(manifests.root, log=base / "portico.log")
-    try:
+    ]) as (portico, _):
         yield portico
-    finally:
-        portico.stop()
-        pods.close()
 
 
 async def request(portico: Portico, method: str, host: str, path: str = "/",

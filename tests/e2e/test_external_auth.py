@@ -16,7 +16,7 @@ import bcrypt
 import pytest
 
 from e2e.auth_service import AuthService
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import Portico, free_port, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
@@ -32,74 +32,64 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    base = tmp_path_factory.mktemp("extauth")
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
     auth = AuthService(AUTH, free_port(AUTH))
     checked = f"{auth.url}/basic-auth/user/password"
     signin = {"auth-url": checked, "auth-signin": "http://$host/auth/start"}
     cached = {**signin, "auth-cache-key": "fixed", "auth-cache-duration": "200 201 401 30m"}
-    manifests = Manifests(base / "manifests")
-    manifests.write("objects.yaml", [
-        o.ingress_class(),
-        o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port),
-        o.annotated(o.ingress("auth", host="auth.test"), **{
-            **signin, "auth-response-headers": "X-Auth-Request-User, Foo"}),
-        o.annotated(o.ingress("plain", host="plain.test"), **{"auth-url": checked}),
-        o.annotated(o.ingress("param", host="param.test"),
-                    **{**signin, "auth-signin-redirect-param": "orig"}),
-        o.annotated(o.ingress("post", host="post.test"), **{
-            "auth-url": f"{auth.url}/status/200?from=portico", "auth-method": "POST",
-            "auth-request-redirect": "https://$host/back", "enable-cors": "true"}),
-        o.annotated(o.ingress("forbidden", host="forbidden.test"),
-                    **{"auth-url": f"{auth.url}/status/403", "auth-signin": "http://x/in"}),
-        o.annotated(o.ingress("broken", host="broken.test"),
-                    **{"auth-url": f"{auth.url}/status/502"}),
-        o.annotated(o.ingress("unreachable", host="unreachable.test"),
-                    **{"auth-url": f"http://{CLOSED}:{free_port(CLOSED)}/check"}),
-        o.annotated(o.ingress("slow", host="slow.test"),
-                    **{"auth-url": f"{auth.url}/delay/5", "proxy-read-timeout": "1"}),
-        o.annotated(o.ingress("patient", host="patient.test"),
-                    **{"auth-url": f"{auth.url}/delay/0.3"}),
-        o.annotated(o.ingress("invalid", host="invalid.test", path="/denied-auth"),
-                    **{"auth-url": "https://invalid..auth.url"}),
-        o.annotated(o.ingress("cookies", host="cookies.test"),
-                    **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
-                      "auth-signin": "http://$host/auth/start"}),
-        o.annotated(o.ingress("cookies-always", host="always.test"),
-                    **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
-                      "auth-always-set-cookie": "true"}),
-        o.annotated(o.ingress("foo-this", host="this.test", path="/foo"), **cached),
-        o.annotated(o.ingress("bar-this", host="this.test", path="/bar"), **cached),
-        o.annotated(o.ingress("foo-that", host="that.test", path="/foo"), **cached),
-        o.secret("basic-users", {"auth": base64.b64encode(
-            b"uname:" + bcrypt.hashpw(b"pwd", bcrypt.gensalt(4)) + b"\n").decode()}),
-        # ingress-nginx's satisfy.go: basic auth or the service, and IP lists with either.
-        o.annotated(o.ingress("any", host="any.test"), **{
-            **signin, "auth-type": "basic", "auth-secret": "basic-users",
-            "auth-realm": "test basic auth", "satisfy": "any"}),
-        o.annotated(o.ingress("near", host="near.test"), **{
-            "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
-            "auth-secret": "basic-users", "satisfy": "any"}),
-        o.annotated(o.ingress("far", host="far.test"), **{
-            "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
-            "auth-secret": "basic-users", "satisfy": "any"}),
-        o.annotated(o.ingress("all", host="all.test"), **{
-            "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
-            "auth-secret": "basic-users", "satisfy": "all"}),
-        o.annotated(o.ingress("pooled", host="pooled.test"), **{
-            "auth-url": f"{auth.url}/status/200", "auth-keepalive": "4",
-            "auth-keepalive-requests": "100", "auth-keepalive-timeout": "30",
-            "auth-keepalive-share-vars": "false"}),
-    ])
-    portico = start_ready(manifests.root, log=base / "portico.log")
     try:
-        yield Rig(portico, auth)
+        with serving(tmp_path_factory.mktemp("extauth"), PODS, [
+            o.annotated(o.ingress("auth", host="auth.test"), **{
+                **signin, "auth-response-headers": "X-Auth-Request-User, Foo"}),
+            o.annotated(o.ingress("plain", host="plain.test"), **{"auth-url": checked}),
+            o.annotated(o.ingress("param", host="param.test"),
+                        **{**signin, "auth-signin-redirect-param": "orig"}),
+            o.annotated(o.ingress("post", host="post.test"), **{
+                "auth-url": f"{auth.url}/status/200?from=portico", "auth-method": "POST",
+                "auth-request-redirect": "https://$host/back", "enable-cors": "true"}),
+            o.annotated(o.ingress("forbidden", host="forbidden.test"),
+                        **{"auth-url": f"{auth.url}/status/403", "auth-signin": "http://x/in"}),
+            o.annotated(o.ingress("broken", host="broken.test"),
+                        **{"auth-url": f"{auth.url}/status/502"}),
+            o.annotated(o.ingress("unreachable", host="unreachable.test"),
+                        **{"auth-url": f"http://{CLOSED}:{free_port(CLOSED)}/check"}),
+            o.annotated(o.ingress("slow", host="slow.test"),
+                        **{"auth-url": f"{auth.url}/delay/5", "proxy-read-timeout": "1"}),
+            o.annotated(o.ingress("patient", host="patient.test"),
+                        **{"auth-url": f"{auth.url}/delay/0.3"}),
+            o.annotated(o.ingress("invalid", host="invalid.test", path="/denied-auth"),
+                        **{"auth-url": "https://invalid..auth.url"}),
+            o.annotated(o.ingress("cookies", host="cookies.test"),
+                        **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
+                          "auth-signin": "http://$host/auth/start"}),
+            o.annotated(o.ingress("cookies-always", host="always.test"),
+                        **{"auth-url": f"{auth.url}/cookies/set/alma/armud",
+                          "auth-always-set-cookie": "true"}),
+            o.annotated(o.ingress("foo-this", host="this.test", path="/foo"), **cached),
+            o.annotated(o.ingress("bar-this", host="this.test", path="/bar"), **cached),
+            o.annotated(o.ingress("foo-that", host="that.test", path="/foo"), **cached),
+            o.secret("basic-users", {"auth": base64.b64encode(
+                b"uname:" + bcrypt.hashpw(b"pwd", bcrypt.gensalt(4)) + b"\n").decode()}),
+            # ingress-nginx's satisfy.go: basic auth or the service, and IP lists with either.
+            o.annotated(o.ingress("any", host="any.test"), **{
+                **signin, "auth-type": "basic", "auth-secret": "basic-users",
+                "auth-realm": "test basic auth", "satisfy": "any"}),
+            o.annotated(o.ingress("near", host="near.test"), **{
+                "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
+                "auth-secret": "basic-users", "satisfy": "any"}),
+            o.annotated(o.ingress("far", host="far.test"), **{
+                "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
+                "auth-secret": "basic-users", "satisfy": "any"}),
+            o.annotated(o.ingress("all", host="all.test"), **{
+                "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
+                "auth-secret": "basic-users", "satisfy": "all"}),
+            o.annotated(o.ingress("pooled", host="pooled.test"), **{
+                "auth-url": f"{auth.url}/status/200", "auth-keepalive": "4",
+                "auth-keepalive-requests": "100", "auth-keepalive-timeout": "30",
+                "auth-keepalive-share-vars": "false"}),
+        ]) as (portico, _):
+            yield Rig(portico, auth)
     finally:
-        portico.stop()
         auth.close()
-        pods.close()
 
 
 def basic(user: str, password: str) -> str:

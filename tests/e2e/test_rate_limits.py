@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import aiohttp
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import Portico, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
@@ -18,14 +18,7 @@ PODS = ("127.0.0.2",)
 
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
-    base = tmp_path_factory.mktemp("limits")
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
-    manifests = Manifests(base / "manifests")
-    manifests.write("objects.yaml", [
-        o.ingress_class(),
-        o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port),
+    with serving(tmp_path_factory.mktemp("limits"), PODS, [
         # One request a minute and a burst of 5: the clock cannot drain it during the test.
         o.annotated(o.ingress("rpm", host="rpm.test"), **{"limit-rpm": "1"}),
         o.annotated(o.ingress("rps", host="rps.test"),
@@ -37,13 +30,8 @@ def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
         o.annotated(o.ingress("slow", host="slow.test"), **{"limit-rate": "50"}),
         o.annotated(o.ingress("later", host="later.test"),
                     **{"limit-rate": "50", "limit-rate-after": "200"}),
-    ])
-    portico = start_ready(manifests.root, log=base / "portico.log")
-    try:
+    ]) as (portico, _):
         yield portico
-    finally:
-        portico.stop()
-        pods.close()
 
 
 async def statuses(portico: Portico, host: str, n: int, path: str = "/",
