@@ -79,6 +79,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             o.annotated(o.ingress("far", host="far.test"), **{
                 "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
                 "auth-secret": "basic-users", "satisfy": "any"}),
+            o.annotated(o.ingress("both", host="both.test"), **{
+                **signin, "auth-type": "basic", "auth-secret": "basic-users"}),
             o.annotated(o.ingress("all", host="all.test"), **{
                 "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
                 "auth-secret": "basic-users", "satisfy": "all"}),
@@ -226,3 +228,9 @@ async def test_satisfy_any_with_an_ip_list(rig: Rig) -> None:
     assert (await request(rig, "far.test", Authorization=basic("uname", "pwd")))[0] == 200
     assert (await request(rig, "all.test"))[0] == 401  # satisfy: all needs both
     assert (await request(rig, "all.test", Authorization=basic("uname", "pwd")))[0] == 200
+
+
+async def test_with_signin_a_basic_auth_401_redirects_too(rig: Rig) -> None:
+    status, headers, _ = await request(rig, "both.test")  # satisfy: all, basic auth first
+    assert status == 302
+    assert headers["Location"].startswith("http://both.test/auth/start?rd=")

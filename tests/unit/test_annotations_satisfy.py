@@ -44,6 +44,13 @@ def test_satisfy(value: str, given: list[Filter], expected: list[Filter]) -> Non
     assert problems == [] and filters == expected
 
 
+def test_a_signin_takes_the_401_of_basic_auth_too() -> None:
+    signin = Template(("https://sso/start",))
+    external = ExternalAuth(Template(("http://auth/",)), signin=signin)
+    filters, _ = parsed("all", [BASIC, external])
+    assert filters == [BasicAuth("realm", (), signin=signin), external]
+
+
 def test_invalid_value_is_reported_and_all_applies() -> None:
     filters, problems = parsed("some", [IPS, BASIC])
     assert filters == [IPS, BASIC] and len(problems) == 1

@@ -2,10 +2,13 @@
 
 The checks are those of nginx's access phase, in its order: the IP lists,
 basic authentication, external authentication. With `all` (the default)
-each must allow.
+each must allow. Either way, a route with auth-signin sends every 401 to
+sign in, its basic authentication's too (ingress-nginx's `error_page 401`).
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from ingress.build.annotations import values
 from ingress.build.annotations.spec import Annotations, RouteSpec
@@ -25,6 +28,10 @@ def _satisfy(value: str) -> str:
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
+    signin = next((f.signin for f in spec.filters if isinstance(f, ExternalAuth)), None)
+    if signin is not None:
+        spec.filters = [replace(f, signin=signin) if isinstance(f, BasicAuth) else f
+                        for f in spec.filters]
     if annotations.parsed("satisfy", _satisfy) != "any":
         return
     checks = sorted((f for f in spec.filters if isinstance(f, _ORDER)),

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from ingress.model.filters.base import Filter, Phase
+from ingress.model.filters.extauth import Template
 
 
 class HashScheme(StrEnum):
@@ -44,6 +45,8 @@ class BasicAuth(Filter):
     PHASE: ClassVar[Phase] = Phase.ACCESS
     realm: str
     users: tuple[tuple[str, PasswordHash], ...]
+    # The route's auth-signin: nginx's `error_page 401` sends every 401 of the route there.
+    signin: Template | None = None
     by_name: Mapping[str, PasswordHash] = field(init=False, repr=False, compare=False)
     challenge: bytes = field(init=False, repr=False, compare=False)
 

@@ -28,6 +28,7 @@ from passlib import hash as passlib_hash
 from ingress.model.filters.basicauth import FAST_SCHEMES, BasicAuth, HashScheme, PasswordHash
 from ingress.proxy.filters.access import PENDING, Denial, Done, Verdict, access_filter
 from ingress.proxy.filters.registry import FilterHost, FilterServices
+from ingress.proxy.variables import render
 
 if TYPE_CHECKING:
     import asyncio
@@ -106,7 +107,8 @@ class PasswordChecks:
 
 @access_filter(BasicAuth)
 def basic_auth(host: FilterHost, exchange: Exchange, flt: BasicAuth, done: Done) -> Verdict:
-    refusal = Denial(401, ((b"www-authenticate", flt.challenge),))
+    signin = render(flt.signin, host, exchange) if flt.signin is not None else None
+    refusal = Denial(401, ((b"www-authenticate", flt.challenge),), signin)
     header = exchange.header(b"authorization")
     if header is None or header[:6].lower() != b"basic ":
         return refusal
