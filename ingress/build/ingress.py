@@ -15,6 +15,7 @@ from ingress.build.annotations import Lookups, RouteSpec, parse_annotations
 from ingress.build.backends import BackendOptions, BackendResolver
 from ingress.build.fields import FieldError, mapping, optional_str, sequence
 from ingress.build.hosts import parse_host, www_twin
+from ingress.build.noauth import skips_auth, without_auth
 from ingress.build.paths import check_strict, checked_path, location_key
 from ingress.model import (
     Backend,
@@ -221,6 +222,8 @@ class _IngressParser:
         # ingress-nginx rewrites only paths the target differs from.
         rewrites = wanted.rewrite is not None and wanted.rewrite_target != path
         filters = self.rewritten_filters if rewrites else self.filters
+        if skips_auth(path):
+            filters = without_auth(filters)
         route = Route(path, path_type, backend, self.request.ref, host, filters=filters,
                       **self.route_settings)
         self.request.paths.append(PathClaim(at, key, route, rewrites or wanted.use_regex, regex))

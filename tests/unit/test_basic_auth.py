@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import subprocess
 from typing import Any
 
@@ -18,7 +19,8 @@ from build_objects import ingress, path, problem_fields, rule, run, service
 from ingress.build.htpasswd import InvalidHash, password_hash
 from ingress.model import Route
 from ingress.model.filters.basicauth import BasicAuth, HashScheme
-from ingress.model.filters.core import DirectResponse, HeaderEdits, RequestHeaders
+from ingress.model.filters.core import DirectResponse, HeaderEdits, RequestHeaders, SourceRanges
+from ingress.model.filters.satisfy import SatisfyAny
 from ingress.proxy.filters.basicauth import matches
 
 P = "nginx.ingress.kubernetes.io/"
@@ -163,3 +165,17 @@ def test_a_secret_without_users_lets_nobody_in() -> None:
                          "InvalidAuthSecret")]
     auth = route.filters[0]
     assert isinstance(auth, BasicAuth) and auth.users == ()
+
+
+def test_acme_challenges_skip_authentication_as_in_ingress_nginx() -> None:
+    body = ingress("a", [rule("foo.com", path("/"), path("/.well-known/acme-challenge/t0k"))],
+                   annotations={P + "auth-type": "basic", P + "auth-secret": "users",
+                                P + "whitelist-source-range": "10.0.0.0/8",
+                                P + "satisfy": "any"})
+    table = run(body, service("web"), secret("users", {"auth": "a:{PLAIN}b"})).table
+    guarded = table.route("foo.com", "/x")
+    challenge = table.route("foo.com", "/.well-known/acme-challenge/t0k")
+    assert guarded is not None and challenge is not None
+    assert any(isinstance(f, SatisfyAny) for f in guarded.filters)
+    # The IP list stays (nginx's allow/deny are not authentication); the rest goes.
+    assert challenge.filters == (SourceRanges(allow=(ipaddress.ip_network("10.0.0.0/8"),)),)
