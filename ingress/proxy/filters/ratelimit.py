@@ -13,9 +13,11 @@ several connections gets the annotation's limit from the replica as a
 whole, as from one nginx. A client that sends everything over one
 keep-alive connection reaches one worker and gets 1/N of it.
 
-Memory stays bounded under a flood of new addresses: each zone keeps its
-`MAX_CLIENTS` most recently seen clients (a forgotten client had the
-oldest, thus most drained, state) and at most `MAX_ZONES` zones are kept.
+Memory stays bounded under a flood of new addresses: the process keeps
+the `MAX_CLIENTS` most recently charged (zone, rate, client) states of all
+zones together (a forgotten client had the oldest, thus most drained,
+state); concurrency counts exist only while requests are in flight, in at
+most `MAX_ZONES` zones.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
     from ingress.proxy.upstream import UpstreamConnection
 
-MAX_CLIENTS = 50_000
+MAX_CLIENTS = 100_000
 MAX_ZONES = 4096
 
 class _Concurrency:
@@ -75,30 +77,32 @@ class Limits:
     def __init__(self, services: FilterServices) -> None:
         self._time = services.loop.time
         self.share = 1.0 / max(1, services.settings.workers)
-        # (zone, rate) → client → (excess, when last charged)
-        self._rates: OrderedDict[tuple[str, RequestRate], _Clients] = OrderedDict()
+        # (zone, rate, client) → (excess, when last charged), least recently charged first.
+        self._rates: OrderedDict[tuple[str, RequestRate, str], tuple[float, float]] = (
+            OrderedDict())
         self._concurrency: OrderedDict[tuple[str, int], _Concurrency] = OrderedDict()
 
     def admit(self, zone: str, rates: tuple[RequestRate, ...], client: str) -> bool:
         """Whether `client` may send one more request under every rate of `zone`."""
         now = self._time()
         share = self.share
+        states = self._rates
         charges = []
         for rate in rates:
-            clients = _recent(self._rates, (zone, rate), _Clients)
-            state = clients.get(client)
+            key = (zone, rate, client)
+            state = states.get(key)
             excess = 0.0
             if state is not None:
                 drained = rate.per_second * share * max(now - state[1], 0.0)
                 excess = max(state[0] - drained + 1.0, 0.0)
             if excess > rate.burst * share:
                 return False
-            charges.append((clients, excess))
-        for clients, excess in charges:
-            clients[client] = (excess, now)
-            clients.move_to_end(client)
-            if len(clients) > MAX_CLIENTS:
-                clients.popitem(last=False)
+            charges.append((key, excess))
+        for key, excess in charges:
+            states[key] = (excess, now)
+            states.move_to_end(key)
+        while len(states) > MAX_CLIENTS:
+            states.popitem(last=False)
         return True
 
     def concurrency(self, zone: str, limit: int) -> _Concurrency:
@@ -106,7 +110,6 @@ class Limits:
         return _recent(self._concurrency, (zone, limit), lambda: _Concurrency(share))
 
 
-_Clients = OrderedDict[str, tuple[float, float]]
 K = TypeVar("K")
 V = TypeVar("V")
 
