@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import pickle
 from typing import Any
 
 import pytest
@@ -12,7 +13,10 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ingress.model import ObjectRef, Route, RoutingTable
+from ingress.model.filters.basicauth import BasicAuth, HashScheme
 from ingress.model.filters.clientcert import ClientAuth, ClientCertificateCheck, VerifyClient
+from ingress.model.filters.cors import CorsHeaders
+from ingress.model.filters.satisfy import SatisfyAny
 from ingress.tls.peer import distinguished_name
 
 P = "nginx.ingress.kubernetes.io/"
@@ -141,3 +145,37 @@ def test_an_error_page_path_is_redirected_to_and_says_so() -> None:
     assert problems == [("Ingress default/a", f'metadata.annotations["{P}auth-tls-error-page"]',
                          "Difference")]
     assert check_of(table.route("foo.com", "/")).error_page == "/tls-error"
+
+
+def test_tables_with_every_guard_reach_the_workers_whole() -> None:
+    # Workers get the table pickled: the guards' precomputed fields must survive the trip.
+    users = base64.b64encode(b"alice:{PLAIN}secret\n").decode()
+    table, problems = build(
+        ca_secret(),
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "users",
+                                                            "namespace": "default"},
+         "data": {"auth": users}},
+        app("a", "foo.com", auth_tls_secret="ca", auth_tls_match_cn="CN=alice",
+            auth_type="basic", auth_secret="users", auth_url="http://auth/check",
+            auth_signin="https://sso/start", satisfy="any", enable_cors="true",
+            cors_allow_origin="https://*.example.com", limit_rps="5",
+            limit_connections="3", limit_rate="10"),
+    )
+    assert problems == []
+    route = table.route("foo.com", "/")
+    copy = pickle.loads(pickle.dumps(table)).route("foo.com", "/")
+    assert route is not None and copy is not None
+    assert copy.filters == route.filters and copy.response_filters == route.response_filters
+    assert [type(f).__name__ for f in copy.filters] == [
+        "ClientCertificateCheck", "CorsPreflight", "RateLimit", "SatisfyAny", "RequestHeaders",
+        "ResponseRate"]
+    satisfy = copy.filters[3]
+    assert isinstance(satisfy, SatisfyAny)
+    basic = satisfy.checks[0]
+    assert isinstance(basic, BasicAuth) and basic.by_name["alice"].scheme is HashScheme.SHA256
+    cors = copy.response_filters[0]
+    assert isinstance(cors, CorsHeaders)
+    assert cors.policy.allowed_origin(b"https://app.example.com") == b"https://app.example.com"
+    check = copy.filters[0]
+    assert isinstance(check, ClientCertificateCheck)
+    assert check.policy.fingerprint == table.hosts["foo.com"].client_auth.fingerprint
