@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -16,6 +17,7 @@ from e2e.harness import Pods, Portico, free_port
 from kube import objects as o
 from kube.harness import (
     INGRESSES,
+    SECRETS,
     SLICES,
     ApiServer,
     eventually,
@@ -227,3 +229,38 @@ async def _until_absent(http: aiohttp.ClientSession, portico: Portico, host: str
         if pod not in answers:
             return
     raise AssertionError(f"{pod} still gets traffic")
+
+
+async def test_an_auth_secret_reaches_the_proxy_and_so_do_its_changes(
+    api: ApiServer, tmp_path: Path, pods: tuple[Pods, int], http: aiohttp.ClientSession
+) -> None:
+    # Only TLS Secrets are kept before the first build: an Opaque one that an
+    # Ingress names is fetched after it, then followed like the others.
+    _, pod_port = pods
+    populate(api, pod_port, PODS[:1])
+
+    def users(password: str) -> dict[str, Any]:
+        htpasswd = base64.b64encode(f"alice:{{PLAIN}}{password}\n".encode()).decode()
+        return o.secret("users", {"auth": htpasswd})
+
+    api.emulator.put("v1/secrets", users("first"))
+    api.emulator.put("networking.k8s.io/v1/ingresses", o.annotated(
+        o.ingress("guarded", host="guarded.example", port="http"),
+        **{"auth-type": "basic", "auth-secret": "users"}))
+    portico = start(api, tmp_path, "portico")
+
+    async def status(password: str) -> str:
+        token = base64.b64encode(f"alice:{password}".encode()).decode()
+        async with http.get(portico.url, headers={"Host": "guarded.example",
+                                                  "Authorization": f"Basic {token}"}) as rsp:
+            return str(rsp.status)
+
+    try:
+        await asyncio.to_thread(portico.wait_ready)
+        await _until(lambda: status("first"), "200")
+        assert await status("wrong") == "401"
+        await api.patch(SECRETS, "users", {"data": users("second")["data"]})
+        await _until(lambda: status("first"), "401")
+        assert await status("second") == "200"
+    finally:
+        assert await asyncio.to_thread(portico.stop) == 0, portico.logs()
