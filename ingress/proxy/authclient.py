@@ -132,8 +132,9 @@ class _Connection(asyncio.Protocol):
         call = self.call
         if call is not None and call.head_only:
             # llhttp would wait for the body a HEAD answer announces but never sends.
+            keep_alive = self.parser.should_keep_alive()
             self.parser = httptools.HttpResponseParser(self)
-            self._answered(keep_alive=True)
+            self._answered(keep_alive)
 
     def on_message_complete(self) -> None:
         if self.status and self.call is not None:

@@ -84,6 +84,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             o.annotated(o.ingress("all", host="all.test"), **{
                 "whitelist-source-range": "127.0.0.0/8", "auth-type": "basic",
                 "auth-secret": "basic-users", "satisfy": "all"}),
+            o.annotated(o.ingress("head", host="head.test"),
+                        **{"auth-url": checked, "auth-method": "HEAD"}),
             o.annotated(o.ingress("pooled", host="pooled.test"), **{
                 "auth-url": f"{auth.url}/status/200", "auth-keepalive": "4",
                 "auth-keepalive-requests": "100", "auth-keepalive-timeout": "30",
@@ -234,3 +236,12 @@ async def test_with_signin_a_basic_auth_401_redirects_too(rig: Rig) -> None:
     status, headers, _ = await request(rig, "both.test")  # satisfy: all, basic auth first
     assert status == 302
     assert headers["Location"].startswith("http://both.test/auth/start?rd=")
+
+
+async def test_head_subrequests_end_at_the_head(rig: Rig) -> None:
+    rig.auth.seen.clear()
+    for _ in range(3):  # each answer ends at its head, and the connection is used again
+        assert (await request(rig, "head.test", Authorization=basic("user", "password")))[0] == 200
+    assert (await request(rig, "head.test"))[0] == 401
+    assert {seen.method for seen in rig.auth.seen} == {"HEAD"}
+    assert len({seen.port for seen in rig.auth.seen}) == 1
