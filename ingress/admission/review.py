@@ -22,9 +22,11 @@ from ingress.settings import BuildSettings
 from ingress.store import Body, Key, Snapshot
 
 # Problems about things that may simply not exist yet (Services are often
-# created after their Ingress) or that Portico does not do yet: warnings.
+# created after their Ingress), that are another object's to fix (a Secret's
+# content), that Portico does not do yet or does differently: warnings.
 _WARNING_REASONS = frozenset({
     "ServiceNotFound", "ServicePortNotFound", "SecretNotFound", "InternalError",
+    "InvalidAuthSecret", "Difference",
 })
 # A new object has no creationTimestamp yet; it is the newest of all.
 _NEWEST = "9999-12-31T23:59:59Z"

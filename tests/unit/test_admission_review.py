@@ -50,6 +50,9 @@ def test_an_ingress_served_as_written_is_allowed_silently() -> None:
         (new(path("/cart")), "spec.rules[0].http.paths[0]: host 'shop.example' Prefix path "
                              "'/cart' is already routed by Ingress default/old"),
         (new(path("/"), host="-bad-"), "spec.rules[0].host: '-bad-' is not a DNS name"),
+        # Portico cannot authenticate the way it asks: its routes would answer 503.
+        (new(path("/"), annotations={P + "auth-type": "digest", P + "auth-secret": "users"}),
+         f'metadata.annotations["{P}auth-type"]: digest authentication is not supported'),
     ],
 )
 def test_what_would_not_be_served_as_written_is_rejected_naming_the_field(
@@ -69,6 +72,9 @@ def test_what_would_not_be_served_as_written_is_rejected_naming_the_field(
          "spec.rules[0].http.paths[0].backend.service.name: Service default/later not found"),
         (new(path("/"), annotations={P + "mirror-target": "http://copy"}),
          f'metadata.annotations["{P}mirror-target"]: is not supported by Portico yet'),
+        # The auth Secret may come after its Ingress (the routes answer 503 meanwhile).
+        (new(path("/"), annotations={P + "auth-type": "basic", P + "auth-secret": "users"}),
+         f'metadata.annotations["{P}auth-secret"]: Secret default/users not found'),
     ],
 )
 def test_what_may_not_exist_yet_or_is_not_supported_yet_is_a_warning(

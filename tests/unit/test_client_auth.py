@@ -128,7 +128,7 @@ def test_a_revocation_list_is_reported_as_not_checked() -> None:
     _, problems = build(ca_secret(**{"ca.crl": "eA=="}), app("a", "foo.com",
                                                              auth_tls_secret="ca"))
     assert problems == [("Ingress default/a", f'metadata.annotations["{P}auth-tls-secret"]',
-                         "UnsupportedAnnotation")]
+                         "Difference")]
 
 
 def test_names_are_written_as_nginx_writes_them() -> None:

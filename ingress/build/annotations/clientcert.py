@@ -79,8 +79,7 @@ def _ca_bundle(annotations: Annotations, key: tuple[str, str]) -> tuple[bytes, s
         return b"", f'{ref} data["{CA_KEY}"] is not a PEM certificate bundle: {error}'
     if CRL_KEY in data:
         annotations.report("auth-tls-secret", f'{ref} has a "{CRL_KEY}": Portico does not check '
-                           "revocation lists, revoked certificates are accepted",
-                           "UnsupportedAnnotation")
+                           "revocation lists, revoked certificates are accepted", "Difference")
     return pem, ""
 
 
