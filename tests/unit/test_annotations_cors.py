@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ingress.build.annotations import cors
-from ingress.build.annotations.spec import PREFIX, Annotations, RouteSpec
+from ingress.build.annotations.spec import PREFIX, Annotations, Lookups, RouteSpec
 from ingress.model import ObjectRef
 from ingress.model.filters.cors import CorsHeaders, CorsPolicy, CorsPreflight
 
@@ -13,7 +13,8 @@ OBJ = ObjectRef("Ingress", "default", "a")
 
 
 def parsed(**raw: str) -> tuple[CorsPolicy | None, list[str]]:
-    annotations = Annotations.of({PREFIX + k.replace("_", "-"): v for k, v in raw.items()}, OBJ)
+    named = {PREFIX + k.replace("_", "-"): v for k, v in raw.items()}
+    annotations = Annotations.of(named, OBJ, Lookups())
     spec = RouteSpec()
     cors.parse(annotations, spec)
     problems = [p.field.split(PREFIX)[1].rstrip('"]') for p in annotations.problems]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ingress.build.annotations import extauth
-from ingress.build.annotations.spec import PREFIX, Annotations, RouteSpec
+from ingress.build.annotations.spec import PREFIX, Annotations, Lookups, RouteSpec
 from ingress.model import ObjectRef
 from ingress.model.filters.extauth import CacheRule, ExternalAuth, Template
 
@@ -16,7 +16,8 @@ URL = "http://auth.svc:4180/oauth2/auth"
 
 
 def parsed(**raw: str) -> tuple[ExternalAuth | None, bool, list[str]]:
-    annotations = Annotations.of({PREFIX + k.replace("_", "-"): v for k, v in raw.items()}, OBJ)
+    named = {PREFIX + k.replace("_", "-"): v for k, v in raw.items()}
+    annotations = Annotations.of(named, OBJ, Lookups())
     spec = RouteSpec()
     extauth.parse(annotations, spec)
     problems = [p.field.split(PREFIX)[1][:-2] for p in annotations.problems]

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ingress.build.annotations import ratelimit
-from ingress.build.annotations.spec import PREFIX, Annotations, RouteSpec
+from ingress.build.annotations.spec import PREFIX, Annotations, Lookups, RouteSpec
 from ingress.model import ObjectRef
 from ingress.model.filters.ratelimit import RateLimit, RequestRate, ResponseRate
 
@@ -16,7 +16,7 @@ OBJ = ObjectRef("Ingress", "shop", "front")
 
 
 def parsed(raw: dict[str, str]) -> tuple[tuple[Any, ...], list[str]]:
-    annotations = Annotations.of({PREFIX + k: v for k, v in raw.items()}, OBJ)
+    annotations = Annotations.of({PREFIX + k: v for k, v in raw.items()}, OBJ, Lookups())
     spec = RouteSpec()
     ratelimit.parse(annotations, spec)
     return tuple(spec.filters), [p.field.split(PREFIX)[1][:-2] for p in annotations.problems]

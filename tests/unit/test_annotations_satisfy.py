@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from ingress.build.annotations import satisfy
-from ingress.build.annotations.spec import PREFIX, Annotations, RouteSpec
+from ingress.build.annotations.spec import PREFIX, Annotations, Lookups, RouteSpec
 from ingress.model import ObjectRef
 from ingress.model.filters.base import Filter
 from ingress.model.filters.basicauth import BasicAuth
@@ -23,7 +23,7 @@ STRIP = RequestHeaders(HeaderEdits(remove=frozenset({b"authorization"})))
 
 
 def parsed(value: str, filters: list[Filter]) -> tuple[list[Filter], list[str]]:
-    annotations = Annotations.of({PREFIX + "satisfy": value}, OBJ)
+    annotations = Annotations.of({PREFIX + "satisfy": value}, OBJ, Lookups())
     spec = RouteSpec(filters=list(filters))
     satisfy.parse(annotations, spec)
     return spec.filters, [p.field for p in annotations.problems]
