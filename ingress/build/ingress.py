@@ -222,7 +222,7 @@ class _IngressParser:
         # ingress-nginx rewrites only paths the target differs from.
         rewrites = wanted.rewrite is not None and wanted.rewrite_target != path
         filters = self.rewritten_filters if rewrites else self.filters
-        if skips_auth(path):
+        if skips_auth(path, self.lookups.config.no_auth_locations):
             filters = without_auth(filters)
         route = Route(path, path_type, backend, self.request.ref, host, filters=filters,
                       **self.route_settings)

@@ -3,7 +3,8 @@
 ingress-nginx leaves basic and external authentication off the locations
 whose path starts with one of them (by default `/.well-known/acme-challenge`,
 so that cert-manager can add its HTTP-01 path to an Ingress that asks for
-authentication). IP lists still apply.
+authentication; the controller ConfigMap's no-auth-locations changes the
+list). IP lists still apply.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def without_auth(filters: tuple[Filter, ...]) -> tuple[Filter, ...]:
     return tuple(kept)
 
 
-def skips_auth(path: str, locations: tuple[str, ...] = DEFAULT_NO_AUTH_LOCATIONS) -> bool:
+def skips_auth(path: str, locations: tuple[str, ...]) -> bool:
     return any(path.startswith(location) for location in locations)
 
 

@@ -70,6 +70,8 @@ def parse_annotations(
         for group in GROUPS:
             group.parse(annotations, spec)
         _report_gaps(annotations)
+    elif lookups.config.global_auth is not None or lookups.config.global_auth_denied:
+        extauth.parse(annotations, spec)  # global-auth-url needs no annotation
     spec.problems = annotations.problems
     return spec
 

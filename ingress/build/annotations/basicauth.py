@@ -54,11 +54,12 @@ def secret_key(annotations: Annotations, name: str) -> tuple[str, str] | None:
         return None
     namespace, _, secret = value.rpartition("/")
     own = annotations.obj.namespace
-    if namespace and namespace != own:
+    if namespace and namespace != own and not annotations.lookups.config.cross_namespace:
         annotations.report(name, f"names a Secret of namespace {namespace!r}: only the "
-                           f"Ingress's own namespace ({own!r}) may be used")
+                           f"Ingress's own namespace ({own!r}) may be used "
+                           "(allow-cross-namespace-resources is off)")
         return None
-    key = (own, secret)
+    key = (namespace or own, secret)
     annotations.lookups.referenced_secrets.add(key)
     return key
 

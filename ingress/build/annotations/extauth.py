@@ -79,14 +79,14 @@ def signin_url(value: str, redirect_param: str) -> Template:
     return template(text)
 
 
-def _method(value: str) -> str:
+def method(value: str) -> str:
     if value not in _METHODS:
         raise values.InvalidValue(f"must be an HTTP method ({', '.join(sorted(_METHODS))}), "
                                   f"not {value!r}")
     return value
 
 
-def _header_names(value: str) -> tuple[str, ...]:
+def header_names(value: str) -> tuple[str, ...]:
     names = tuple(name.strip() for name in value.split(",") if name.strip())
     bad = [name for name in names if not _HEADER.fullmatch(name)]
     if bad:
@@ -94,7 +94,7 @@ def _header_names(value: str) -> tuple[str, ...]:
     return names
 
 
-def _redirect_param(value: str) -> str:
+def redirect_param(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_.~-]+", value):
         raise values.InvalidValue(f"must be a query parameter name, not {value!r}")
     return value
@@ -131,6 +131,7 @@ def _positive(value: str) -> int:
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
     if "auth-url" not in annotations.values:
+        _global_auth(annotations, spec)
         return
     auth = _external_auth(annotations)
     if auth is None:
@@ -139,11 +140,52 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
         spec.filters.append(auth)
 
 
+def _global_auth(annotations: Annotations, spec: RouteSpec) -> None:
+    """The controller ConfigMap's global-auth-url, unless enable-global-auth is false."""
+    config = annotations.lookups.config
+    enabled = annotations.parsed("enable-global-auth", values.boolean)
+    if enabled is False:
+        return
+    if config.global_auth_denied:
+        annotations.report("enable-global-auth", "the controller ConfigMap's global-auth-url "
+                           "cannot be used: the routes answer 503 (enable-global-auth: false "
+                           "opts out)")
+        spec.denied = True
+    elif config.global_auth is not None:
+        spec.filters.append(config.global_auth)
+
+
+def _proxy_set_headers(value: str, annotations: Annotations) -> tuple[tuple[str, Template], ...]:
+    """auth-proxy-set-headers: the ConfigMap `value` names, its entries as headers."""
+    reference = values.object_reference(value)
+    namespace, _, name = reference.rpartition("/")
+    own = annotations.obj.namespace
+    lookups = annotations.lookups
+    if namespace and namespace != own and not lookups.config.cross_namespace:
+        raise values.InvalidValue(f"names a ConfigMap of namespace {namespace!r} "
+                                  "(allow-cross-namespace-resources is off)")
+    key = (namespace or own, name)
+    lookups.referenced_config_maps.add(key)
+    body = lookups.config_maps.get(key)
+    if body is None:
+        raise values.InvalidValue(f"ConfigMap {key[0]}/{key[1]} not found")
+    data = body.get("data")
+    headers = []
+    for header, text in sorted((data if isinstance(data, dict) else {}).items()):
+        if not _HEADER.fullmatch(header) or not isinstance(text, str):
+            raise values.InvalidValue(f"ConfigMap {key[0]}/{key[1]}: {header!r} is not a "
+                                      "header name with a text value")
+        headers.append((header, template(text)))
+    return tuple(headers)
+
+
 def _external_auth(annotations: Annotations) -> ExternalAuth | None:
     url = annotations.parsed("auth-url", auth_url)
-    method = annotations.parsed("auth-method", _method)
-    response_headers = annotations.parsed("auth-response-headers", _header_names)
+    verb = annotations.parsed("auth-method", method)
+    response_headers = annotations.parsed("auth-response-headers", header_names)
     request_redirect = annotations.parsed("auth-request-redirect", template)
+    set_headers = annotations.parsed(
+        "auth-proxy-set-headers", lambda value: _proxy_set_headers(value, annotations))
     cache_key = annotations.parsed("auth-cache-key", template)
     rules = annotations.parsed("auth-cache-duration", cache_rules)
     always = annotations.parsed("auth-always-set-cookie", values.boolean)
@@ -152,19 +194,20 @@ def _external_auth(annotations: Annotations) -> ExternalAuth | None:
     timeout = annotations.parsed("auth-keepalive-timeout", _positive)
     annotations.parsed("auth-keepalive-share-vars", values.boolean)
     # Left out when bad, as in ingress-nginx; the rest of the set-up still applies.
-    param = annotations.parsed("auth-signin-redirect-param", _redirect_param)
+    param = annotations.parsed("auth-signin-redirect-param", redirect_param)
     signin = annotations.parsed(
         "auth-signin", lambda value: signin_url(value, param or DEFAULT_REDIRECT_PARAM))
     if url is None or any(annotations.invalid(name) for name in (
             "auth-method", "auth-response-headers", "auth-request-redirect", "auth-cache-key",
-            "auth-cache-duration", "auth-always-set-cookie")):
+            "auth-cache-duration", "auth-always-set-cookie", "auth-proxy-set-headers")):
         return None
     return ExternalAuth(
         url=url,
-        method=method,
+        method=verb,
         signin=signin,
         response_headers=response_headers or (),
         request_redirect=request_redirect,
+        proxy_set_headers=set_headers or (),
         cache_key=cache_key,
         cache_rules=(rules or cache_rules(DEFAULT_CACHE_DURATION)) if cache_key else (),
         always_set_cookie=bool(always),

@@ -3,7 +3,9 @@ limit-allowlist (limit-whitelist), limit-rate, limit-rate-after.
 
 As ingress-nginx reads them: the burst is the rate times the multiplier
 (default 5), the zone is the Ingress, limit-rate and limit-rate-after are
-kilobytes (nginx's `limit_rate {n}k`), 0 means no limit.
+kilobytes (nginx's `limit_rate {n}k`), 0 means no limit. The controller
+ConfigMap gives the status codes of rejections (limit-req-status-code,
+limit-conn-status-code) and limit-rate(-after) for Ingresses without.
 """
 
 from __future__ import annotations
@@ -38,10 +40,15 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
         rates.append(RequestRate(float(rps), float(rps * multiplier)))
     if rpm:
         rates.append(RequestRate(rpm / 60.0, float(rpm * multiplier)))
+    config = annotations.lookups.config
     if rates or connections:
         zone = f"{annotations.obj.namespace}/{annotations.obj.name}"
-        spec.filters.append(RateLimit(zone, tuple(rates), connections, allow or ()))
-    rate = annotations.parsed("limit-rate", _count) or 0
-    after = annotations.parsed("limit-rate-after", _count) or 0
-    if rate:
-        spec.filters.append(ResponseRate(rate * 1024, after * 1024))
+        spec.filters.append(RateLimit(zone, tuple(rates), connections, allow or (),
+                                      config.limit_req_status, config.limit_conn_status))
+    # Without the annotation (or with a bad one), the ConfigMap's limit-rate(-after).
+    rate = annotations.parsed("limit-rate", _count)
+    after = annotations.parsed("limit-rate-after", _count)
+    per_second = rate * 1024 if rate is not None else config.limit_rate
+    if per_second:
+        spec.filters.append(ResponseRate(
+            per_second, after * 1024 if after is not None else config.limit_rate_after))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ingress.build.noauth import DEFAULT_NO_AUTH_LOCATIONS
 from ingress.model import (
     DEFAULT_SSL_REDIRECT,
     DEFAULT_UPSTREAM,
@@ -13,6 +14,7 @@ from ingress.model import (
     UpstreamPolicy,
 )
 from ingress.model.filters.base import ResponseFilter
+from ingress.model.filters.extauth import ExternalAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,17 @@ class ControllerConfig:
     strict_path_types: bool = False
     # Requests answered by the default backend are access-logged.
     log_default_backend: bool = True
+    # global-auth-*: routes without auth-url get it unless enable-global-auth is false;
+    # `global_auth_denied`: global-auth-url is set but unusable, and those routes answer 503.
+    global_auth: ExternalAuth | None = None
+    global_auth_denied: bool = False
+    # Routes whose path starts with one of these skip authentication.
+    no_auth_locations: tuple[str, ...] = DEFAULT_NO_AUTH_LOCATIONS
+    limit_req_status: int = 503
+    limit_conn_status: int = 503
+    # Response bandwidth of routes whose annotations set none (bytes a second, 0: none).
+    limit_rate: int = 0
+    limit_rate_after: int = 0
     settings: Mapping[str, object] = field(default_factory=dict)
 
 

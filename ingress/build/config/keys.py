@@ -18,6 +18,7 @@ from ingress.build.annotations.balancing import load_balance
 from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.config.guards import READINGS as GUARD_READINGS
 
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
 _FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
@@ -154,6 +155,7 @@ READINGS: dict[str, Reading] = {
     "upstream-keepalive-connections": Reading(values.whole_number, "320"),
     "upstream-keepalive-requests": Reading(values.whole_number, "10000"),
     "upstream-keepalive-timeout": Reading(values.whole_seconds, "60"),
+    **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),
     "log-format-escape-json": Reading(boolean, "false"),

@@ -15,6 +15,7 @@ from ingress.build.annotations.responses import cookie_domain, cookie_path, redi
 from ingress.build.annotations.values import InvalidValue
 from ingress.build.config.catalog import BY_NAME
 from ingress.build.config.controller import ControllerConfig
+from ingress.build.config.guards import guard_config
 from ingress.build.config.keys import READINGS
 from ingress.build.fields import FieldError, mapping
 from ingress.model import Buffering, ObjectRef, Problem, RetryPolicy, SslRedirect, UpstreamPolicy
@@ -88,7 +89,7 @@ def _settings(v: Mapping[str, Any]) -> dict[str, object]:
     }
 
 
-def _config(v: Mapping[str, Any]) -> ControllerConfig:
+def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
     conditions = v["proxy-next-upstream"]
     if conditions and v["retry-non-idempotent"]:
         conditions = conditions | {"non_idempotent"}
@@ -121,6 +122,7 @@ def _config(v: Mapping[str, Any]) -> ControllerConfig:
         strict_path_types=v["strict-validate-path-type"],
         log_default_backend=v["enable-access-log-for-default-backend"],
         settings=_settings(v),
+        **guard_config(v, invalid),
     )
 
 
@@ -137,4 +139,8 @@ def read_config(body: Mapping[str, Any] | None, ref: ObjectRef) -> tuple[Control
             data = mapping(body.get("data"), "data")
         except FieldError as error:
             problems.append(error.problem(ref))
-    return _config(_values(data, ref, problems)), problems
+    found = _values(data, ref, problems)
+    # The keys whose value is unusable: their field is data["key"].
+    invalid = {p.field[len('data["'):-len('"]')] for p in problems
+               if p.reason == "InvalidConfigMap"}
+    return _config(found, invalid), problems
