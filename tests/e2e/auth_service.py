@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import web
 
+from e2e.harness import Portico
+
 
 @dataclass(frozen=True)
 class Seen:
@@ -95,3 +97,11 @@ class AuthService:
         self._call(self._runner.cleanup())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
+
+
+@dataclass
+class Rig:
+    """A `portico run` and the auth service its Ingresses ask."""
+
+    portico: Portico
+    auth: AuthService

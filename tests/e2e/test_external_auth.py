@@ -15,19 +15,13 @@ import aiohttp
 import bcrypt
 import pytest
 
-from e2e.auth_service import AuthService
-from e2e.harness import Portico, free_port, serving
+from e2e.auth_service import AuthService, Rig
+from e2e.harness import free_port, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
 AUTH = "127.0.0.5"
 CLOSED = "127.0.0.6"  # nothing listens there
-
-
-class Rig:
-    def __init__(self, portico: Portico, auth: AuthService) -> None:
-        self.portico = portico
-        self.auth = auth
 
 
 @pytest.fixture(scope="module")

@@ -13,23 +13,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.auth_service import AuthService
-from e2e.harness import Portico, free_port, serving
+from e2e.auth_service import AuthService, Rig
+from e2e.harness import free_port, serving
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
 AUTH = "127.0.0.5"
-
-
-def config_map(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data}
-
-
-class Rig:
-    def __init__(self, portico: Portico, auth: AuthService) -> None:
-        self.portico = portico
-        self.auth = auth
 
 
 @pytest.fixture(scope="module")
@@ -37,13 +26,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     auth = AuthService(AUTH, free_port(AUTH))
     try:
         with serving(tmp_path_factory.mktemp("guard-config"), PODS, [
-            config_map("controller", "ingress-nginx", {
+            o.config_map("controller", ns="ingress-nginx", data={
                 "global-auth-url": f"{auth.url}/basic-auth/user/password",
                 "global-auth-signin": "http://$host/oauth2/start",
                 "no-auth-locations": "/public",
                 "limit-req-status-code": "429",
             }),
-            config_map("auth-headers", "default", {"X-Tenant": "acme", "X-Seen-Host": "$host"}),
+            o.config_map("auth-headers", {"X-Tenant": "acme", "X-Seen-Host": "$host"}),
             o.ingress("global", host="global.test"),
             o.ingress("public", host="global.test", path="/public"),
             o.annotated(o.ingress("optout", host="optout.test"),

@@ -62,3 +62,8 @@ def secret(name: str, data: dict[str, str], type_: str = "Opaque",
            ns: str = "default") -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Secret", "type": type_,
             "metadata": {"name": name, "namespace": ns}, "data": data}
+
+
+def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": data}
