@@ -143,14 +143,18 @@ class Portico:
         raise TimeoutError(f"not ready after {READY_TIMEOUT:.0f} s")
 
     async def wait_settled(self, http: aiohttp.ClientSession) -> float:
+        """Seconds from the start to the last rebuild before one of QUIET (or twice the last
+        build's duration, whichever is longer) without any."""
         deadline = self.started + READY_TIMEOUT
         last, since = -1.0, time.monotonic()
         while time.monotonic() < deadline:
             self.check_alive()
-            rebuilds = (await self.metrics(http)).get("portico_config_rebuilds_total", 0.0)
+            metrics = await self.metrics(http)
+            rebuilds = metrics.get("portico_config_rebuilds_total", 0.0)
+            quiet = max(QUIET, 2 * metrics.get("portico_config_last_rebuild_duration_seconds", 0))
             if rebuilds != last:
                 last, since = rebuilds, time.monotonic()
-            elif time.monotonic() - since >= QUIET:
+            elif time.monotonic() - since >= quiet:
                 return since - self.started
             await asyncio.sleep(0.1)
         raise TimeoutError(f"still rebuilding after {READY_TIMEOUT:.0f} s")
@@ -363,11 +367,12 @@ def summary_line(run: Run) -> str:
             f"{run.change_percentile(50):.0f} ms p99 {run.change_percentile(99):.0f} ms")
 
 
-def report(runs: list[Run], changes: int) -> str:
+def report(runs: list[Run], changes: int, load: tuple[float, float]) -> str:
     lines = [
         "# Scale run", "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        f"{changes} endpoint changes per run.", "",
+        f"{changes} endpoint changes per run, load average {load[0]:.1f} before and "
+        f"{load[1]:.1f} after (the machine's other work competes for the same CPUs).", "",
         "| source | Ingresses | workers | ready s | settled s | rebuild ms | RSS MB | PSS MB "
         "| change p50 ms | change p99 ms | change max ms | slowest probe ms | CPU s / change |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -405,10 +410,11 @@ def main() -> None:
         args.sizes, args.changes = "20", 3
     runs = list(plan(args.sources.split(","), [int(s) for s in args.sizes.split(",")],
                      [int(w) for w in args.workers.split(",")]))
+    load_before = os.getloadavg()[1]
     asyncio.run(run_all(runs, args.changes))
     out = args.out or ROOT / "benchmarks" / "results" / f"scale-{datetime.now(UTC):%Y-%m-%d}"
     out.mkdir(parents=True, exist_ok=True)
-    text = report(runs, args.changes)
+    text = report(runs, args.changes, (load_before, os.getloadavg()[1]))
     (out / "README.md").write_text(text)
     (out / "results.json").write_text(json.dumps(
         [{**dataclasses.asdict(r), "label": r.label} for r in runs], indent=1))
