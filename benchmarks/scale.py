@@ -62,7 +62,8 @@ from kube.harness import write_kubeconfig  # noqa: E402
 
 PODS = ("127.0.0.2", "127.0.0.3")
 SOURCES = ("files", "api")
-QUIET = 2.0  # seconds without a rebuild that count as settled
+QUIET = 2.0  # seconds without a rebuild that count as settled (--smoke: SMOKE_QUIET)
+SMOKE_QUIET = 0.3
 READY_TIMEOUT = 300.0
 CHANGE_TIMEOUT = 30.0
 PUBLISH_ADDRESS = "192.0.2.1"
@@ -142,8 +143,8 @@ class Portico:
             await asyncio.sleep(0.05)
         raise TimeoutError(f"not ready after {READY_TIMEOUT:.0f} s")
 
-    async def wait_settled(self, http: aiohttp.ClientSession) -> float:
-        """Seconds from the start to the last rebuild before one of QUIET (or twice the last
+    async def wait_settled(self, http: aiohttp.ClientSession, quiet_s: float) -> float:
+        """Seconds from the start to the last rebuild before `quiet_s` (or twice the last
         build's duration, whichever is longer) without any."""
         deadline = self.started + READY_TIMEOUT
         last, since = -1.0, time.monotonic()
@@ -151,7 +152,7 @@ class Portico:
             self.check_alive()
             metrics = await self.metrics(http)
             rebuilds = metrics.get("portico_config_rebuilds_total", 0.0)
-            quiet = max(QUIET, 2 * metrics.get("portico_config_last_rebuild_duration_seconds", 0))
+            quiet = max(quiet_s, 2 * metrics.get("portico_config_last_rebuild_duration_seconds", 0))
             if rebuilds != last:
                 last, since = rebuilds, time.monotonic()
             elif time.monotonic() - since >= quiet:
@@ -301,7 +302,7 @@ async def source_cluster(source: str, workdir: Path, count: int,
         await made.close()
 
 
-async def measure(run: Run, changes: int, pod_port: int) -> None:
+async def measure(run: Run, changes: int, pod_port: int, quiet: float) -> None:
     with tempfile.TemporaryDirectory(prefix="portico-scale-") as tmp:
         workdir = Path(tmp)
         async with source_cluster(run.source, workdir, run.ingresses, pod_port) as objects:
@@ -313,7 +314,7 @@ async def measure(run: Run, changes: int, pod_port: int) -> None:
                     portico.sample_memory()
                     consecutive = 1 if run.workers == 1 else 4
                     await probe.wait_for(PODS[0], consecutive, CHANGE_TIMEOUT)
-                    run.settled_s = await portico.wait_settled(http)
+                    run.settled_s = await portico.wait_settled(http, quiet)
                     portico.sample_memory()
                     probe.slowest = 0.0
                     cpu_before = tree_cpu_seconds(portico.proc.pid)
@@ -344,14 +345,14 @@ def plan(sources: list[str], sizes: list[int], workers: list[int]) -> Iterator[R
                 yield Run(source, size, count)
 
 
-async def run_all(runs: list[Run], changes: int) -> None:
+async def run_all(runs: list[Run], changes: int, quiet: float) -> None:
     pod_port = free_port()
     backends = await start_demo_backends([(ip, pod_port) for ip in PODS])
     try:
         for run in runs:
             print(f"{run.label} ...", file=sys.stderr, flush=True)
             try:
-                await measure(run, changes, pod_port)
+                await measure(run, changes, pod_port, quiet)
             except (RuntimeError, TimeoutError, OSError, aiohttp.ClientError) as error:
                 run.error = str(error)
             print(f"  {summary_line(run)}", file=sys.stderr, flush=True)
@@ -411,7 +412,7 @@ def main() -> None:
     runs = list(plan(args.sources.split(","), [int(s) for s in args.sizes.split(",")],
                      [int(w) for w in args.workers.split(",")]))
     load_before = os.getloadavg()[1]
-    asyncio.run(run_all(runs, args.changes))
+    asyncio.run(run_all(runs, args.changes, SMOKE_QUIET if args.smoke else QUIET))
     out = args.out or ROOT / "benchmarks" / "results" / f"scale-{datetime.now(UTC):%Y-%m-%d}"
     out.mkdir(parents=True, exist_ok=True)
     text = report(runs, args.changes, (load_before, os.getloadavg()[1]))
