@@ -71,6 +71,10 @@ class EventRecorder:
         self._clock = clock
         self._problems: dict[IngressKey, set[Announcement]] = {}
         self._synced: dict[IngressKey, str] = {}
+        # The body each fingerprint was computed from: the store replaces a body when it
+        # changes, so an identical object means an unchanged fingerprint (10,000 Ingresses
+        # would otherwise cost 0.3 s of JSON and hashing on the loop after every build).
+        self._fingerprints: dict[IngressKey, tuple[Mapping[str, Any], str]] = {}
         self._baseline = True
         self._total = TokenBucket(TOTAL_RATE, TOTAL_BURST, clock)
         self._per_object: dict[IngressKey, TokenBucket] = {}
@@ -109,18 +113,22 @@ class EventRecorder:
                     announced.add(announcement)
         self._problems = announced_problems
         synced: dict[IngressKey, str] = {}
+        fingerprints: dict[IngressKey, tuple[Mapping[str, Any], str]] = {}
         for ref in result.owned:
             key = (ref.namespace, ref.name)
             body = self._store.get("Ingress", *key)
             if body is None or key in problems:
                 continue
-            fingerprint = ingress_fingerprint(body)
+            known = self._fingerprints.get(key)
+            fingerprint = known[1] if known and known[0] is body else ingress_fingerprint(body)
+            fingerprints[key] = (body, fingerprint)
             if self._baseline or self._synced.get(key) == fingerprint or await self._announce(
                     key, ("Normal", "Sync", "Scheduled for sync")):
                 synced[key] = fingerprint
             elif key in self._synced:
                 synced[key] = self._synced[key]
         self._synced = synced
+        self._fingerprints = fingerprints
         self._baseline = False
         for key in [key for key, bucket in self._per_object.items() if bucket.full()]:
             del self._per_object[key]  # as if new: only Ingresses with recent Events cost memory
