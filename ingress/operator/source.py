@@ -58,7 +58,8 @@ class KubernetesSource:
         self.secrets = SecretFilter()
         self.config_maps = SecretFilter()
         self.feed = ObjectFeed(reconciler.store, reconciler.mark_synced, self.metrics,
-                               self.secrets, config_maps=self.config_maps,
+                               self.secrets, status_changed=self._wake_writer,
+                               config_maps=self.config_maps,
                                kinds=WATCHED + GATEWAY_WATCHED if settings.gateway_api else WATCHED)
         self.client = KubeClient(self._connect)
         namespace = settings.own_namespace
@@ -90,6 +91,10 @@ class KubernetesSource:
         if self.feed.last_event_at:
             self.metrics.event_to_swap_seconds = time.monotonic() - self.feed.last_event_at
         self._result = result
+        self._wake.set()
+
+    def _wake_writer(self) -> None:
+        """An Ingress's status changed: the leader may have to write it again."""
         self._wake.set()
 
     def _leadership_changed(self, leader: bool) -> None:
