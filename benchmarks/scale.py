@@ -245,6 +245,7 @@ class ApiCluster:
     def __init__(self, workdir: Path, count: int, pod_port: int) -> None:
         objects = cluster.cluster_objects(count) + cluster.probe_objects(PODS[0], pod_port)
         objects_file, port_file = workdir / "objects.json", workdir / "apiserver.port"
+        port_file.unlink(missing_ok=True)
         objects_file.write_text(json.dumps([cluster.as_applied(o) for o in objects]))
         self._log = (workdir / "apiserver.log").open("wb")
         self.proc = subprocess.Popen(
