@@ -78,8 +78,8 @@ class EventRecorder:
         self._baseline = True
         self._total = TokenBucket(TOTAL_RATE, TOTAL_BURST, clock)
         self._per_object: dict[IngressKey, TokenBucket] = {}
-        # (Ingress, announcement) → (Event name, count) of Events posted, oldest first
-        self._posted: OrderedDict[tuple[IngressKey, Announcement], tuple[str, int]] = (
+        # (Ingress, its uid, announcement) → (Event name, count) of Events posted, oldest first
+        self._posted: OrderedDict[tuple[IngressKey, str, Announcement], tuple[str, int]] = (
             OrderedDict())
         self._waiting = False
 
@@ -92,9 +92,11 @@ class EventRecorder:
     def retry_in(self) -> float | None:
         """Seconds until announcements held back by the overall limit may go; None if none wait.
 
-        (Those held back by their Ingress's own limit wait minutes: the next resync takes them.)
+        At least a second, so that each retry posts a batch rather than one Event per
+        pass over every Ingress. (Those held back by their Ingress's own limit wait
+        minutes: the next resync takes them.)
         """
-        return self._total.wait_time() if self._waiting else None
+        return max(1.0, self._total.wait_time()) if self._waiting else None
 
     async def sync(self, result: BuildResult) -> None:
         self._waiting = False
@@ -147,7 +149,8 @@ class EventRecorder:
             self._metrics.events_held_back += 1
             return False
         self._total.take()
-        ident = (key, announcement)
+        body = self._store.get("Ingress", *key) or {}
+        ident = (key, str((body.get("metadata") or {}).get("uid")), announcement)
         earlier = self._posted.pop(ident, None)
         if earlier is not None and await self._raise_count(key, *earlier):
             self._posted[ident] = (earlier[0], earlier[1] + 1)
