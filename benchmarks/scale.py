@@ -51,13 +51,13 @@ import aiohttp
 
 from benchmarks.harness import cluster
 from benchmarks.harness.procs import tree_cpu_seconds, tree_memory
-from benchmarks.harness.stats import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator and its kubeconfig live with the tests
 
 from e2e.harness import free_port  # noqa: E402
 from ingress.demo import start_demo_backends  # noqa: E402
+from ingress.loadtest.histogram import histogram_of, percentiles_ms  # noqa: E402
 from kube.harness import write_kubeconfig  # noqa: E402
 
 PODS = ("127.0.0.2", "127.0.0.3")
@@ -91,7 +91,9 @@ class Run:
         return f"{self.source}, {self.ingresses} Ingresses, --workers {self.workers}"
 
     def change_percentile(self, p: float) -> float:
-        return percentile(sorted(self.changes_ms), p) if self.changes_ms else float("nan")
+        if not self.changes_ms:
+            return float("nan")
+        return percentiles_ms(histogram_of(ms / 1000 for ms in self.changes_ms), (p,))[p]
 
 
 class Portico:
