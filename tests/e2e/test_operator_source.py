@@ -17,6 +17,8 @@ from ingress.operator import KubernetesSource
 from ingress.pipeline import Reconciler
 from ingress.settings import Settings
 from kube import objects as o
+from kube.emulator import Emulator
+from kube.gateway_api import GROUP, GatewayEmulator
 from kube.harness import (
     INGRESSES,
     SECRETS,
@@ -128,6 +130,22 @@ async def test_first_listing_syncs_routes_and_status_without_touching_foreign_ob
     assert events_of(api, "theirs") == []
     assert events_of(api, "mine", "Sync") == []
     assert len(events_of(api, "late", "Sync")) == 1
+
+
+async def test_gateway_api_without_its_crds_still_serves_ingresses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def without_gateway_api(emulator: Emulator) -> None:
+        for resource in [r for r in emulator.resources if r.group == GROUP]:
+            del emulator.resources[resource]
+
+    # GatewayEmulator also serves Namespaces (which --gateway-api watches).
+    async with running_api(emulator_type=GatewayEmulator, prepare=without_gateway_api) as api:
+        base_objects(api)
+        api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("mine", host="a.example"))
+        async with running(api, tmp_path, gateway_api=True) as run:
+            await eventually(lambda: run.routes_to("a.example") == ["10.0.0.1"], what="route")
+    assert "does not serve httproutes.gateway.networking.k8s.io/v1; not watched" in caplog.text
 
 
 async def test_changes_stream_into_the_table_and_status_follows_ownership(
