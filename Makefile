@@ -48,6 +48,7 @@ bench: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare --configs nginx,portico-1-bare,portico-1,portico-1-logged,portico-1-traced \
 		--scenarios http-3B,http-3B@2krps --out benchmarks/results/observability
 	$(PY) -m benchmarks.idle_connections
+	$(PY) -m benchmarks.scale
 
 bench-smoke: $(STAMP) system-packages
 	$(PY) -m benchmarks.compare --smoke

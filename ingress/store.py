@@ -38,7 +38,8 @@ class Store:
         self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in KINDS}
         self._on_change = on_change
 
-    def upsert(self, body: Body) -> bool:
+    def upsert(self, body: Body, notify: bool = True) -> bool:
+        """Store `body`; `notify=False` for a change no build depends on."""
         kind = str(body.get("kind") or "")
         bucket = self._objects.get(kind)
         if bucket is None:
@@ -47,7 +48,8 @@ class Store:
         if bucket.get(key) == body:
             return False
         bucket[key] = body
-        self._changed()
+        if notify:
+            self._changed()
         return True
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:

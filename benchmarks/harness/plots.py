@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import matplotlib
 
@@ -49,5 +50,38 @@ def plot_latency(path: Path, summaries: Sequence[Summary], scenarios: Sequence[s
     top.set_title(f"{title}: latency (median of rounds)")
     top.legend(ncols=len(configs), fontsize="small")
     _grouped_bars(bottom, summaries, scenarios, configs, "p99_ms", "p99 latency, ms", log=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+class ScalePoint(Protocol):
+    source: str
+    ingresses: int
+    workers: int
+    ready_s: float
+    rss_mb: float
+    rebuild_s: float
+
+    def change_percentile(self, p: float) -> float: ...
+
+
+def plot_scale(path: Path, runs: Sequence[ScalePoint]) -> None:
+    """Readiness, memory, rebuild time and change → traffic p99 against the number of Ingresses."""
+    panels = (("ready_s", "ready, s"), ("rss_mb", "RSS of the tree, MB"),
+              ("rebuild_s", "full rebuild, s"), ("p99", "change → traffic p99, ms"))
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+    series = sorted({(r.source, r.workers) for r in runs})
+    for ax, (field, label) in zip(axes.flat, panels, strict=True):
+        for source, workers in series:
+            points = sorted((r.ingresses, r.change_percentile(99) if field == "p99"
+                             else float(getattr(r, field)))
+                            for r in runs if (r.source, r.workers) == (source, workers))
+            ax.plot([x for x, _ in points], [y for _, y in points], marker="o",
+                    label=f"{source}, --workers {workers}")
+        ax.set_xscale("log")
+        ax.set_xlabel("Ingresses (each with a Service and an EndpointSlice)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize="small")
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -1,89 +1,96 @@
-"""kopf watch events → Store upserts and deletes, and the "fully listed" signal.
+"""Watch streams → Store upserts and deletes, and the "fully listed" signal.
 
-Only `@kopf.index` and `@kopf.on.event` handlers are registered: they keep no
-state on the objects, so kopf writes no finalizers or annotations onto
-Ingresses we merely read.
+One task per watched kind reads kopf's list-then-watch stream
+(`ingress.operator.watch`): what a listing delivers, up to the mark that
+ends it, is everything of that kind that exists. So when every kind has been
+listed once the store is complete and the Reconciler may build
+(`mark_synced`), and after a watch could not resume (API server restarted,
+history compacted) the new listing tells exactly which objects vanished
+meanwhile: those the stream had delivered and the listing did not.
 
-Why index handlers do the upserts: kopf calls them for every listed object
-before it lets any other handler run, and it holds every other handler
-until all indexed kinds have been listed. So when the first `on.event`
-handler runs, the store holds the complete first listing of every kind:
-that is the moment the Reconciler may build (`mark_synced`). Deletions come
-through `on.event` (kopf calls no index handler for them).
+Objects are stored without the fields a controller never reads but which
+often outweigh the rest: `metadata.managedFields` and kubectl's
+`last-applied-configuration` annotation (a second copy of the object).
 
-After a watch breaks (API server restart), kopf lists again but does not
-report objects that vanished meanwhile. A re-list is recognised by listing
-events arriving after the kind was streaming (or for an object already
-listed); once that burst has been quiet for `sweep_quiet` seconds, store
-objects that the re-list did not touch are removed.
+An Ingress whose status alone changed (mostly: our own status write coming
+back) is stored without a rebuild, which could not change the table, and
+only the status writer is told (`status_changed`): with 10,000 Ingresses,
+writing their status once would otherwise rebuild the table for each echo.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import kopf
 
 from ingress.operator.metrics import OperatorMetrics
+from ingress.operator.watch import (
+    Credentials,
+    ListingMark,
+    NotServed,
+    WatchedKind,
+    WatchItem,
+    watch_stream,
+)
 from ingress.store import Key, Store, key_of
 
+log = logging.getLogger(__name__)
 
-@dataclass(frozen=True, slots=True)
-class WatchedKind:
-    kind: str
-    group_version: str
-    plural: str
-
+TLS_SECRET_TYPE = "kubernetes.io/tls"
 
 WATCHED = (
-    WatchedKind("IngressClass", "networking.k8s.io/v1", "ingressclasses"),
-    WatchedKind("Ingress", "networking.k8s.io/v1", "ingresses"),
-    WatchedKind("Service", "v1", "services"),
-    WatchedKind("EndpointSlice", "discovery.k8s.io/v1", "endpointslices"),
-    WatchedKind("Secret", "v1", "secrets"),
-    WatchedKind("ConfigMap", "v1", "configmaps"),
+    WatchedKind("IngressClass", "networking.k8s.io", "v1", "ingressclasses", namespaced=False),
+    WatchedKind("Ingress", "networking.k8s.io", "v1", "ingresses"),
+    WatchedKind("Service", "", "v1", "services"),
+    WatchedKind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
+    # Other Secrets (service-account tokens, Helm releases) are often most of a
+    # cluster's bytes: the API server keeps them to itself.
+    WatchedKind("Secret", "", "v1", "secrets", field_selector=f"type={TLS_SECRET_TYPE}"),
+    WatchedKind("ConfigMap", "", "v1", "configmaps"),
 )
 
 # With --gateway-api. ReferenceGrant v1beta1 is served by every Gateway API release (grants
 # written as v1 are the same objects); Namespaces carry the labels listeners select routes by.
 GATEWAY_WATCHED = (
-    WatchedKind("GatewayClass", "gateway.networking.k8s.io/v1", "gatewayclasses"),
-    WatchedKind("Gateway", "gateway.networking.k8s.io/v1", "gateways"),
-    WatchedKind("HTTPRoute", "gateway.networking.k8s.io/v1", "httproutes"),
-    WatchedKind("ReferenceGrant", "gateway.networking.k8s.io/v1beta1", "referencegrants"),
-    WatchedKind("Namespace", "v1", "namespaces"),
+    WatchedKind("GatewayClass", "gateway.networking.k8s.io", "v1", "gatewayclasses",
+                namespaced=False),
+    WatchedKind("Gateway", "gateway.networking.k8s.io", "v1", "gateways"),
+    WatchedKind("HTTPRoute", "gateway.networking.k8s.io", "v1", "httproutes"),
+    WatchedKind("ReferenceGrant", "gateway.networking.k8s.io", "v1beta1", "referencegrants"),
+    WatchedKind("Namespace", "", "v1", "namespaces", namespaced=False),
 )
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
-def is_tls_secret(body: Mapping[str, Any]) -> bool:
-    data = body.get("data") or {}
-    return body.get("type") == "kubernetes.io/tls" or ("tls.crt" in data and "tls.key" in data)
+
+def slim(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """`body` without managedFields and last-applied-configuration, with its kind."""
+    md = dict(body.get("metadata") or {})
+    md.pop("managedFields", None)
+    annotations = md.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        md["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return {**body, "kind": kind, "metadata": md}
 
 
 class SecretFilter:
-    """Which Secrets (or ConfigMaps) the store may hold.
+    """Which of the streamed Secrets (TLS ones) or ConfigMaps the store may hold.
 
-    Until the first build nobody knows which are needed, so those
-    `before_build` accepts are kept (TLS Secrets: sparing a GET per
-    certificate at start-up); afterwards only those the last build referenced.
+    Until the first build nobody knows which are needed, so all are kept
+    (sparing a GET per certificate at start-up); afterwards only those the
+    last build referenced.
     """
 
-    def __init__(self, before_build: Callable[[Mapping[str, Any]], bool] = is_tls_secret) -> None:
+    def __init__(self) -> None:
         self.referenced: frozenset[tuple[str, str]] | None = None
-        self._before_build = before_build
 
     def keep(self, body: Mapping[str, Any]) -> bool:
-        if self.referenced is None:
-            return self._before_build(body)
-        return key_of(body) in self.referenced
-
-
-def any_object(body: Mapping[str, Any]) -> bool:
-    return True
+        return self.referenced is None or key_of(body) in self.referenced
 
 
 class ObjectFeed:
@@ -93,93 +100,92 @@ class ObjectFeed:
         mark_synced: Callable[[], None],
         metrics: OperatorMetrics,
         secrets: SecretFilter,
-        sweep_quiet: float = 1.0,
+        status_changed: Callable[[], None],
         kinds: tuple[WatchedKind, ...] = WATCHED,
         config_maps: SecretFilter | None = None,
     ) -> None:
-        self._kinds = kinds
+        self.kinds = kinds
         self._store = store
+        self._status_changed = status_changed
         self._mark_synced = mark_synced
         self._metrics = metrics
         self._secrets = secrets
         # The controller ConfigMap and those custom-headers names; the others are dropped.
-        self._filters = {"Secret": secrets, "ConfigMap": config_maps or SecretFilter(any_object)}
-        self._sweep_quiet = sweep_quiet
+        self._filters = {"Secret": secrets, "ConfigMap": config_maps or SecretFilter()}
         self.last_event_at = 0.0
-        # kind → key → when a watch event last showed the object alive (monotonic)
-        self._touched: dict[str, dict[Key, float]] = {w.kind: {} for w in kinds}
-        self._listed: dict[str, set[Key]] = {w.kind: set() for w in kinds}
-        self._streaming: set[str] = set()
-        self._sweeps: dict[str, asyncio.Task[None]] = {}
-        self._last_listing_event: dict[str, float] = {}
-        self._burst_started: dict[str, float] = {}
+        self._unlisted = {watched.kind for watched in kinds}
 
-    def register(self, registry: kopf.OperatorRegistry) -> None:
-        for watched in self._kinds:
-            kopf.index(watched.group_version, watched.plural, registry=registry,
-                       id=f"feed-{watched.kind}")(self._indexer(watched.kind))
-            kopf.on.event(watched.group_version, watched.plural, registry=registry,
-                          id=f"feed-{watched.kind}")(self._watcher(watched.kind))
+    async def run(self, credentials: Credentials, settings: kopf.OperatorSettings,
+                  namespace: str | None) -> None:
+        """Follow every watched kind until cancelled; fails if any stream fails."""
+        credentials.use()
+        async with asyncio.TaskGroup() as group:
+            for watched in self.kinds:
+                group.create_task(self._follow(watched, settings, namespace),
+                                  name=f"watch {watched.plural}")
 
-    def _indexer(self, kind: str) -> Callable[..., Any]:
-        async def index_into_store(body: kopf.Body, **_: Any) -> None:
+    async def _follow(self, watched: WatchedKind, settings: kopf.OperatorSettings,
+                      namespace: str | None) -> None:
+        try:
+            await self._consume(watched.kind, watch_stream(settings, watched, namespace))
+        except NotServed:
+            # Gateway API kinds without their CRDs: nothing of them exists to wait for.
+            log.error("%s: the API server does not serve %s.%s/%s; not watched", watched.kind,
+                      watched.plural, watched.group, watched.version)
+            self._listed(watched.kind)
+
+    async def _consume(self, kind: str, stream: AsyncIterator[WatchItem]) -> None:
+        # Keys the stream has shown alive; a listing that lacks one means it is gone.
+        alive: set[Key] = set()
+        listing: set[Key] = set()
+        async for item in stream:
+            if isinstance(item, ListingMark):
+                for key in alive - listing:
+                    self._store.delete(kind, *key)
+                alive, listing = listing, set()
+                self._listed(kind)
+                continue
+            event_type = item.get("type")
+            if event_type == "BOOKMARK":
+                continue
+            self.last_event_at = time.monotonic()
+            self._metrics.count_event(kind)
+            body = item.get("object") or {}
+            key = key_of(body)
+            if event_type == "DELETED":
+                alive.discard(key)
+                self._store.delete(kind, *key)
+                continue
+            (listing if event_type is None else alive).add(key)
             self.put(kind, body)
-        return index_into_store
 
-    def _watcher(self, kind: str) -> Callable[..., Any]:
-        async def on_watch_event(type: str | None, body: kopf.Body, **_: Any) -> None:
-            self.observe(kind, type, body)
-        return on_watch_event
+    def _listed(self, kind: str) -> None:
+        if kind not in self._unlisted:
+            self._metrics.relists += 1
+            return
+        self._unlisted.discard(kind)
+        if not self._unlisted:
+            self._metrics.synced = True
+            self._mark_synced()
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
-        raw = dict(body)
-        raw.setdefault("kind", kind)
+        raw = slim(body, kind)
         kept = self._filters.get(kind)
         if kept is not None and not kept.keep(raw):
             self._store.delete(kind, *key_of(raw))
             return
+        if kind == "Ingress" and only_status_changed(self._store.get(kind, *key_of(raw)), raw):
+            self._store.upsert(raw, notify=False)
+            self._status_changed()
+            return
         self._store.upsert(raw)
 
-    def observe(self, kind: str, event_type: str | None, body: Mapping[str, Any]) -> None:
-        now = self.last_event_at = time.monotonic()
-        self._metrics.count_event(kind)
-        key = key_of(body)
-        if event_type == "DELETED":
-            self._touched[kind].pop(key, None)
-            self._listed[kind].discard(key)
-            self._store.delete(kind, *key)
-        else:
-            self._touched[kind][key] = now
-        if not self._metrics.synced:
-            self._metrics.synced = True
-            self._mark_synced()
-        if event_type is not None:
-            self._streaming.add(kind)
-            return
-        if now - self._last_listing_event.get(kind, float("-inf")) > self._sweep_quiet:
-            self._burst_started[kind] = now
-        self._last_listing_event[kind] = now
-        if (kind in self._streaming or key in self._listed[kind]) and kind not in self._sweeps:
-            self._metrics.relists += 1
-            self._streaming.discard(kind)
-            self._sweeps[kind] = asyncio.create_task(self._sweep(kind))
-        self._listed[kind].add(key)
 
-    async def _sweep(self, kind: str) -> None:
-        try:
-            while (quiet := time.monotonic() - self._last_listing_event[kind]) < self._sweep_quiet:
-                await asyncio.sleep(self._sweep_quiet - quiet)
-            # Everything the re-list delivered was touched during its burst.
-            started = self._burst_started[kind]
-            touched = self._touched[kind]
-            for key in [key for key, at in touched.items() if at < started]:
-                del touched[key]
-                self._listed[kind].discard(key)
-                self._store.delete(kind, *key)
-        finally:
-            del self._sweeps[kind]
+def only_status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
+    """True if `new` differs from `old` in its status (and resourceVersion) at most."""
+    return old is not None and _without_status(old) == _without_status(new)
 
-    async def close(self) -> None:
-        for task in list(self._sweeps.values()):
-            task.cancel()
-        await asyncio.gather(*self._sweeps.values(), return_exceptions=True)
+
+def _without_status(body: Mapping[str, Any]) -> dict[str, Any]:
+    md = {k: v for k, v in (body.get("metadata") or {}).items() if k != "resourceVersion"}
+    return {**{k: v for k, v in body.items() if k != "status"}, "metadata": md}

@@ -21,6 +21,8 @@ class OperatorMetrics:
     event_to_swap_seconds: float = 0.0
     status_patches: int = 0
     events_posted: int = 0
+    # announcements a rate limit made wait (each counted every time it is held back)
+    events_held_back: int = 0
     # Secrets fetched on demand because a build referenced one we had dropped
     secrets_fetched: int = 0
 
@@ -60,6 +62,11 @@ class OperatorCollector:
         )
         yield CounterMetricFamily(
             "portico_events_posted", "Kubernetes Events posted.", value=metrics.events_posted
+        )
+        yield CounterMetricFamily(
+            "portico_events_held_back",
+            "Times an Event had to wait for the Event rate limits.",
+            value=metrics.events_held_back,
         )
         yield CounterMetricFamily(
             "portico_secrets_fetched", "TLS Secrets fetched on demand after being dropped.",

@@ -1,8 +1,8 @@
-"""The Kubernetes source: kopf watches in-process, status and Events from the leader.
+"""The Kubernetes source: watch streams in-process, status and Events from the leader.
 
-`KubernetesSource.run` runs kopf inside the caller's event loop with
-`kopf.spawn_tasks` + `kopf.run_tasks`, not `kopf.run`: the CLI owns the
-process (signals, the proxy, shutdown order), kopf only watches.
+kopf's list-then-watch streams run as tasks of the caller's event loop
+(`ingress.operator.watch`); the CLI owns the process (signals, the proxy,
+shutdown order).
 """
 
 from __future__ import annotations
@@ -11,23 +11,28 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Collection, Iterator
-from pathlib import Path
-from typing import Any
 
 import aiohttp
 import kopf
 
 from ingress.build.gateway.classes import BUNDLE_VERSION, GATEWAY_CRD
 from ingress.build.result import BuildResult
-from ingress.operator.api import ApiError, KubeClient
+from ingress.operator.api import JSON, ApiError, KubeClient
 from ingress.operator.election import ElectionTiming, LeaderElector
 from ingress.operator.events import EventRecorder
-from ingress.operator.feed import GATEWAY_WATCHED, WATCHED, ObjectFeed, SecretFilter, any_object
+from ingress.operator.feed import (
+    GATEWAY_WATCHED,
+    TLS_SECRET_TYPE,
+    WATCHED,
+    ObjectFeed,
+    SecretFilter,
+    slim,
+)
 from ingress.operator.gateway_status import GatewayStatusWriter
 from ingress.operator.kubeconfig import load_connection
 from ingress.operator.metrics import OperatorMetrics
 from ingress.operator.status import StatusWriter
+from ingress.operator.watch import Credentials, watch_settings
 from ingress.pipeline import Reconciler
 from ingress.settings import Settings
 
@@ -35,62 +40,14 @@ log = logging.getLogger(__name__)
 
 COMPONENT = "portico"
 # Status and Events are re-checked this often even without changes, to retry
-# failed writes and notice a --publish-service outside the watched namespaces.
+# failed writes and notice a --publish-service outside the watched namespaces;
+# Secrets that no watch follows (not of type kubernetes.io/tls) are read again
+# this often while an Ingress needs them.
 RESYNC_PERIOD = 30.0
-_KOPF_DIR = str(Path(kopf.__file__).parent)
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 
-
-class _NotKopfTasks(Collection["asyncio.Task[Any]"]):
-    """The tasks kopf must leave alone when it stops.
-
-    `kopf.run_tasks` waits for, then cancels, every task created after it
-    started unless told to ignore it: that would include the proxy's and the
-    admin server's tasks. kopf's own tasks all run coroutines from its
-    package, so everything else is ignored.
-    """
-
-    def __contains__(self, task: object) -> bool:
-        coro = task.get_coro() if isinstance(task, asyncio.Task) else None
-        code = getattr(coro, "cr_code", None)
-        return code is None or not code.co_filename.startswith(_KOPF_DIR)
-
-    def __iter__(self) -> Iterator[asyncio.Task[Any]]:
-        return (task for task in asyncio.all_tasks() if task in self)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
-
-
-@contextlib.contextmanager
-def _without_signal_handlers() -> Iterator[None]:
-    """kopf.spawn_tasks installs SIGINT/SIGTERM handlers; the CLI owns those."""
-    loop = asyncio.get_running_loop()
-
-    def ignore(*_: Any) -> None:
-        return None
-
-    loop.add_signal_handler = ignore  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        del loop.add_signal_handler
-
-
-def kopf_settings() -> kopf.OperatorSettings:
-    settings = kopf.OperatorSettings()
-    settings.peering.standalone = True  # leadership is our Lease, not kopf's peering CRDs
-    settings.posting.enabled = False  # our Events come from the EventRecorder, leader only
-    settings.process.ultimate_exiting_timeout = None  # never SIGKILL the process
-    settings.scanning.disabled = True  # one exact namespace needs no namespace listing
-    settings.watching.server_timeout = 300  # real API servers end watches; resume, no re-list
-    settings.watching.reconnect_backoff = 1.0
-    settings.networking.error_backoffs = (0.5, 1, 2, 4)  # then the watch loop retries anew
-    return settings
-
-
-# Seconds kopf gets to stop its watchers before they are cancelled.
-_KOPF_EXIT_TIMEOUT = 5.0
+# Seconds the helpers get to finish (a leader releases its Lease) before they are cancelled.
+_EXIT_TIMEOUT = 5.0
 
 
 class KubernetesSource:
@@ -99,11 +56,12 @@ class KubernetesSource:
         self.reconciler = reconciler
         self.metrics = OperatorMetrics()
         self.secrets = SecretFilter()
-        self.config_maps = SecretFilter(any_object)
+        self.config_maps = SecretFilter()
         self.feed = ObjectFeed(reconciler.store, reconciler.mark_synced, self.metrics,
-                               self.secrets, config_maps=self.config_maps,
+                               self.secrets, status_changed=self._wake_writer,
+                               config_maps=self.config_maps,
                                kinds=WATCHED + GATEWAY_WATCHED if settings.gateway_api else WATCHED)
-        self.client = KubeClient(lambda: load_connection(settings.kubeconfig))
+        self.client = KubeClient(self._connect)
         namespace = settings.own_namespace
         self.elector = LeaderElector(
             self.client, namespace, settings.election_id,
@@ -111,9 +69,9 @@ class KubernetesSource:
                            settings.election_retry_period),
             on_change=self._leadership_changed,
         )
-        self.status = StatusWriter(self.client, reconciler.store, settings.publish_address,
-                                   settings.publish_service)
-        self.events = EventRecorder(self.client, reconciler.store, COMPONENT,
+        self.status = StatusWriter(self.client, reconciler.store, self.metrics,
+                                   settings.publish_address, settings.publish_service)
+        self.events = EventRecorder(self.client, reconciler.store, self.metrics, COMPONENT,
                                     self.elector.identity)
         self.gateway_status = (
             GatewayStatusWriter(self.client, reconciler.store, settings.gateway_controller_name)
@@ -122,7 +80,10 @@ class KubernetesSource:
         self._crd_read_at = float("-inf")
         self._result: BuildResult | None = None
         self._wake = asyncio.Event()
-        self._fetch_tried: dict[str, set[tuple[str, str]]] = {"Secret": set(), "ConfigMap": set()}
+        # Secrets and ConfigMaps read with a GET because no watch delivers them: when
+        # (monotonic).
+        self._fetched_at: dict[str, dict[tuple[str, str], float]] = {
+            "Secret": {}, "ConfigMap": {}}
         reconciler.add_publisher(self.publish)
 
     def publish(self, result: BuildResult) -> None:
@@ -132,6 +93,10 @@ class KubernetesSource:
         self._result = result
         self._wake.set()
 
+    def _wake_writer(self) -> None:
+        """An Ingress's status changed: the leader may have to write it again."""
+        self._wake.set()
+
     def _leadership_changed(self, leader: bool) -> None:
         self.metrics.is_leader = leader
         if leader:
@@ -139,49 +104,48 @@ class KubernetesSource:
             self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        registry = kopf.OperatorRegistry()
-        kopf.on.login(registry=registry)(self._login)
-        self.feed.register(registry)
         for name in ("kopf", "aiohttp.access"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        scope: dict[str, Any] = (
-            {"namespaces": [self.settings.watch_namespace]} if self.settings.watch_namespace
-            else {"clusterwide": True}
-        )
-        kopf_stop = asyncio.Event()
-        with _without_signal_handlers():
-            tasks = await kopf.spawn_tasks(registry=registry, settings=kopf_settings(),
-                                           stop_flag=kopf_stop, **scope)
-        kopf_runner = asyncio.create_task(kopf.run_tasks(tasks, ignored=_NotKopfTasks()))
+        self._connect()  # a broken kubeconfig fails here, with its own message
+        credentials = Credentials(self._connect)
+        watching = asyncio.create_task(self.feed.run(
+            credentials, watch_settings(self.feed.kinds), self.settings.watch_namespace or None))
         elector_stop = asyncio.Event()
-        helpers = [asyncio.create_task(self.elector.run(elector_stop)),
+        helpers = [asyncio.create_task(credentials.keep_fresh()),
+                   asyncio.create_task(self.elector.run(elector_stop)),
                    asyncio.create_task(self._write_loop())]
         stopped = asyncio.create_task(stop.wait())
         try:
-            await asyncio.wait([kopf_runner, stopped], return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([watching, stopped], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            kopf_stop.set()
             elector_stop.set()
             stopped.cancel()
-            helpers[1].cancel()
-            # kopf normally ends its watchers at once; a watch stuck in a read must not
-            # hold the process past its grace period.
-            _, pending = await asyncio.wait([kopf_runner, *helpers], timeout=_KOPF_EXIT_TIMEOUT)
+            for task in (watching, helpers[0], helpers[2]):
+                task.cancel()
+            # The elector releases the Lease; a hung API server must not hold the process.
+            _, pending = await asyncio.wait(helpers, timeout=_EXIT_TIMEOUT)
             for task in pending:
                 task.cancel()
-            await asyncio.gather(kopf_runner, *helpers, return_exceptions=True)
-            await self.feed.close()
+            results = await asyncio.gather(watching, *helpers, return_exceptions=True)
+            await credentials.close()
             await self.client.close()
         if not stop.is_set():
-            raise RuntimeError("the Kubernetes watches stopped unexpectedly (see kopf's log)")
+            error = results[0]
+            raise RuntimeError(f"the Kubernetes watches stopped: {error!r}") from (
+                error if isinstance(error, BaseException) else None)
 
-    def _login(self, **_: Any) -> kopf.ConnectionInfo:
+    def _connect(self) -> kopf.ConnectionInfo:
         return load_connection(self.settings.kubeconfig)
 
     async def _write_loop(self) -> None:
         while True:
+            held_back = self.events.retry_in()
+            timeout = RESYNC_PERIOD if held_back is None else min(RESYNC_PERIOD, held_back)
+            # Not wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+            # event is set, and the loop would wait again.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RESYNC_PERIOD)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
             result = self._result
             if result is None:
@@ -195,11 +159,10 @@ class KubernetesSource:
             if self.elector.is_leader:
                 await self.status.sync(result)
                 await self.events.sync(result)
-                self.metrics.status_patches = self.status.patches
                 if self.gateway_status is not None:
+                    written = self.gateway_status.patches
                     await self.gateway_status.sync(result.gateway, await self.status.addresses())
-                    self.metrics.status_patches += self.gateway_status.patches
-                self.metrics.events_posted = self.events.posted
+                    self.metrics.status_patches += self.gateway_status.patches - written
 
     async def _read_gateway_crd(self) -> None:
         """The Gateway CRD's bundle-version annotation (GatewayClass SupportedVersion), at most
@@ -212,7 +175,7 @@ class KubernetesSource:
             crd = await self.client.get(f"{CRDS}/{GATEWAY_CRD}")
         except ApiError as e:
             if e.status == 404:
-                # kopf found no such resources at start and will not look again.
+                # Its watches found no such resources at start and will not look again.
                 log.error("--gateway-api: the Gateway API CRDs are not installed (no %s); "
                           "install them and restart Portico", GATEWAY_CRD)
             else:
@@ -230,27 +193,43 @@ class KubernetesSource:
 
     async def _keep_referenced(self, kind: str, plural: str, kept: SecretFilter,
                                referenced: frozenset[tuple[str, str]]) -> None:
-        """Drop Secrets (ConfigMaps) no build needs; GET needed ones dropped when first seen."""
+        """Drop Secrets (ConfigMaps) no build needs; GET needed ones no watch delivers (any more).
+
+        One dropped when first seen is read once: from then on its watch
+        events are kept. A Secret not of type kubernetes.io/tls is never
+        streamed, so it is read again every `RESYNC_PERIOD` while it is needed.
+        """
         kept.referenced = referenced
         store = self.reconciler.store
         for namespace, name in list(store.snapshot()[kind]):
             if (namespace, name) not in referenced:
                 store.delete(kind, namespace, name)
-        tried = self._fetch_tried[kind]
-        tried &= referenced
-        for namespace, name in sorted(referenced - tried):
-            if store.get(kind, namespace, name) is not None:
+        fetched_at = self._fetched_at[kind]
+        for key in fetched_at.keys() - referenced:
+            del fetched_at[key]
+        now = time.monotonic()
+        for key in sorted(referenced):
+            fetched = fetched_at.get(key)
+            if fetched is None and store.get(kind, *key) is not None:
+                continue  # streamed
+            if fetched is not None and now - fetched < RESYNC_PERIOD:
                 continue
-            tried.add((namespace, name))
-            try:
-                body = await self.client.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
-            except ApiError as e:
-                if e.status != 404:
-                    log.warning("%s %s/%s: %s", kind, namespace, name, e)
+            fetched_at[key] = now
+            body = await self._get(kind, plural, *key)
+            if body is None:
                 continue
-            except (aiohttp.ClientError, TimeoutError) as e:
-                log.warning("%s %s/%s: %s", kind, namespace, name, e)
-                continue
+            if kind != "Secret" or body.get("type") == TLS_SECRET_TYPE:
+                del fetched_at[key]
             if kind == "Secret":
                 self.metrics.secrets_fetched += 1
-            store.upsert({**body, "kind": kind})
+            store.upsert(slim(body, kind))
+
+    async def _get(self, kind: str, plural: str, namespace: str, name: str) -> JSON | None:
+        try:
+            return await self.client.get(f"/api/v1/namespaces/{namespace}/{plural}/{name}")
+        except ApiError as e:
+            if e.status != 404:
+                log.warning("%s %s/%s: %s", kind, namespace, name, e)
+        except (aiohttp.ClientError, TimeoutError) as e:
+            log.warning("%s %s/%s: %s", kind, namespace, name, e)
+        return None

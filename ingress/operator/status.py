@@ -21,6 +21,7 @@ import aiohttp
 from ingress.build.result import BuildResult
 from ingress.model import ObjectRef
 from ingress.operator.api import ApiError, KubeClient
+from ingress.operator.metrics import OperatorMetrics
 from ingress.store import Store
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,13 @@ class StatusWriter:
         self,
         client: KubeClient,
         store: Store,
+        metrics: OperatorMetrics,
         publish_address: str | None,
         publish_service: str | None,
     ) -> None:
         self._client = client
         self._store = store
+        self._metrics = metrics
         self._fixed = (
             addresses_to_status(publish_address.split(",")) if publish_address else None
         )
@@ -84,7 +87,6 @@ class StatusWriter:
         # Ingresses whose status we wrote, with what we wrote: only these are
         # cleared when they stop being ours.
         self._written: dict[tuple[str, str], LoadBalancerIngress] = {}
-        self.patches = 0
 
     async def addresses(self) -> LoadBalancerIngress:
         if self._fixed is not None:
@@ -142,5 +144,5 @@ class StatusWriter:
         except (ApiError, aiohttp.ClientError, TimeoutError) as e:
             log.warning("%s: status.loadBalancer: %s", ObjectRef("Ingress", namespace, name), e)
             return False
-        self.patches += 1
+        self._metrics.status_patches += 1
         return True

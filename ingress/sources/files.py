@@ -30,10 +30,15 @@ from ingress.store import KINDS, Body, Key, Store, key_of
 
 log = logging.getLogger(__name__)
 
-# Milliseconds. Events are grouped for at most DEBOUNCE (an editor's save is
-# several events); with no event, a re-scan happens every RESCAN_INTERVAL.
+# Milliseconds. A batch of events is handed over once STEP passes without a
+# new one (an editor's save is several events in a row), or after DEBOUNCE
+# while they keep coming; with no event, a re-scan happens every
+# RESCAN_INTERVAL. STEP is most of the time from a write to the rebuild, and
+# also how often the watcher thread wakes while all is quiet: with 50 ms a
+# change took 80 ms (p50) to reach traffic at 100 Ingresses, with 10 ms 50 ms,
+# with 5 ms 35 ms; 5 ms costs 0.8% of a core while nothing changes.
 DEBOUNCE_MS = 200
-STEP_MS = 50
+STEP_MS = 5
 RESCAN_INTERVAL_MS = 1000
 
 Signature = tuple[int, int, int]  # (inode, size, mtime ns) after following symlinks

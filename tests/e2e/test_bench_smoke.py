@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -44,3 +45,17 @@ def test_idle_connections_are_held_and_their_memory_reported(tmp_path: Path) -> 
     report = (tmp_path / "idle_connections.md").read_text()
     assert "300 / 300 / 300" in report
     assert "target: < 3 MB added for 300: met" in report
+
+
+def test_scale_run_measures_every_source(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.scale", "--smoke", "--workers", "1",
+         "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    runs = json.loads((tmp_path / "results.json").read_text())
+    assert [(r["source"], r["ingresses"]) for r in runs] == [("files", 20), ("api", 20)]
+    for run in runs:
+        assert run["ready_s"] > 0 and run["rss_mb"] > 0 and len(run["changes_ms"]) == 3
+    assert (tmp_path / "scale.png").stat().st_size > 10_000

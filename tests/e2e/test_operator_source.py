@@ -17,6 +17,8 @@ from ingress.operator import KubernetesSource
 from ingress.pipeline import Reconciler
 from ingress.settings import Settings
 from kube import objects as o
+from kube.emulator import Emulator
+from kube.gateway_api import GROUP, GatewayEmulator
 from kube.harness import (
     INGRESSES,
     SECRETS,
@@ -105,11 +107,19 @@ async def test_first_listing_syncs_routes_and_status_without_touching_foreign_ob
         assert run.routes_to("b.example") == []
         await eventually(lambda: lb_status(api, "mine") == PUBLISHED, what="status")
         assert run.source.metrics.synced and run.source.metrics.is_leader
-        await eventually(lambda: events_of(api, "mine", "Sync"), what="Sync event")
-        # Opaque Secrets never enter the store.
+        # Opaque Secrets never reach Portico: the watch asks for TLS Secrets only.
         assert run.stored("Secret", "password") is None
+        assert run.source.metrics.watch_events.get("Secret", 0) == 0
         assert len(run.reconciler.result.owned) == 1  # type: ignore[union-attr]
         assert run.source.metrics.watch_events["Ingress"] >= 2
+        # An Ingress that appears while Portico leads is announced; those it found are not.
+        await api.create(INGRESSES, o.ingress("late", host="late.example"))
+        await eventually(lambda: events_of(api, "late", "Sync"), what="Sync event")
+    # A new leader (here: the same controller restarted) announces no Ingress it finds.
+    async with running(api, tmp_path) as run:
+        await eventually(lambda: run.source.metrics.is_leader and run.results, what="leader")
+        await api.create(INGRESSES, o.ingress("later", host="later.example"))
+        await eventually(lambda: events_of(api, "later", "Sync"), what="Sync event")
     theirs = api.stored("ingresses", "theirs")
     mine = api.stored("ingresses", "mine")
     assert theirs is not None and "status" not in theirs
@@ -118,7 +128,24 @@ async def test_first_listing_syncs_routes_and_status_without_touching_foreign_ob
         assert not body["metadata"].get("finalizers")
         assert not body["metadata"].get("annotations")
     assert events_of(api, "theirs") == []
-    assert len(events_of(api, "mine", "Sync")) == 1
+    assert events_of(api, "mine", "Sync") == []
+    assert len(events_of(api, "late", "Sync")) == 1
+
+
+async def test_gateway_api_without_its_crds_still_serves_ingresses(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def without_gateway_api(emulator: Emulator) -> None:
+        for resource in [r for r in emulator.resources if r.group == GROUP]:
+            del emulator.resources[resource]
+
+    # GatewayEmulator also serves Namespaces (which --gateway-api watches).
+    async with running_api(emulator_type=GatewayEmulator, prepare=without_gateway_api) as api:
+        base_objects(api)
+        api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("mine", host="a.example"))
+        async with running(api, tmp_path, gateway_api=True) as run:
+            await eventually(lambda: run.routes_to("a.example") == ["10.0.0.1"], what="route")
+    assert "does not serve httproutes.gateway.networking.k8s.io/v1; not watched" in caplog.text
 
 
 async def test_changes_stream_into_the_table_and_status_follows_ownership(
@@ -130,6 +157,13 @@ async def test_changes_stream_into_the_table_and_status_follows_ownership(
         await api.create(INGRESSES, o.ingress("late", host="late.example"))
         await eventually(lambda: run.routes_to("late.example") == ["10.0.0.1"], what="route")
         await eventually(lambda: lb_status(api, "late") == PUBLISHED, what="status")
+        # A status change alone rebuilds nothing: our own writes come back as watch events.
+        # Someone else's status on our Ingress is put right again.
+        builds = len(run.results)
+        await api.patch(INGRESSES, "late", {"status": {"loadBalancer": {
+            "ingress": [{"ip": "198.51.100.9"}]}}})
+        await eventually(lambda: lb_status(api, "late") == PUBLISHED, what="status restored")
+        assert len(run.results) == builds
         await api.patch(SLICES, "web-abc", {"endpoints": [
             {"addresses": [ip], "conditions": {"ready": True}} for ip in ("10.0.0.2", "10.0.0.3")
         ]})
@@ -138,7 +172,9 @@ async def test_changes_stream_into_the_table_and_status_follows_ownership(
         # Handing the Ingress to another class removes our status and its routes.
         await api.patch(INGRESSES, "late", {"spec": {"ingressClassName": "nginx"}})
         await eventually(lambda: run.routes_to("late.example") == [], what="route removed")
-        await eventually(lambda: not lb_status(api, "late"), what="status removed")
+        # Counted once the PATCH has returned, a moment after the API server applied it.
+        await eventually(lambda: run.source.metrics.status_patches == 3, what="status removed")
+        assert not lb_status(api, "late")
         patches = run.source.metrics.status_patches
         # Once it is theirs, later changes of it are not ours to answer.
         await api.patch(INGRESSES, "late", {"status": {"loadBalancer": {
