@@ -42,15 +42,30 @@ from ingress.store import Key, Store, key_of
 log = logging.getLogger(__name__)
 
 TLS_SECRET_TYPE = "kubernetes.io/tls"
+# Secrets of these types are often most of a cluster's bytes (Helm keeps every
+# release in one) and never an Ingress's business: the API server keeps them
+# to itself. Opaque ones (htpasswd files, CA bundles) are streamed, so a
+# rotated password reaches the proxy as fast as a rotated certificate.
+UNWATCHED_SECRET_TYPES = (
+    "helm.sh/release.v1",
+    "kubernetes.io/service-account-token",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/dockercfg",
+    "bootstrap.kubernetes.io/token",
+)
+
+
+def is_streamed_secret(body: Mapping[str, Any]) -> bool:
+    return body.get("type") not in UNWATCHED_SECRET_TYPES
+
 
 WATCHED = (
     WatchedKind("IngressClass", "networking.k8s.io", "v1", "ingressclasses", namespaced=False),
     WatchedKind("Ingress", "networking.k8s.io", "v1", "ingresses"),
     WatchedKind("Service", "", "v1", "services"),
     WatchedKind("EndpointSlice", "discovery.k8s.io", "v1", "endpointslices"),
-    # Other Secrets (service-account tokens, Helm releases) are often most of a
-    # cluster's bytes: the API server keeps them to itself.
-    WatchedKind("Secret", "", "v1", "secrets", field_selector=f"type={TLS_SECRET_TYPE}"),
+    WatchedKind("Secret", "", "v1", "secrets",
+                field_selector=",".join(f"type!={t}" for t in UNWATCHED_SECRET_TYPES)),
     WatchedKind("ConfigMap", "", "v1", "configmaps"),
 )
 

@@ -22,10 +22,10 @@ from ingress.operator.election import ElectionTiming, LeaderElector
 from ingress.operator.events import EventRecorder
 from ingress.operator.feed import (
     GATEWAY_WATCHED,
-    TLS_SECRET_TYPE,
     WATCHED,
     ObjectFeed,
     SecretFilter,
+    is_streamed_secret,
     slim,
 )
 from ingress.operator.gateway_status import GatewayStatusWriter
@@ -196,8 +196,8 @@ class KubernetesSource:
         """Drop Secrets (ConfigMaps) no build needs; GET needed ones no watch delivers (any more).
 
         One dropped when first seen is read once: from then on its watch
-        events are kept. A Secret not of type kubernetes.io/tls is never
-        streamed, so it is read again every `RESYNC_PERIOD` while it is needed.
+        events are kept. A Secret of a type the watch leaves out is read
+        again every `RESYNC_PERIOD` while it is needed.
         """
         kept.referenced = referenced
         store = self.reconciler.store
@@ -218,7 +218,7 @@ class KubernetesSource:
             body = await self._get(kind, plural, *key)
             if body is None:
                 continue
-            if kind != "Secret" or body.get("type") == TLS_SECRET_TYPE:
+            if kind != "Secret" or is_streamed_secret(body):
                 del fetched_at[key]
             if kind == "Secret":
                 self.metrics.secrets_fetched += 1

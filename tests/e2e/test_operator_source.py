@@ -101,15 +101,18 @@ async def test_first_listing_syncs_routes_and_status_without_touching_foreign_ob
     api.emulator.put("networking.k8s.io/v1/ingresses",
                      o.ingress("theirs", host="b.example", cls="nginx"))
     api.emulator.put("v1/secrets", o.secret("password", {"p": "c2VjcmV0"}))
+    api.emulator.put("v1/secrets", o.secret("sh.helm.release.v1.app.v1", {"release": "H4sI"},
+                                            "helm.sh/release.v1"))
     async with running(api, tmp_path) as run:
         assert run.reconciler.synced or await eventually(lambda: run.reconciler.synced)
         await eventually(lambda: run.routes_to("a.example") == ["10.0.0.1"], what="route")
         assert run.routes_to("b.example") == []
         await eventually(lambda: lb_status(api, "mine") == PUBLISHED, what="status")
         assert run.source.metrics.synced and run.source.metrics.is_leader
-        # Opaque Secrets never reach Portico: the watch asks for TLS Secrets only.
+        # Helm releases never reach Portico: the watch leaves their type out. An
+        # Opaque Secret does, but is not kept while no Ingress names it.
         assert run.stored("Secret", "password") is None
-        assert run.source.metrics.watch_events.get("Secret", 0) == 0
+        assert run.source.metrics.watch_events.get("Secret", 0) == 1
         assert len(run.reconciler.result.owned) == 1  # type: ignore[union-attr]
         assert run.source.metrics.watch_events["Ingress"] >= 2
         # An Ingress that appears while Portico leads is announced; those it found are not.
