@@ -9,6 +9,7 @@ dataclass, and the Helm chart's tests check every rendered flag against
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -139,7 +140,14 @@ class Settings:
         default=60.0, metadata=_flag("upstream idle read timeout, s")
     )
     client_header_timeout: float = field(
-        default=60.0, metadata=_flag("time to receive a request's headers, s")
+        default=60.0,
+        metadata=_flag("time to receive a request's headers (a new connection's first too), s"),
+    )
+    client_body_timeout: float = field(
+        default=60.0, metadata=_flag("longest pause while receiving a request body, s (408)")
+    )
+    tls_handshake_timeout: float = field(
+        default=10.0, metadata=_flag("time for a client to complete the TLS handshake, s")
     )
     keepalive_timeout: float = field(default=75.0, metadata=_flag("client keep-alive idle, s"))
     keepalive_requests: int = field(
@@ -149,7 +157,18 @@ class Settings:
         default=3600.0, metadata=_flag("idle timeout of WebSocket/upgrade tunnels, s")
     )
     max_header_size: int = field(
-        default=32768, metadata=_flag("max request header bytes (431 beyond)")
+        default=32768,
+        metadata=_flag("max request header (and trailer) bytes, 431 beyond; also the max "
+                       "response header bytes, 502 beyond"),
+    )
+    max_url_size: int = field(default=8192, metadata=_flag("max request target bytes (414 beyond)"))
+    max_connections: int = field(
+        default=16384,
+        metadata=_flag("client connections per worker; at the limit it stops accepting (0: none)"),
+    )
+    max_pipelined_requests: int = field(
+        default=32,
+        metadata=_flag("requests queued on one connection; past them it closes after answering"),
     )
     max_body_size: int = field(
         default=0, metadata=_flag("max request body bytes, 0 = unlimited (413 beyond)")
@@ -164,6 +183,11 @@ class Settings:
         default=0, metadata=_flag("requests per upstream connection, then it closes (0: no limit)")
     )
     max_retries: int = field(default=2, metadata=_flag("tries on other endpoints after a failure"))
+    non_idempotent_reuse_idle: float = field(
+        default=1.0,
+        metadata=_flag("a non-idempotent request (POST...) reuses an upstream connection only if "
+                       "it was idle less than this, s; else it opens a new one (0: always new)"),
+    )
     eject_after: int = field(
         default=3, metadata=_flag("consecutive connect failures that eject an endpoint")
     )
@@ -173,6 +197,37 @@ class Settings:
     )
     shutdown_grace: float = field(
         default=30.0, metadata=_flag("after that, time for in-flight requests to finish, s")
+    )
+    # --- client addresses (ingress-nginx ConfigMap keys of the same names)
+    trusted_proxies: str = field(
+        default="",
+        metadata=_flag("comma-separated CIDRs of the proxies in front: their forwarded headers "
+                       "and PROXY headers are believed (implies --use-forwarded-headers)"),
+    )
+    use_forwarded_headers: bool = field(
+        default=False,
+        metadata=_flag("take the client address and X-Forwarded-Proto/Host/Port from peers in "
+                       "--proxy-real-ip-cidr"),
+    )
+    proxy_real_ip_cidr: str = field(
+        default="0.0.0.0/0,::/0",
+        metadata=_flag("peers trusted with --use-forwarded-headers or --proxy-protocol, when "
+                       "--trusted-proxies is not set"),
+    )
+    forwarded_for_header: str = field(
+        default="X-Forwarded-For", metadata=_flag("header the client address is read from")
+    )
+    compute_full_forwarded_for: bool = field(
+        default=False,
+        metadata=_flag("append the peer to the incoming X-Forwarded-For instead of replacing it"),
+    )
+    proxy_protocol: bool = field(
+        default=False,
+        metadata=_flag("every connection starts with a PROXY protocol v1/v2 header (from a "
+                       "TCP load balancer)"),
+    )
+    proxy_protocol_timeout: float = field(
+        default=5.0, metadata=_flag("time to receive the PROXY protocol header, s")
     )
     # --- TLS
     tls_min_version: str = field(
@@ -250,6 +305,12 @@ class Settings:
         """The controller's namespace: its Lease, Secrets and Services live there."""
         return self.controller_namespace or os.environ.get("POD_NAMESPACE") or "default"
 
+    def __post_init__(self) -> None:
+        networks(self.trusted_proxies, "trusted-proxies")
+        networks(self.proxy_real_ip_cidr, "proxy-real-ip-cidr")
+        if not self.forwarded_for_header.strip():
+            raise ValueError("--forwarded-for-header: must name a header")
+
     @property
     def build(self) -> BuildSettings:
         return BuildSettings(
@@ -268,6 +329,20 @@ class Settings:
 def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
     """`settings` with the fields the controller ConfigMap sets (by field name)."""
     return replace(settings, **overrides)
+
+
+def networks(text: str, flag: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs or addresses; ValueError names the flag and the bad item."""
+    found = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            found.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"--{flag}: {item!r} is not an IP address or CIDR range") from None
+    return tuple(found)
 
 
 def _field_type(f: Any) -> type:
