@@ -81,12 +81,23 @@ class ProxyStatsCollector:
             errors.add_metric([backend, reason], count)
         yield errors
 
-        yield CounterMetricFamily(
-            "portico_upstream_retries", "Requests retried on another endpoint.",
-            value=stats.retries)
+        retries = CounterMetricFamily(
+            "portico_upstream_retries", "Requests sent to an upstream again, by reason.",
+            labels=["reason"])
+        for reason, count in stats.retries.items():
+            retries.add_metric([reason], count)
+        yield retries
         yield GaugeMetricFamily(
             "portico_active_connections", "Open client connections.",
             value=stats.active_connections)
+        yield GaugeMetricFamily(
+            "portico_accept_paused",
+            "Workers not accepting connections because --max-connections is reached.",
+            value=stats.accept_paused)
+        yield CounterMetricFamily(
+            "portico_connection_limit_reached",
+            "Times a worker reached --max-connections and stopped accepting.",
+            value=stats.connection_limit_reached)
         yield GaugeMetricFamily(
             "portico_open_tunnels", "Open WebSocket/upgrade tunnels.", value=stats.open_tunnels)
         yield CounterMetricFamily(

@@ -120,7 +120,8 @@ class ProxyStats:
     series: dict[SeriesKey, RequestSeries] = field(default_factory=dict)
     # (namespace/service:port, reason) → count of failed upstream attempts
     upstream_errors: dict[tuple[str, str], int] = field(default_factory=dict)
-    retries: int = 0
+    # reason ("connect_refused", "stale_connection"...) → requests sent to an upstream again
+    retries: dict[str, int] = field(default_factory=dict)
     connections_accepted: int = 0
     active_connections: int = 0
     # Client connections by state, as nginx's stub_status counts them (set by `snapshot`).
@@ -133,6 +134,9 @@ class ProxyStats:
     access_log_dropped: int = 0
     spans_queued: int = 0
     spans_dropped: int = 0
+    # 1 while --max-connections keeps this worker from accepting (summed: workers paused)
+    accept_paused: int = 0
+    connection_limit_reached: int = 0
 
     def request_done(
         self,
@@ -177,6 +181,9 @@ class ProxyStats:
         for key in [k for k in self.series if k[0] not in routes and k[0] != NO_ROUTE]:
             del self.series[key]
 
+    def retried(self, reason: str) -> None:
+        self.retries[reason] = self.retries.get(reason, 0) + 1
+
     def merge(self, other: ProxyStats) -> None:
         """Add another worker's counters into these (gauges add up too)."""
         for key, series in other.series.items():
@@ -186,7 +193,8 @@ class ProxyStats:
             mine.add(series)
         for ekey, n in other.upstream_errors.items():
             self.upstream_errors[ekey] = self.upstream_errors.get(ekey, 0) + n
-        self.retries += other.retries
+        for reason, n in other.retries.items():
+            self.retries[reason] = self.retries.get(reason, 0) + n
         self.connections_accepted += other.connections_accepted
         self.active_connections += other.active_connections
         self.reading += other.reading
@@ -198,3 +206,5 @@ class ProxyStats:
         self.access_log_dropped += other.access_log_dropped
         self.spans_queued += other.spans_queued
         self.spans_dropped += other.spans_dropped
+        self.accept_paused += other.accept_paused
+        self.connection_limit_reached += other.connection_limit_reached

@@ -49,7 +49,7 @@ def record(conn: ClientConnection, exchange: Exchange, status: int, now: float) 
     return AccessRecord(
         time=time.time(),
         request_id=exchange.request_id.decode("latin-1"),
-        remote_addr=conn.client_ip,
+        remote_addr=exchange.client_ip or conn.client_ip,
         method=exchange.method.decode("latin-1"),
         host=exchange.host,
         path=exchange.url.decode("latin-1"),

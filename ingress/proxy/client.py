@@ -5,6 +5,14 @@ is forwarded as soon as its headers are complete and its body streams
 through; pipelined requests queue behind it (reading pauses meanwhile) and
 start when the response before them is complete. After a `101` the
 connection becomes a byte tunnel to the upstream.
+
+Framing is checked while the head is parsed, in the one pass over its
+headers: llhttp refuses most malformed messages itself, and what it lets
+through that RFC 9112 or nginx refuses (a second or invalid Host, a
+transfer coding other than exactly `chunked`, HTTP/1.0 with one, headers
+with underscores) is refused or dropped here. After a framing error nothing
+more is read or forwarded: the requests before it are answered, then the
+error, then the connection closes.
 """
 
 from __future__ import annotations
@@ -23,12 +31,14 @@ from ingress.model.filters.core import HeaderEdits
 from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.access import finished_request
 from ingress.proxy.canary import choose_backend
+from ingress.proxy.client_address import fixed_block, forwarded
 from ingress.proxy.error_pages import error_request, unavailable_edits
 from ingress.proxy.exchange import Exchange, Header
 from ingress.proxy.filters import FilterServices, apply_response_filters, run_request_filters
 from ingress.proxy.http import (
     HOP_BY_HOP,
     HOP_BY_HOP_AND_TRACEPARENT,
+    IDEMPOTENT_METHODS,
     LAST_CHUNK,
     SET_BY_PROXY,
     chunk,
@@ -36,9 +46,11 @@ from ingress.proxy.http import (
     simple_response,
 )
 from ingress.proxy.peer import NO_PEER, PeerCertificate
+from ingress.proxy.proxy_protocol import Address
 from ingress.proxy.request_body import BufferedBody
 from ingress.proxy.response_buffer import ResponseBuffer
 from ingress.proxy.retries import may_reconnect, may_retry, policy_of
+from ingress.proxy.target import BadTarget, canonical_path, host_name, split_absolute
 from ingress.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -50,9 +62,16 @@ log = logging.getLogger(__name__)
 _PAUSE_QUEUE = 1  # pipelined requests wait for the one in flight
 _PAUSE_UPSTREAM = 2  # the upstream does not take the request body as fast
 _PAUSE_CONNECTING = 4  # the body is buffering while the upstream connection opens
+_PAUSE_DONE = 8  # nothing more will be read: framing was lost, or too many requests queued
 
 # Request bytes buffered before an upstream connection exists, before reading pauses.
 _CONNECT_BUFFER = 256 * 1024
+
+
+# Headers whose values decide the framing and routing of a request, noted as they are parsed.
+_FRAMING = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"x-request-id")
+)
 
 
 class _BadRequest(Exception):
@@ -60,26 +79,46 @@ class _BadRequest(Exception):
         self.status = status
 
 
+class _StopParsing(Exception):
+    """Raised in a parser callback to leave the rest of the data unparsed."""
+
+
 class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "active",
+        "body_stall",
         "buffer",
         "client_ip",
         "closed",
+        "connection",
+        "content_length",
         "current",
         "deadline",
+        "deferred",
         "dp",
+        "feeding",
         "forwarded_fixed",
+        "forwarded_per_request",
         "head_bytes",
         "head_size",
         "headers",
+        "headers_trusted",
+        "host_header",
+        "host_raw",
+        "host_routed",
+        "hosts",
         "in_head",
         "listener",
         "parser",
         "paused",
         "peer",
         "queue",
+        "reading_done",
+        "rejected",
+        "request_id",
         "requests_left",
+        "source",
+        "transfer_encoding",
         "transport",
         "tunnel",
         "tunnel_backlog",
@@ -88,9 +127,10 @@ class ClientConnection(asyncio.Protocol):
         "write_paused",
     )
 
-    def __init__(self, dp: Dataplane, listener: Listener) -> None:
+    def __init__(self, dp: Dataplane, listener: Listener, source: Address | None = None) -> None:
         self.dp = dp
         self.listener = listener
+        self.source = source  # the client a PROXY protocol header named
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.current: Exchange | None = None  # being parsed
@@ -110,6 +150,23 @@ class ClientConnection(asyncio.Protocol):
         self.deadline = 0.0
         self.client_ip = ""
         self.forwarded_fixed = b""
+        self.headers_trusted = False  # the peer is a trusted proxy: read its forwarded headers
+        self.forwarded_per_request = False
+        # Framing headers of the request being parsed.
+        self.hosts = 0
+        self.host_header = b""
+        # The last Host validated on this connection, and its routing name.
+        self.host_raw = b"\x00"  # no Host value can be this: llhttp refuses NUL
+        self.host_routed = ""
+        self.content_length = -1
+        self.transfer_encoding = b""
+        self.connection = b""
+        self.request_id = b""
+        self.reading_done = False
+        self.rejected = 0  # status owed once the requests before the bad one are answered
+        self.body_stall = 0  # bytes read without body progress: chunk framing and trailers
+        self.feeding = False  # inside parser.feed_data
+        self.deferred: tuple[Exchange, UpstreamConnection, float] | None = None
         self.tunnel: UpstreamConnection | None = None
         self.tunnel_backlog: list[bytes] | None = None
         self.peer: PeerCertificate | None = None  # read when a request needs it
@@ -122,30 +179,26 @@ class ClientConnection(asyncio.Protocol):
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
-        self.client_ip = peer[0] if peer else ""
-        listener = self.listener
-        # The forwarded headers that do not depend on the request, encoded once.
-        self.forwarded_fixed = (
-            b"x-real-ip: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-port: %s\r\n"
-            % (
-                self.client_ip.encode(),
-                listener.scheme,
-                listener.public_port,
-            )
-        )
+        ip = peer[0] if peer else ""
         dp = self.dp
-        dp.connections.add(self)
-        stats = dp.stats
-        stats.active_connections += 1
-        stats.connections_accepted += 1
+        addresses = dp.addresses
+        if self.source is not None and addresses.trusts(ip):
+            ip = self.source[0]
+        self.client_ip = ip
+        self.headers_trusted = addresses.headers_trusted(ip)
+        self.forwarded_per_request = self.headers_trusted or addresses.compute_full
+        listener = self.listener
+        # Without trusted forwarded headers, these depend on the connection only: encoded once.
+        self.forwarded_fixed = fixed_block(ip, ip.encode(), listener.scheme, listener.public_port)
+        dp.connection_opened(self)
         self.requests_left = dp.settings.keepalive_requests or -1
-        self.deadline = dp.loop.time() + dp.settings.keepalive_timeout
+        # A new connection must send its first request head in time, as nginx requires.
+        self.deadline = dp.loop.time() + dp.settings.client_header_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         dp = self.dp
-        dp.connections.discard(self)
-        dp.stats.active_connections -= 1
+        dp.connection_closed(self)
         tunnel, self.tunnel = self.tunnel, None
         if tunnel is not None:
             dp.stats.open_tunnels -= 1
@@ -180,8 +233,19 @@ class ClientConnection(asyncio.Protocol):
                 self.deadline = self.dp.loop.time() + self.dp.settings.tunnel_idle_timeout
 
     def timed_out(self) -> None:
-        """The sweeper found this connection idle too long (or a tunnel silent)."""
-        if self.active is None or self.tunnel is not None:
+        """The sweeper found this connection's deadline passed.
+
+        Idle, or slow to send a request head: closed without an answer, as
+        nginx does. Silent in the middle of a request body: 408.
+        """
+        if self.tunnel is not None:
+            self.close()
+        elif self.current is not None and not self.in_head:
+            if self.paused:  # Portico stopped reading, the client is not late
+                self.deadline = self.dp.loop.time() + self.dp.settings.client_body_timeout
+            else:
+                self._reject(408)
+        elif self.active is None:
             self.close()
 
     def drain(self) -> None:
@@ -274,36 +338,83 @@ class ClientConnection(asyncio.Protocol):
         if self.tunnel_backlog is not None:
             self.tunnel_backlog.append(data)  # client spoke early, before the upstream's 101
             return
+        if self.reading_done:
+            return
         if self.in_head:
             self.head_bytes += len(data)
             if self.head_bytes > 2 * self.dp.settings.max_header_size:
                 self._reject(431)
                 return
+        in_body = self.current
+        progress = in_body.body_bytes if in_body is not None else 0
+        self.feeding = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             self.tunnel_backlog = [data[upgrade.args[0] :]]
+            return
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
-            self._reject(cause.status if isinstance(cause, _BadRequest) else 400)
+            if not isinstance(cause, _StopParsing):
+                self._reject(cause.status if isinstance(cause, _BadRequest) else 400)
+            return
         except httptools.HttpParserError:
             self._reject(400)
+            return
+        finally:
+            self.feeding = False
+            deferred = self.deferred
+            if deferred is not None:
+                self.deferred = None
+                exchange, upstream, read_timeout = deferred
+                if exchange is self.active and not self.closed:
+                    self._send(exchange, upstream, read_timeout)
+                else:
+                    upstream.pool.release(upstream)  # nothing was written on it
+        if in_body is not None and in_body is self.current:
+            self._body_read(in_body, progress, len(data))
+
+    def _body_read(self, exchange: Exchange, progress: int, size: int) -> None:
+        """A read inside a request body: its timeout restarts; bytes that carry no body
+        (chunk sizes, extensions, trailers) are bounded like a head."""
+        dp = self.dp
+        self.deadline = dp.loop.time() + dp.settings.client_body_timeout
+        if exchange.body_bytes != progress:
+            self.body_stall = 0
+            return
+        self.body_stall += size
+        if self.body_stall > dp.settings.max_header_size:
+            self._reject(431)
 
     def _reject(self, status: int) -> None:
-        """Answer a request we cannot parse or accept, then close."""
-        if self.closed:
+        """The request being read cannot be framed or accepted: read nothing more,
+        answer `status` once the requests before it are answered, and close."""
+        if self.closed or self.reading_done:
             return
-        active, self.active = self.active, None
+        self.reading_done = True
+        self._pause(_PAUSE_DONE)
+        broken, self.current = self.current, None
+        if broken is not None and self.queue and self.queue[-1] is broken:
+            self.queue.pop()  # parsed, never started: it is not forwarded
+        active = self.active
+        if active is not None and active is not broken:
+            self.rejected = status  # answered by _next after the requests before it
+            return
+        self.active = None
         if active is None or not active.response_started:
             self.write(simple_response(status, close=True))
-            if active is None:  # the request never became an exchange: count what it was
-                active = Exchange(self, b"", self.url, self.dp.loop.time())
-                active.request_bytes = self.head_size
-            self._finished(active, status)
+            self._finished(active or self._unparsed(), status)
         if active is not None:
             self._abandon_upstream(active)
             active.end()
         self.close()
+
+    def _unparsed(self) -> Exchange:
+        """A request that never became an exchange, as metrics and the access log count it."""
+        exchange = Exchange(self, b"", self.url, self.dp.loop.time())
+        exchange.request_bytes = self.head_size
+        exchange.client_ip = self.client_ip
+        return exchange
 
     def _abandon_upstream(self, exchange: Exchange) -> None:
         if exchange.upstream is not None:
@@ -311,33 +422,83 @@ class ClientConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self.in_head = True
-        self.head_bytes = self.head_size = 0
-        self.url = b""
+        self.head_bytes = self.head_size = self.hosts = 0
+        self.url = self.transfer_encoding = self.connection = self.request_id = b""
         self.headers = []
+        self.content_length = -1
         dp = self.dp
         if self.active is None:
             self.deadline = dp.loop.time() + dp.settings.client_header_timeout
 
     def on_url(self, url: bytes) -> None:
-        self.url += url
         self.head_size += len(url)
+        url = self.url + url
+        if len(url) > self.dp.settings.max_url_size:
+            raise _BadRequest(414)
+        self.url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, name.lower(), value))
+        # Trailers come here too: they count with the head (on_message_complete checks),
+        # land in a list nothing reads, and are not forwarded, as nginx does.
         self.head_size += len(name) + len(value) + 4
+        lname = name.lower()
+        if b"_" in lname:
+            # nginx's `underscores_in_headers off`: CGI-style backends would read
+            # `X_Forwarded_For` as the `X-Forwarded-For` the proxy sets.
+            return
+        self.headers.append((name, lname, value))
+        if lname in _FRAMING:
+            if lname == b"host":
+                self.hosts += 1
+                self.host_header = value
+            elif lname == b"content-length":
+                self.content_length = int(value)  # llhttp accepts only one, and only digits
+            elif lname == b"transfer-encoding":
+                # A second Transfer-Encoding line fails the `chunked` check below.
+                self.transfer_encoding = b"repeated" if self.transfer_encoding else value
+            elif lname == b"connection":
+                self.connection = value
+            else:
+                self.request_id = value
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        if self.closed:
+            raise _StopParsing()
         dp = self.dp
-        headers = self.headers
         if self.head_size > dp.settings.max_header_size:
             raise _BadRequest(431)
         parser = self.parser
+        version = parser.get_http_version()
+        http10 = version == "1.0"
+        if not http10 and version != "1.1":
+            raise _BadRequest(400 if version < "1" else 505)  # HTTP/0.9, HTTP/2.0 as text
+        coding = self.transfer_encoding
+        if coding and (http10 or coding.strip().lower() != b"chunked"):
+            # RFC 9112 §6.1: a coding after (or instead of) chunked leaves the length unknown.
+            raise _BadRequest(400)
+        hosts = self.hosts
+        if hosts != 1 and (hosts or not http10):
+            raise _BadRequest(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
         method = parser.get_method()
         exchange = Exchange(self, method, self.url, dp.loop.time())
         # "METHOD SP target SP HTTP/1.1 CRLF", the header lines, the blank line.
         exchange.request_bytes = len(method) + self.head_size + 14
-        exchange.headers = headers
+        exchange.headers = self.headers
+        exchange.request_id = self.request_id
+        if hosts:
+            raw = self.host_header
+            if raw != self.host_raw:  # a keep-alive client sends the same Host every time
+                self.host_routed = host_name(raw)
+                self.host_raw = raw
+            exchange.host = self.host_routed
+            exchange.host_header = raw
+        exchange.content_length = self.content_length
+        exchange.connection = self.connection
+        exchange.chunked_request = bool(coding)
+        exchange.http10 = http10
+        exchange.client_ip = self.client_ip
+        exchange.forwarded = self.forwarded_fixed
         exchange.response_headers = self.listener.response_headers
         exchange.upgrade = parser.should_upgrade()
         self.requests_left -= 1
@@ -346,10 +507,21 @@ class ClientConnection(asyncio.Protocol):
         self.current = exchange
         if self.active is None:
             self.active = exchange
+            if coding or self.content_length > 0:
+                self.deadline = exchange.started_at + dp.settings.client_body_timeout
             self._start(exchange)
-        else:
+        elif len(self.queue) < dp.settings.max_pipelined_requests:
             self.queue.append(exchange)
             self._pause(_PAUSE_QUEUE)
+            self.headers = []  # its trailers, if any, must not join the headers it will send
+        else:
+            # Too many requests queued: answer those, then close; the client
+            # retries the rest on a new connection (RFC 9112 §9.3.2).
+            self.current = None
+            (self.queue[-1] if self.queue else self.active).close_after = True
+            self.reading_done = True
+            self._pause(_PAUSE_DONE)
+            raise _StopParsing()
 
     def on_body(self, body: bytes) -> None:
         exchange = self.current
@@ -370,6 +542,8 @@ class ClientConnection(asyncio.Protocol):
         exchange = self.current
         if exchange is None:
             return
+        if exchange.chunked_request and self.head_size > self.dp.settings.max_header_size:
+            raise _BadRequest(431)  # the trailers made the head too large
         self.current = None
         exchange.body_done = True
         if exchange.answered:
@@ -407,46 +581,43 @@ class ClientConnection(asyncio.Protocol):
         except _BadRequest as bad:
             exchange.close_after = True
             self.answer(exchange, bad.status)
+        except BadTarget:
+            exchange.close_after = True
+            self.answer(exchange, 400)
 
     def _begin(self, exchange: Exchange) -> None:
         """Decide what to do with a request whose headers are complete."""
-        host_header = connection = request_id = b""
-        content_length = -1
-        chunked = False
-        for _, lname, value in exchange.headers:
-            if lname == b"host":
-                host_header = value
-            elif lname == b"x-request-id":
-                request_id = value
-            elif lname == b"content-length":
-                content_length = int(value) if value.isdigit() else -2
-            elif lname == b"transfer-encoding":
-                chunked = b"chunked" in value.lower()
-            elif lname == b"connection":
-                connection = value
         dp = self.dp
-        if request_id:
-            exchange.request_id = request_id
-        elif dp.generate_request_id:
+        if not exchange.request_id and dp.generate_request_id:
             # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
             exchange.request_id = b"%032x" % dp.random.getrandbits(128)
             exchange.request_id_generated = True
         if dp.tracer is not None:
             exchange.trace = dp.tracer.start(exchange.headers)
-        if content_length == -2 or (chunked and content_length >= 0):
-            raise _BadRequest(400)  # request smuggling guard: ambiguous framing
-        exchange.chunked_request = chunked
         url = exchange.url
+        if url[:1] != b"/":
+            # Absolute form: routed by its authority, forwarded in origin form (RFC 9112 §3.2.2).
+            authority, url = split_absolute(url)
+            exchange.host = host_name(authority)
+            exchange.host_header = authority
+            exchange.url = exchange.target = url
         query_at = url.find(b"?")
-        path = (url if query_at < 0 else url[:query_at]).decode("latin-1")
-        if not path.startswith("/"):
-            raise _BadRequest(400)  # absolute-form and authority-form are not proxied
-        host = host_header.decode("latin-1").lower()
-        colon = host.rfind(":")
-        if colon >= 0 and "]" not in host[colon:]:
-            host = host[:colon]
-        exchange.host = host
-        exchange.path = path
+        exchange.path = path = canonical_path(url if query_at < 0 else url[:query_at])
+        host = exchange.host
+        if self.forwarded_per_request:
+            listener = self.listener
+            found = forwarded(
+                dp.addresses,
+                self.client_ip,
+                self.headers_trusted,
+                exchange.headers,
+                listener.scheme,
+                listener.public_port,
+            )
+            exchange.client_ip = found.client
+            exchange.forwarded = found.block
+            exchange.forwarded_host = found.host
+        content_length = exchange.content_length
         table = dp.table
         route = table.route(host, path, exchange)
         exchange.route = route
@@ -470,10 +641,12 @@ class ClientConnection(asyncio.Protocol):
             if backend is None:
                 return
         exchange.backend = backend
-        if (content_length > 0 or chunked) and self._buffer_body(exchange, route, host_header,
-                                                                 connection):
+        if (content_length > 0 or exchange.chunked_request) and self._buffer_body(
+                exchange, route, exchange.host_header, exchange.connection):
             return
-        exchange.outbox.insert(0, self._upstream_head(exchange, route, host_header, connection))
+        exchange.outbox.insert(
+            0, self._upstream_head(exchange, route, exchange.host_header, exchange.connection)
+        )
         self._forward(exchange)
 
     def _buffer_body(self, exchange: Exchange, route: Route, host_header: bytes,
@@ -609,7 +782,9 @@ class ClientConnection(asyncio.Protocol):
 
     @property
     def client_address(self) -> str:
-        return self.client_ip
+        """The trusted client address of the request being routed (client_address.py)."""
+        active = self.active
+        return active.client_ip if active is not None else self.client_ip
 
     def _upstream_head(
         self, exchange: Exchange, route: Route, host_header: bytes, connection: bytes
@@ -628,7 +803,6 @@ class ClientConnection(asyncio.Protocol):
         if edits is not None:
             for edit in edits:
                 dropped = dropped | edit.replaced
-        forwarded_for = b""
         upgrade = b""
         for name, lname, value in exchange.headers:
             if lname in dropped:
@@ -636,13 +810,10 @@ class ClientConnection(asyncio.Protocol):
                     upgrade = value
                 continue
             if lname in SET_BY_PROXY:
-                if lname == b"x-forwarded-for":
-                    forwarded_for += value + b", "
                 continue
             parts += (name, b": ", value, b"\r\n")
-        ip = self.client_ip.encode()
-        parts += (b"x-forwarded-for: ", forwarded_for, ip, b"\r\n", self.forwarded_fixed)
-        parts += (b"x-forwarded-host: ", exchange.host.encode("latin-1"), b"\r\n")
+        forwarded_host = exchange.forwarded_host or exchange.host.encode("latin-1")
+        parts += (exchange.forwarded, b"x-forwarded-host: ", forwarded_host, b"\r\n")
         if exchange.chunked_request:
             parts.append(b"transfer-encoding: chunked\r\n")
         if exchange.upgrade and upgrade:
@@ -680,11 +851,22 @@ class ClientConnection(asyncio.Protocol):
         exchange.upstream_started = dp.loop.time()
         pool = dp.pool(endpoint.address) if backend.tls is None else dp.tls_pool(
             endpoint.address, backend)
-        upstream = None if exchange.fresh else pool.take_idle()
-        if upstream is not None:
-            self._send(exchange, upstream, self._read_timeout(route))
+        if exchange.fresh:
+            upstream = None
+        elif exchange.method in IDEMPOTENT_METHODS:
+            upstream = pool.take_idle(0.0)
         else:
+            # A connection the upstream may be closing would fail a write that must
+            # not be replayed: only one that was idle a moment ago is safe to reuse.
+            upstream = pool.take_idle(dp.loop.time() - dp.settings.non_idempotent_reuse_idle)
+        if upstream is None:
             dp.connect(pool, exchange, self._read_timeout(route))
+        elif self.feeding:
+            # The rest of this read may hold a framing error: nothing is written
+            # upstream before it is all parsed (then head and body go in one write).
+            self.deferred = (exchange, upstream, self._read_timeout(route))
+        else:
+            self._send(exchange, upstream, self._read_timeout(route))
 
     def _read_timeout(self, route: Route) -> float:
         timeout = route.upstream.read_timeout
@@ -715,14 +897,15 @@ class ClientConnection(asyncio.Protocol):
         backend_key = exchange.backend.key if exchange.backend is not None else ""
         dp.stats.upstream_failed(backend_key, reason)
         exchange.upstream = None
-        if self._retry(exchange, reason, stale):
-            self._forward_again(exchange)
+        retry = self._retry(exchange, reason, stale)
+        if retry:
+            self._forward_again(exchange, retry)
             return
         timeout = reason in ("connect_timeout", "read_timeout", "send_timeout")
         self.answer(exchange, 504 if timeout else 502)
 
-    def _retry(self, exchange: Exchange, reason: str, stale: bool) -> bool:
-        """Whether the route's proxy-next-upstream policy sends `exchange` again."""
+    def _retry(self, exchange: Exchange, reason: str, stale: bool) -> str:
+        """Why the route's proxy-next-upstream policy sends `exchange` again; '' if not."""
         route = exchange.route
         assert route is not None
         policy = policy_of(route.upstream.retry, self.dp.settings.max_retries)
@@ -731,16 +914,30 @@ class ClientConnection(asyncio.Protocol):
             # A keep-alive connection the upstream had already closed: not a real failure.
             exchange.fresh = True
             exchange.tried.pop()
-            return True
+            return "stale_connection"
         backend = exchange.backend
         if backend is not None and len(exchange.tried) >= len(backend.usable):
-            return False  # no other endpoint: the last answer stands (504 after a timeout)
+            return ""  # no other endpoint: the last answer stands (504 after a timeout)
         elapsed = self.dp.loop.time() - exchange.started_at
-        return may_retry(policy, reason, exchange.method, replayable, len(exchange.tried),
-                         elapsed)
+        retry = may_retry(policy, reason, exchange.method, replayable, len(exchange.tried),
+                          elapsed)
+        return reason if retry else ""
 
-    def _forward_again(self, exchange: Exchange) -> None:
-        self.dp.stats.retries += 1
+    def _forward_again(self, exchange: Exchange, reason: str) -> None:
+        """Send `exchange` again, and say so: every retry is logged and counted by reason."""
+        dp = self.dp
+        dp.stats.retried(reason)
+        endpoint = exchange.endpoint
+        backend = exchange.backend
+        log.info(
+            "retrying upstream request",
+            extra={
+                "reason": reason,
+                "method": exchange.method.decode("latin-1"),
+                "backend": backend.key if backend is not None else "",
+                "endpoint": f"{endpoint.ip}:{endpoint.port}" if endpoint else "",
+            },
+        )
         if exchange.replay:
             exchange.outbox[:0] = exchange.replay
         exchange.replay = []
@@ -757,7 +954,7 @@ class ClientConnection(asyncio.Protocol):
         if retry is not None and status in retry.statuses and self._retry(
                 exchange, f"http_{status}", False):
             exchange.upstream = None
-            self.dp.loop.call_soon(self._forward_again, exchange)
+            self.dp.loop.call_soon(self._forward_again, exchange, f"http_{status}")
             return True
         errors = route.errors
         if errors is None or status not in errors.codes:
@@ -789,6 +986,8 @@ class ClientConnection(asyncio.Protocol):
         exchange.status = status
         if exchange.request_id:
             extra = (*extra, (b"x-request-id", exchange.request_id))
+        if exchange.http10 and not exchange.close_after:
+            extra += ((b"connection", b"keep-alive"),)  # HTTP/1.0 closes unless told otherwise
         if exchange.response_filters:
             headers = list(extra)
             apply_response_filters(exchange, headers)
@@ -866,6 +1065,10 @@ class ClientConnection(asyncio.Protocol):
             if not self.queue:
                 self._resume(_PAUSE_QUEUE)
             self._start(following)
+        elif self.rejected:
+            self.write(simple_response(self.rejected, close=True))
+            self._finished(self._unparsed(), self.rejected)
+            self.close()
         else:
             self._resume(_PAUSE_QUEUE)
 

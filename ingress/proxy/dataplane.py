@@ -4,6 +4,9 @@
 their headers are complete. Per-endpoint state (pools, health, load) is
 keyed by address so it survives swaps; endpoints that leave the table have
 their idle connections closed and their busy ones closed once done.
+
+Client connections are counted here: at `--max-connections` the listeners
+stop accepting (listeners.py) until one closes.
 """
 
 from __future__ import annotations
@@ -23,10 +26,18 @@ from ingress.observability.tracing import Tracer
 from ingress.proxy.access import AccessLog
 from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
+from ingress.proxy.client_address import ClientAddresses
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
 from ingress.proxy.peer import PeerCertificate
+from ingress.proxy.listeners import (
+    Acceptor,
+    LoopAcceptor,
+    ProxyProtocolAcceptor,
+    listening_sockets,
+)
+from ingress.proxy.proxy_protocol import Address
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings, with_overrides
@@ -77,6 +88,7 @@ class Dataplane:
         # Adds to a loop time to make it epoch seconds (span times).
         self.epoch_offset = time.time() - loop.time()
         self.listeners: list[Listener] = []
+        self.addresses = ClientAddresses(settings)
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.pools: dict[tuple[str, int], EndpointPool] = {}
@@ -89,7 +101,8 @@ class Dataplane:
         self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
         self.closing = False
-        self._servers: list[asyncio.Server] = []
+        self._acceptors: list[Acceptor] = []
+        self._accepting = True
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- configuration
@@ -137,6 +150,7 @@ class Dataplane:
         self.services.settings = settings
         self.access_log = self._access_log_for(settings)
         self.generate_request_id = settings.generate_request_id
+        self.addresses = ClientAddresses(settings)
         for listener in self.listeners:
             if listener.tls:
                 listener.response_headers = _hsts_header(settings)
@@ -157,7 +171,7 @@ class Dataplane:
         if pool is None:
             settings = self.settings
             pool = self.pools[address] = EndpointPool(
-                address, self.loop, settings.upstream_keepalive,
+                address, self.loop, settings.upstream_keepalive, settings.max_header_size,
                 settings.upstream_keepalive_requests,
             )
         return pool
@@ -170,7 +184,7 @@ class Dataplane:
         if pool is None:
             settings = self.settings
             pool = self.tls_pools[address, tls.key] = EndpointPool(
-                address, self.loop, settings.upstream_keepalive,
+                address, self.loop, settings.upstream_keepalive, settings.max_header_size,
                 settings.upstream_keepalive_requests,
             )
             pool.tls = tls
@@ -247,16 +261,54 @@ class Dataplane:
         self, listener: Listener, port: int, tls_context: ssl.SSLContext | None
     ) -> None:
         settings = self.settings
-        server = await self.loop.create_server(
-            lambda: ClientConnection(self, listener),
-            settings.bind,
-            port,
-            ssl=tls_context,
-            reuse_port=True,
-            backlog=4096,
-            ssl_handshake_timeout=settings.client_header_timeout if tls_context else None,
-        )
-        self._servers.append(server)
+        for sock in listening_sockets(settings.bind, port):
+            acceptor: Acceptor
+            if settings.proxy_protocol:
+
+                def proxied(source: Address | None) -> ClientConnection:
+                    return ClientConnection(self, listener, source)
+
+                acceptor = ProxyProtocolAcceptor(
+                    self.loop, sock, proxied, tls_context, settings.tls_handshake_timeout,
+                    settings.proxy_protocol_timeout,
+                )
+            else:
+                acceptor = LoopAcceptor(
+                    self.loop, sock, lambda: ClientConnection(self, listener), tls_context,
+                    settings.tls_handshake_timeout,
+                )
+            self._acceptors.append(acceptor)
+            await acceptor.start()
+
+    # --- client connections
+
+    def connection_opened(self, conn: ClientConnection) -> None:
+        self.connections.add(conn)
+        stats = self.stats
+        stats.active_connections += 1
+        stats.connections_accepted += 1
+        limit = self.settings.max_connections
+        if limit and stats.active_connections >= limit and self._accepting:
+            self._accepting = False
+            stats.accept_paused = 1
+            stats.connection_limit_reached += 1
+            log.warning("--max-connections reached: not accepting", extra={"limit": limit})
+            for acceptor in self._acceptors:
+                acceptor.pause()
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        self.connections.discard(conn)
+        stats = self.stats
+        stats.active_connections -= 1
+        if (
+            not self._accepting
+            and not self.closing
+            and stats.active_connections < self.settings.max_connections
+        ):
+            self._accepting = True
+            stats.accept_paused = 0
+            for acceptor in self._acceptors:
+                acceptor.resume()
 
     async def _sweep(self) -> None:
         while True:
@@ -276,16 +328,16 @@ class Dataplane:
             idle_timeout = self.settings.upstream_keepalive_timeout
             for pool in (*self.pools.values(), *self.tls_pools.values()):
                 for upstream in pool.idle:
-                    if upstream.deadline == 0.0:
-                        upstream.deadline = now + idle_timeout
-                    elif upstream.deadline < now:
+                    if upstream.idle_since < now - idle_timeout:
                         upstream.close()
 
     # --- shutdown
 
     def stop_accepting(self) -> None:
-        for server in self._servers:
-            server.close()
+        self._accepting = False
+        for acceptor in self._acceptors:
+            acceptor.close()
+        self._acceptors.clear()
 
     async def drain(self, grace: float) -> None:
         """Close idle connections now and busy ones after their response, within `grace`."""

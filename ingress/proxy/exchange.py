@@ -64,16 +64,23 @@ class Exchange:
         "body_bytes",
         "body_done",
         "chunked_request",
+        "client_ip",
         "close_after",
         "conn",
+        "connection",
+        "content_length",
         "endpoint",
         "error_page",
+        "forwarded",
+        "forwarded_host",
         "fresh",
         "head_only",
         "header_edits",
         "headers",
         "headers_at",
         "host",
+        "host_header",
+        "http10",
         "method",
         "on_end",
         "outbox",
@@ -108,9 +115,17 @@ class Exchange:
         self.method = method
         self.url = url
         self.target = url  # what goes upstream: the client's target unless a filter rewrote it
-        self.path = ""
-        self.host = ""
+        self.path = ""  # canonical: what routes are matched on
+        self.host = ""  # the routing name: lower case, no port, no trailing dot
+        self.host_header = b""  # as received (or the absolute-form authority)
         self.headers: list[Header] = []
+        self.content_length = -1
+        self.connection = b""  # the Connection header
+        self.http10 = False
+        self.client_ip = ""  # the one trusted client address (client_address.py)
+        # x-forwarded-for, x-real-ip, -proto and -port lines, and a trusted x-forwarded-host.
+        self.forwarded = b""
+        self.forwarded_host = b""
         self.route: Route | None = None
         self.backend: Backend | None = None
         # Request header changes from the route's filters; None for nearly every request.

@@ -4,6 +4,12 @@ An `EndpointPool` exists per endpoint address (not per table), so idle
 connections, load and passive-health state survive table swaps. Responses
 are parsed with llhttp (httptools) in protocol callbacks; everything one
 `data_received` produces for the client is written with one `write`.
+
+A response that cannot be framed unambiguously (Content-Length with
+Transfer-Encoding, differing Content-Lengths, a coding other than exactly
+`chunked`, an invalid status line) or whose head exceeds `--max-header-size`
+is answered 502 and its connection discarded, as nginx does: forwarding it
+would let the upstream's framing desynchronise the client's connection.
 """
 
 from __future__ import annotations
@@ -24,6 +30,10 @@ if TYPE_CHECKING:
 DEFAULT_SEND_TIMEOUT = 60.0
 
 
+class _BadResponse(Exception):
+    """The upstream's response cannot be forwarded safely: 502."""
+
+
 class EndpointPool:
     __slots__ = (
         "active",
@@ -32,6 +42,7 @@ class EndpointPool:
         "failures",
         "idle",
         "loop",
+        "max_header_size",
         "max_idle",
         "max_requests",
         "retired",
@@ -44,12 +55,14 @@ class EndpointPool:
         address: tuple[str, int],
         loop: asyncio.AbstractEventLoop,
         max_idle: int,
+        max_header_size: int,
         max_requests: int = 0,
     ) -> None:
         self.address = address
         self.loop = loop
         self.max_idle = max_idle
         self.max_requests = max_requests  # per connection, then it closes (0: no limit)
+        self.max_header_size = max_header_size
         self.idle: list[UpstreamConnection] = []
         self.active = 0  # exchanges in flight (least_conn reads this)
         self.failures = 0  # consecutive connect failures
@@ -58,12 +71,17 @@ class EndpointPool:
         self.tls: UpstreamTls | None = None  # set on pools of TLS connections
         self.server_name = ""  # the name their certificates must carry (and maybe the SNI)
 
-    def take_idle(self) -> UpstreamConnection | None:
+    def take_idle(self, idle_since: float) -> UpstreamConnection | None:
+        """The warmest idle connection, if it has been idle since `idle_since` or longer ago."""
         idle = self.idle
         while idle:
-            conn = idle.pop()  # LIFO: the warmest connection, and the others may time out
-            if not conn.closed:
-                return conn
+            conn = idle[-1]  # LIFO: the warmest connection, and the others may time out
+            if conn.closed:
+                idle.pop()
+            elif conn.idle_since < idle_since:
+                return None  # the warmest is too old: so are the rest
+            else:
+                return idle.pop()
         return None
 
     def release(self, conn: UpstreamConnection) -> None:
@@ -72,6 +90,7 @@ class EndpointPool:
             conn.close()
         else:
             conn.deadline = 0.0
+            conn.idle_since = self.loop.time()
             if conn.transport is not None:
                 conn.transport.resume_reading()  # it may have been paused for a slow client
             self.idle.append(conn)
@@ -100,10 +119,15 @@ class EndpointPool:
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
+        "body_stall",
         "closed",
         "deadline",
         "exchange",
         "finished",
+        "head_bytes",
+        "head_size",
+        "idle_since",
+        "in_head",
         "interim",
         "keep_alive",
         "out",
@@ -135,7 +159,12 @@ class UpstreamConnection(asyncio.Protocol):
         # The exchange whose request the pod stopped taking: `deadline` is the send timeout.
         self.stalled: Exchange | None = None
         self.deadline = 0.0  # loop time after which a busy connection has timed out
+        self.idle_since = 0.0  # loop time it went back to the pool
         self.read_timeout = 0.0
+        self.in_head = False
+        self.head_bytes = 0  # raw bytes received while in a response head
+        self.head_size = 0  # the parsed head's (and trailers') size
+        self.body_stall = 0  # bytes read that produced nothing for the client
         self.out: list[bytes] = []
         self.reason = b""
         self.resp_headers: list[tuple[bytes, bytes]] = []
@@ -272,6 +301,11 @@ class UpstreamConnection(asyncio.Protocol):
         out: list[bytes] = []
         self.out = out
         self.deadline = self.pool.loop.time() + self.read_timeout
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > 2 * self.pool.max_header_size:
+                self._broken(exchange, out)
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -283,12 +317,19 @@ class UpstreamConnection(asyncio.Protocol):
             self._broken(exchange, out)
             return
         if out:
+            self.body_stall = 0
             data = out[0] if len(out) == 1 else b"".join(out)
             exchange.sent_bytes += len(data)
             if exchange.throttle is None:
                 exchange.conn.write(data)
             else:
                 exchange.throttle.write(self, data)
+        elif not self.in_head:
+            # Chunk sizes, extensions and trailers only: bounded like a head.
+            self.body_stall += len(data)
+            if self.body_stall > self.pool.max_header_size:
+                self._broken(exchange, out)
+                return
         finished, self.finished = self.finished, None
         if finished is not None:
             # An upstream that answered before it read the whole request
@@ -303,11 +344,19 @@ class UpstreamConnection(asyncio.Protocol):
                 finished.throttle.then(finished.conn.response_done)
 
     def _broken(self, exchange: Exchange, out: list[bytes]) -> None:
+        """The response cannot be framed or is too large: discard this connection."""
         self.close()
+        finished, self.finished = self.finished, None
+        if finished is not None:
+            # The response was complete; the bytes after it were not a response.
+            if out:
+                finished.conn.write(b"".join(out))
+            finished.conn.response_done(finished)
+            return
         self._detach()
         if exchange.response_started and out:
             exchange.conn.write(b"".join(out))
-        self._fail(exchange, "invalid_response", self.reused)
+        self._fail(exchange, "invalid_response", stale=False)
 
     def _become_tunnel(self, exchange: Exchange, rest: bytes) -> None:
         """After a 101 the connection carries raw bytes to the client until either side closes."""
@@ -317,18 +366,29 @@ class UpstreamConnection(asyncio.Protocol):
         exchange.conn.start_tunnel(exchange, self, rest)
 
     def on_message_begin(self) -> None:
+        if self.exchange is None:
+            raise _BadResponse()  # a second response to one request
         self.reason = b""
         self.resp_headers = []
+        self.in_head = True
+        self.head_bytes = self.head_size = 0
 
     def on_status(self, reason: bytes) -> None:
         self.reason += reason
+        self.head_size += len(reason)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Trailers come here too: counted with the head (on_message_complete checks), never
+        # forwarded (nginx forwards none either).
+        self.head_size += len(name) + len(value) + 4
         self.resp_headers.append((name, value))
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange
         assert exchange is not None
+        self.in_head = False
+        if self.head_size > self.pool.max_header_size:
+            raise _BadResponse()
         status = self.parser.get_status_code()
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
@@ -340,6 +400,9 @@ class UpstreamConnection(asyncio.Protocol):
             extra = extra_hop_by_hop(head.connection)
             if extra:  # rare: the upstream named more hop-by-hop headers
                 head = _ResponseHead(self.resp_headers, HOP_BY_HOP | extra)
+        if head.coding and head.coding.strip().lower() != b"chunked":
+            # Forwarding it dechunked would drop a coding (gzip...) silently.
+            raise _BadResponse()
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason), *head.lines]
         upgrade = head.upgrade
         if self.interim:
@@ -365,14 +428,22 @@ class UpstreamConnection(asyncio.Protocol):
             return
         no_body = exchange.head_only or status in (204, 304)
         if not no_body and not head.framed:
-            if head.chunked:
-                self.rechunk = True
+            chunked = bool(head.coding)
+            if exchange.http10:
+                # HTTP/1.0 knows no chunks: the body ends when the connection closes.
+                exchange.close_after = True
+                self.until_close = not chunked
             else:
-                # Delimited by the upstream closing: re-frame as chunks for the client.
-                self.until_close = self.rechunk = True
-            parts.append(b"transfer-encoding: chunked\r\n")
+                if chunked:
+                    self.rechunk = True
+                else:
+                    # Delimited by the upstream closing: re-frame as chunks for the client.
+                    self.until_close = self.rechunk = True
+                parts.append(b"transfer-encoding: chunked\r\n")
         if exchange.close_after:
             parts.append(b"connection: close\r\n")
+        elif exchange.http10:
+            parts.append(b"connection: keep-alive\r\n")  # HTTP/1.0 closes unless told
         parts += (exchange.response_headers, b"\r\n")
         head_bytes = b"".join(parts)
         exchange.response_head = len(head_bytes)
@@ -402,6 +473,8 @@ class UpstreamConnection(asyncio.Protocol):
         exchange = self.exchange
         if exchange is None:  # HEAD already finished in on_headers_complete
             return
+        if self.head_size > self.pool.max_header_size:
+            raise _BadResponse()  # the trailers made the head too large
         if self.rechunk:
             self.out.append(LAST_CHUNK)
         self._finish(exchange)
@@ -410,17 +483,18 @@ class UpstreamConnection(asyncio.Protocol):
 class _ResponseHead:
     """The upstream's response headers without `dropped`, as lines for the client."""
 
-    __slots__ = ("chunked", "connection", "framed", "lines", "upgrade")
+    __slots__ = ("coding", "connection", "framed", "lines", "upgrade")
 
     def __init__(self, headers: list[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> None:
         lines: list[bytes] = []
-        self.framed = self.chunked = False
-        self.upgrade = self.connection = b""
+        self.framed = False
+        self.upgrade = self.connection = self.coding = b""
         for name, value in headers:
             lname = name.lower()
             if lname in dropped:
                 if lname == b"transfer-encoding":
-                    self.chunked = True
+                    # A second Transfer-Encoding line fails the `chunked` check.
+                    self.coding = b"repeated" if self.coding else value
                 elif lname == b"upgrade":
                     self.upgrade = value
                 elif lname == b"connection":

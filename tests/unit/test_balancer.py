@@ -35,7 +35,7 @@ def rig() -> Iterator[Rig]:
 
     def pool(address: tuple[str, int]) -> EndpointPool:
         if address not in pools:
-            pools[address] = EndpointPool(address, loop, 8)
+            pools[address] = EndpointPool(address, loop, 8, 32768)
         return pools[address]
 
     yield Balancers(pool, clock), pools, clock

@@ -73,8 +73,10 @@ def traffic() -> ProxyStats:
 def test_portico_families_are_derived_from_the_series() -> None:
     stats = traffic()
     stats.upstream_failed("default/hello:http", "connect")
-    stats.retries = 1
+    stats.retried("stale_connection")
     stats.active_connections = 5
+    stats.accept_paused = 1
+    stats.connection_limit_reached = 3
     stats.open_tunnels = 2
     stats.tls_handshakes = 7
     stats.access_log_lines, stats.access_log_dropped = 9, 3
@@ -97,8 +99,10 @@ def test_portico_families_are_derived_from_the_series() -> None:
         f"portico_upstream_response_seconds_count{{{route}}} 3",
         f"portico_upstream_response_seconds_sum{{{route}}} 1.504",
         'portico_upstream_errors_total{backend="default/hello:http",reason="connect"} 1',
-        "portico_upstream_retries_total 1",
+        'portico_upstream_retries_total{reason="stale_connection"} 1',
         "portico_active_connections 5",
+        "portico_accept_paused 1",
+        "portico_connection_limit_reached_total 3",
         "portico_open_tunnels 2",
         "portico_tls_handshakes_total 7",
         "portico_access_log_lines_total 9",
