@@ -261,7 +261,9 @@ class Seen:
     """What reached the backend."""
 
     bytes: int = 0
-    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # complete
+    begun: int = 0  # requests whose first byte arrived, complete or not
+    invalid: int = 0  # connections on which bytes arrived that are not HTTP
     opened: int = 0  # connections
     closed: int = 0
 
@@ -287,10 +289,12 @@ class _Recorder(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError:
+            self.seen.invalid += 1
             if self.transport is not None:
                 self.transport.close()
 
     def on_message_begin(self) -> None:
+        self.seen.begun += 1
         self.url = b""
         self.headers = {}
 
@@ -347,8 +351,9 @@ class RecordingBackend:
     def reset(self) -> Seen:
         """What was seen so far; counting starts again from nothing."""
         seen = self.seen
-        snapshot = Seen(seen.bytes, list(seen.requests), seen.opened, seen.closed)
-        seen.bytes = seen.opened = seen.closed = 0
+        snapshot = Seen(seen.bytes, list(seen.requests), seen.begun, seen.invalid, seen.opened,
+                        seen.closed)
+        seen.bytes = seen.begun = seen.invalid = seen.opened = seen.closed = 0
         seen.requests.clear()
         return snapshot
 

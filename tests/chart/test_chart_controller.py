@@ -135,8 +135,11 @@ def test_optional_flags_follow_values(render: Render) -> None:
     assert "watch-ingress-without-class" in given and given["watch-ingress-without-class"] is None
     assert given["max-body-size"] == "1048576"
     assert "hsts" in given and "no-hsts-include-subdomains" in given
+    assert "proxy-protocol" in given and given["proxy-protocol-timeout"] == "3"
+    assert given["trusted-proxies"] == "10.0.0.0/8,192.168.0.0/16"
     defaults = flags(render({}))
-    assert not {"workers", "default-ssl-certificate", "watch-namespace"} & set(defaults)
+    assert not {"workers", "default-ssl-certificate", "watch-namespace", "proxy-protocol",
+                "trusted-proxies"} & set(defaults)
 
 
 def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenario: str) -> None:

@@ -98,6 +98,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if $c.config }}
 - --configmap={{ .Release.Namespace }}/{{ include "portico.fullname" . }}-controller
 {{- end }}
+{{- if $c.proxyProtocol.enabled }}
+- --proxy-protocol
+- --proxy-protocol-timeout={{ $c.proxyProtocol.timeoutSeconds }}
+{{- end }}
+{{- with $c.trustedProxies }}
+- --trusted-proxies={{ join "," . }}
+{{- end }}
 {{- range $flag, $value := $c.extraArgs }}
 {{- if kindIs "bool" $value }}
 - --{{ if not $value }}no-{{ end }}{{ $flag }}
