@@ -306,8 +306,12 @@ class Settings:
         return self.controller_namespace or os.environ.get("POD_NAMESPACE") or "default"
 
     def __post_init__(self) -> None:
-        networks(self.trusted_proxies, "trusted-proxies")
-        networks(self.proxy_real_ip_cidr, "proxy-real-ip-cidr")
+        for flag, cidrs in (("trusted-proxies", self.trusted_proxies),
+                            ("proxy-real-ip-cidr", self.proxy_real_ip_cidr)):
+            try:
+                ip_networks(cidrs)
+            except ValueError as error:
+                raise ValueError(f"--{flag}: {error}") from None
         if not self.forwarded_for_header.strip():
             raise ValueError("--forwarded-for-header: must name a header")
 
@@ -331,8 +335,8 @@ def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings
     return replace(settings, **overrides)
 
 
-def networks(text: str, flag: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    """Comma-separated CIDRs or addresses; ValueError names the flag and the bad item."""
+def ip_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated CIDRs or addresses; ValueError names the bad item."""
     found = []
     for item in text.split(","):
         item = item.strip()
@@ -341,7 +345,7 @@ def networks(text: str, flag: str) -> tuple[ipaddress.IPv4Network | ipaddress.IP
         try:
             found.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ValueError(f"--{flag}: {item!r} is not an IP address or CIDR range") from None
+            raise ValueError(f"{item!r} is not an IP address or CIDR range") from None
     return tuple(found)
 
 

@@ -22,7 +22,7 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from ingress.proxy.exchange import Header
 from ingress.proxy.target import BadTarget, host_name
-from ingress.settings import Settings, networks
+from ingress.settings import Settings, ip_networks
 
 Network = IPv4Network | IPv6Network
 
@@ -58,9 +58,9 @@ class ClientAddresses:
 
     def __init__(self, settings: Settings) -> None:
         if settings.trusted_proxies:
-            self.trusted = networks(settings.trusted_proxies, "trusted-proxies")
+            self.trusted = ip_networks(settings.trusted_proxies)
         else:
-            self.trusted = networks(settings.proxy_real_ip_cidr, "proxy-real-ip-cidr")
+            self.trusted = ip_networks(settings.proxy_real_ip_cidr)
         self.use_headers = settings.use_forwarded_headers or bool(settings.trusted_proxies)
         self.header = settings.forwarded_for_header.strip().lower().encode("latin-1")
         self.compute_full = settings.compute_full_forwarded_for

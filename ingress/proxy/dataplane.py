@@ -33,6 +33,7 @@ from ingress.proxy.filters import FilterServices
 from ingress.proxy.peer import PeerCertificate
 from ingress.proxy.listeners import (
     Acceptor,
+    Listening,
     LoopAcceptor,
     ProxyProtocolAcceptor,
     listening_sockets,
@@ -262,6 +263,7 @@ class Dataplane:
     ) -> None:
         settings = self.settings
         for sock in listening_sockets(settings.bind, port):
+            listening = Listening(self.loop, sock, tls_context, settings.tls_handshake_timeout)
             acceptor: Acceptor
             if settings.proxy_protocol:
 
@@ -269,14 +271,10 @@ class Dataplane:
                     return ClientConnection(self, listener, source)
 
                 acceptor = ProxyProtocolAcceptor(
-                    self.loop, sock, proxied, tls_context, settings.tls_handshake_timeout,
-                    settings.proxy_protocol_timeout,
+                    listening, proxied, settings.proxy_protocol_timeout
                 )
             else:
-                acceptor = LoopAcceptor(
-                    self.loop, sock, lambda: ClientConnection(self, listener), tls_context,
-                    settings.tls_handshake_timeout,
-                )
+                acceptor = LoopAcceptor(listening, lambda: ClientConnection(self, listener))
             self._acceptors.append(acceptor)
             await acceptor.start()
 

@@ -21,6 +21,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from ingress.proxy.proxy_protocol import Address, ProxyHeaderError, read_header
@@ -56,6 +57,20 @@ def listening_sockets(host: str, port: int) -> list[socket.socket]:
     return sockets
 
 
+@dataclass(frozen=True, slots=True)
+class Listening:
+    """A listening socket, and how the connections accepted from it start."""
+
+    loop: asyncio.AbstractEventLoop
+    sock: socket.socket
+    tls: ssl.SSLContext | None
+    tls_handshake_timeout: float
+
+    @property
+    def handshake_timeout(self) -> float | None:
+        return self.tls_handshake_timeout if self.tls is not None else None
+
+
 class Acceptor(Protocol):
     async def start(self) -> None: ...
     def pause(self) -> None: ...
@@ -66,19 +81,9 @@ class Acceptor(Protocol):
 class LoopAcceptor:
     """The event loop's own accepting (and TLS handshakes), on a duplicate of `sock`."""
 
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
-        factory: Callable[[], asyncio.Protocol],
-        tls: ssl.SSLContext | None,
-        handshake_timeout: float,
-    ) -> None:
-        self._loop = loop
-        self._sock = sock
+    def __init__(self, listening: Listening, factory: Callable[[], asyncio.Protocol]) -> None:
+        self._listening = listening
         self._factory = factory
-        self._tls = tls
-        self._handshake_timeout = handshake_timeout if tls is not None else None
         self._server: asyncio.Server | None = None
         self._wanted = False
         self._starting = False
@@ -90,12 +95,13 @@ class LoopAcceptor:
     async def _serve(self) -> None:
         self._starting = True
         try:
-            server = await self._loop.create_server(
+            listening = self._listening
+            server = await listening.loop.create_server(
                 self._factory,
-                sock=socket.socket(fileno=os.dup(self._sock.fileno())),
-                ssl=self._tls,
+                sock=socket.socket(fileno=os.dup(listening.sock.fileno())),
+                ssl=listening.tls,
                 backlog=_BACKLOG,
-                ssl_handshake_timeout=self._handshake_timeout,
+                ssl_handshake_timeout=listening.handshake_timeout,
             )
         finally:
             self._starting = False
@@ -113,11 +119,11 @@ class LoopAcceptor:
     def resume(self) -> None:
         self._wanted = True
         if self._server is None and not self._starting:
-            self._loop.create_task(self._serve())
+            self._listening.loop.create_task(self._serve())
 
     def close(self) -> None:
         self.pause()
-        self._sock.close()
+        self._listening.sock.close()
 
 
 class ProxyProtocolAcceptor:
@@ -125,18 +131,14 @@ class ProxyProtocolAcceptor:
 
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
+        listening: Listening,
         factory: Callable[[Address | None], asyncio.Protocol],
-        tls: ssl.SSLContext | None,
-        handshake_timeout: float,
         header_timeout: float,
     ) -> None:
-        self._loop = loop
-        self._sock = sock
+        self._listening = listening
+        self._loop = listening.loop
+        self._sock = listening.sock
         self._factory = factory
-        self._tls = tls
-        self._handshake_timeout = handshake_timeout if tls is not None else None
         self._header_timeout = header_timeout
         self._reading = False
         self._pending: set[asyncio.Task[None]] = set()
@@ -188,8 +190,8 @@ class ProxyProtocolAcceptor:
             await self._loop.connect_accepted_socket(
                 lambda: self._factory(source),
                 conn,
-                ssl=self._tls,
-                ssl_handshake_timeout=self._handshake_timeout,
+                ssl=self._listening.tls,
+                ssl_handshake_timeout=self._listening.handshake_timeout,
             )
         except (OSError, TimeoutError) as error:  # ssl.SSLError is an OSError
             log.debug("connection after a PROXY header failed: %s", error)

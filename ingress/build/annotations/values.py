@@ -6,13 +6,13 @@ group reports it as a Problem naming the annotation.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from ingress.model.filters.core import Network
 from ingress.model.upstream import RETRY_CONDITIONS
+from ingress.settings import ip_networks
 
 
 class InvalidValue(ValueError):
@@ -120,15 +120,10 @@ def absolute_path(value: str) -> str:
 
 def networks(value: str) -> tuple[Network, ...]:
     """A comma-separated list of IP addresses and CIDR ranges (at least one)."""
-    ranges = []
-    for item in value.split(","):
-        text = item.strip()
-        if not text:
-            continue
-        try:
-            ranges.append(ipaddress.ip_network(text, strict=False))
-        except ValueError:
-            raise InvalidValue(f"{text!r} is not an IP address or CIDR range") from None
+    try:
+        ranges = ip_networks(value)
+    except ValueError as error:
+        raise InvalidValue(str(error)) from None
     if not ranges:
         raise InvalidValue("must list at least one CIDR range")
     return tuple(ranges)
