@@ -33,10 +33,12 @@ def canonical_path(raw: bytes) -> str:
     """The path of an origin-form target (`/...`, query removed) as routes see it.
 
     Ordinary paths (ASCII, no `%`, `//` or `/.`) are already canonical and
-    cost three substring scans; the rest are decoded and normalised.
+    cost a decode and three substring scans (of the text: `bytes in bytes`
+    is several times slower in CPython 3.11); the rest are normalised.
     """
-    if raw.isascii() and b"%" not in raw and b"//" not in raw and b"/." not in raw:
-        return raw.decode("ascii")
+    path = raw.decode("latin-1")
+    if path.isascii() and "%" not in path and "//" not in path and "/." not in path:
+        return path
     return _normalise(raw)
 
 
