@@ -102,6 +102,24 @@ def test_keys_override_defaults_and_annotations_override_keys() -> None:
     assert route.response_filters == ()
 
 
+def test_client_address_and_limit_keys() -> None:
+    data = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "10.0.0.0/8, 192.168.0.0/16",
+            "forwarded-for-header": "CF-Connecting-IP", "compute-full-forwarded-for": "true",
+            "client-body-timeout": "30", "max-worker-connections": "100"}
+    _, result = build_with(data)
+    assert not result.problems
+    settings = Settings(**result.table.settings)
+    assert settings.use_forwarded_headers and settings.compute_full_forwarded_for
+    assert settings.proxy_real_ip_cidr == "10.0.0.0/8, 192.168.0.0/16"
+    assert settings.forwarded_for_header == "CF-Connecting-IP"
+    assert (settings.client_body_timeout, settings.max_connections) == (30.0, 100)
+    _, result = build_with({"enable-real-ip": "true", "proxy-real-ip-cidr": "10.0.0.0/33"})
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller",
+                                       'data["proxy-real-ip-cidr"]', "InvalidConfigMap")]
+    settings = Settings(**result.table.settings)
+    assert settings.use_forwarded_headers and settings.proxy_real_ip_cidr == "0.0.0.0/0"
+
+
 def test_retry_non_idempotent_adds_to_every_next_upstream() -> None:
     route, _ = build_with({"retry-non-idempotent": "true"},
                           {P + "proxy-next-upstream": "error http_503"})

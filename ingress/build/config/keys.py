@@ -88,6 +88,14 @@ def header_names(value: str) -> tuple[str, ...]:
     return names
 
 
+def one_header_name(value: str) -> str:
+    """forwarded-for-header: the name of the header the client address is read from."""
+    name = value.strip()
+    if not values.header_name(name):
+        raise InvalidValue(f"{value!r} is not a header name")
+    return name
+
+
 def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
     """The value's text, once `parse` accepts it (for keys used as text)."""
 
@@ -109,11 +117,15 @@ class Reading:
 READINGS: dict[str, Reading] = {
     "allow-cross-namespace-resources": Reading(boolean, "false"),
     "client-body-buffer-size": Reading(values.size, "8k"),
+    "client-body-timeout": Reading(values.whole_seconds, "60"),
     "client-header-timeout": Reading(values.whole_seconds, "60"),
+    "compute-full-forwarded-for": Reading(boolean, "false"),
     "custom-http-errors": Reading(http_codes, ""),
     "disable-access-log": Reading(boolean, "false"),
     "enable-access-log-for-default-backend": Reading(boolean, "false"),
+    "enable-real-ip": Reading(boolean, "false"),
     "force-ssl-redirect": Reading(boolean, "false"),
+    "forwarded-for-header": Reading(one_header_name, "X-Forwarded-For"),
     "generate-request-id": Reading(boolean, "true"),
     "global-allowed-response-headers": Reading(header_names, ""),
     "hsts": Reading(boolean, "true"),
@@ -124,6 +136,7 @@ READINGS: dict[str, Reading] = {
     "keep-alive-requests": Reading(values.whole_number, "1000"),
     "large-client-header-buffers": Reading(header_buffers, "4 8k"),
     "load-balance": Reading(load_balance, "round_robin"),
+    "max-worker-connections": Reading(values.whole_number, "16384"),
     "proxy-body-size": Reading(values.size, "1m"),
     "proxy-buffer-size": Reading(values.size, "4k"),
     "proxy-buffering": Reading(on_off, "off"),
@@ -137,6 +150,7 @@ READINGS: dict[str, Reading] = {
     "proxy-next-upstream-timeout": Reading(values.whole_seconds, "0"),
     "proxy-next-upstream-tries": Reading(values.whole_number, "3"),
     "proxy-read-timeout": Reading(values.whole_seconds, "60"),
+    "proxy-real-ip-cidr": Reading(checked(values.networks), "0.0.0.0/0"),
     "proxy-redirect-from": Reading(url_text, "off"),
     "proxy-redirect-to": Reading(url_text, "off"),
     "proxy-request-buffering": Reading(on_off, "on"),
@@ -155,6 +169,7 @@ READINGS: dict[str, Reading] = {
     "upstream-keepalive-connections": Reading(values.whole_number, "320"),
     "upstream-keepalive-requests": Reading(values.whole_number, "10000"),
     "upstream-keepalive-timeout": Reading(values.whole_seconds, "60"),
+    "use-forwarded-headers": Reading(boolean, "false"),
     **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),
