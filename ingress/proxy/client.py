@@ -347,9 +347,6 @@ class ClientConnection(asyncio.Protocol):
             return
         if self.in_head:
             self.head_bytes += len(data)
-            if self.head_bytes > 2 * self.dp.settings.max_header_size:
-                self._reject(431)
-                return
         in_body = self.current
         progress = 0 if in_body is None else in_body.body_bytes
         self.feeding = True
@@ -376,7 +373,12 @@ class ClientConnection(asyncio.Protocol):
                     self._send(exchange, upstream, read_timeout)
                 else:
                     upstream.pool.release(upstream)  # nothing was written on it
-        if in_body is not None and in_body is self.current:
+        if self.in_head:
+            # Still in a head after this read, so all of it was head: llhttp and httptools
+            # hold a header line until it ends, so the raw bytes are bounded too.
+            if self.head_bytes > 2 * self.dp.settings.max_header_size:
+                self._reject(431)
+        elif in_body is not None and in_body is self.current:
             self._body_read(in_body, progress, len(data))
 
     def _body_read(self, exchange: Exchange, progress: int, size: int) -> None:

@@ -30,7 +30,6 @@ from ingress.proxy.client_address import ClientAddresses
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
-from ingress.proxy.peer import PeerCertificate
 from ingress.proxy.listeners import (
     Acceptor,
     Listening,
@@ -38,6 +37,7 @@ from ingress.proxy.listeners import (
     ProxyProtocolAcceptor,
     listening_sockets,
 )
+from ingress.proxy.peer import PeerCertificate
 from ingress.proxy.proxy_protocol import Address
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name

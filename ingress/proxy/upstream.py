@@ -303,9 +303,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.deadline = self.pool.loop.time() + self.read_timeout
         if self.in_head:
             self.head_bytes += len(data)
-            if self.head_bytes > 2 * self.pool.max_header_size:
-                self._broken(exchange, out)
-                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
@@ -324,7 +321,12 @@ class UpstreamConnection(asyncio.Protocol):
                 exchange.conn.write(data)
             else:
                 exchange.throttle.write(self, data)
-        elif not self.in_head:
+        elif self.in_head:
+            # Still in the head after this read, so all of it was head.
+            if self.head_bytes > 2 * self.pool.max_header_size:
+                self._broken(exchange, out)
+                return
+        else:
             # Chunk sizes, extensions and trailers only: bounded like a head.
             self.body_stall += len(data)
             if self.body_stall > self.pool.max_header_size:

@@ -160,6 +160,21 @@ def test_http10_keep_alive_is_said_when_kept(edge: Edge) -> None:
             assert b"connection: keep-alive" in head.lower()
 
 
+def test_a_head_split_across_reads_is_not_counted_with_the_body_after_it(edge: Edge) -> None:
+    """Only reads that end inside a head count towards its raw size, not the body after it."""
+    body = b"b" * 200_000
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(f"POST /split HTTP/1.1\r\nHost: {HOST}\r\n".encode())
+        time.sleep(0.2)  # not a wait for state: it makes the head arrive in two reads
+        sock.sendall(f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                     + body)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data[:200]
+
+
 def test_pipelined_requests_before_a_bad_one_are_answered_first(edge: Edge) -> None:
     edge.backend.reset()
     good = f"GET /one HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
