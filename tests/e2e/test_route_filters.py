@@ -25,6 +25,7 @@ from ingress.model import (
     HeaderMatch,
     ObjectRef,
     PathType,
+    Regex,
     Route,
     RouteMatch,
     RoutingTable,
@@ -37,8 +38,8 @@ from ingress.model.filters.core import (
     HeaderEdits,
     RequestHeaders,
     ResponseHeaders,
-    Rewrite,
 )
+from ingress.model.filters.routing import RewritePath, Template
 from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
 
@@ -57,13 +58,16 @@ class Rig:
 
     def serve(self, *routes: Route) -> None:
         prefixes: dict[str, Route] = {}
+        regexes = tuple(r for r in routes if r.path_type is PathType.REGEX)
         for route in reversed(routes):  # the first route given heads its path's chain
+            if route.path_type is PathType.REGEX:
+                continue
             key = route.path.rstrip("/")
             if key in prefixes:
                 route = Route(**{**_fields(route), "next": prefixes[key]})
             prefixes[key] = route
-        self.dataplane.swap(RoutingTable(hosts={"h.test": VirtualHost("h.test",
-                                                                       prefixes=prefixes)}))
+        self.dataplane.swap(RoutingTable(hosts={"h.test": VirtualHost(
+            "h.test", prefixes=prefixes, regexes=regexes)}))
 
     async def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], Any]:
         async with aiohttp.ClientSession() as session, session.get(
@@ -92,8 +96,9 @@ async def rig() -> AsyncIterator[Rig]:
         await pods.close()
 
 
-def route(rig: Rig, path: str = "/", **extra: Any) -> Route:
-    return Route(path, PathType.PREFIX, extra.pop("backend", rig.backend("web", PODS[0])),
+def route(rig: Rig, path: str = "/", path_type: PathType = PathType.PREFIX,
+          **extra: Any) -> Route:
+    return Route(path, path_type, extra.pop("backend", rig.backend("web", PODS[0])),
                  SOURCE, "h.test", **extra)
 
 
@@ -120,10 +125,13 @@ async def test_direct_response_answers_without_a_pod_and_keeps_response_filters(
     assert status == 500 and headers["x-why"] == "no"
 
 
-async def test_rewrite_changes_only_the_target_sent_upstream(rig: Rig) -> None:
-    rig.serve(route(rig, "/api", filters=(Rewrite("/echo"),)))
-    status, _, echoed = await rig.get("/api/x?q=1")
-    assert status == 200 and echoed["path"] == "/echo/x" and echoed["query"] == "q=1"
+async def test_rewrite_uses_the_canonical_path_and_escapes_what_it_writes(rig: Rig) -> None:
+    pattern = "/api(/|$)(.*)"
+    rig.serve(route(rig, pattern, path_type=PathType.REGEX, regex=Regex(pattern, True),
+                    filters=(RewritePath(Template(("/echo/", 2))),)))
+    # /%61pi is /api: the capture is taken from the decoded path, escaped again upstream.
+    status, _, echoed = await rig.get("/%61pi/a%20b%25c?q=1")
+    assert status == 200 and echoed["path"] == "/echo/a%20b%25c" and echoed["query"] == "q=1"
 
 
 async def test_conditions_choose_between_routes_on_one_path(rig: Rig) -> None:

@@ -39,14 +39,6 @@ class AppRoot(Filter):
 
 
 @dataclass(frozen=True, slots=True)
-class Rewrite(Filter):
-    """Replace the route's matched path with `target` in the URL sent upstream."""
-
-    PHASE: ClassVar[Phase] = Phase.REWRITE
-    target: str
-
-
-@dataclass(frozen=True, slots=True)
 class SourceRanges(Filter):
     """403 unless the client address is in `allow` (when set) and not in `deny`."""
 

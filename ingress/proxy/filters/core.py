@@ -13,7 +13,6 @@ from ingress.model.filters.core import (
     Redirect,
     RequestHeaders,
     ResponseHeaders,
-    Rewrite,
     SourceRanges,
 )
 from ingress.proxy.filters.registry import (
@@ -74,21 +73,6 @@ def source_allows(client_address: str, flt: SourceRanges) -> bool:
 def _within(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
             networks: tuple[Network, ...]) -> bool:
     return any(address in network for network in networks)
-
-
-@request_runner(Rewrite)
-def rewrite(host: FilterHost, exchange: Exchange, flt: Rewrite) -> bool:
-    """Replace the route's matched prefix of the path with the target (query kept)."""
-    route = exchange.route
-    assert route is not None
-    text = exchange.target.decode("latin-1")
-    query_at = text.find("?")
-    path, query = (text, "") if query_at < 0 else (text[:query_at], text[query_at:])
-    prefix = route.path.rstrip("/")
-    rest = path[len(prefix) :] if path.startswith(prefix) else ""
-    joined = flt.target.rstrip("/") + rest if rest else flt.target
-    exchange.target = ((joined or "/") + query).encode("latin-1")
-    return False
 
 
 @request_runner(RequestHeaders)

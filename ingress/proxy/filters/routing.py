@@ -12,9 +12,9 @@ from ingress.proxy.filters.registry import FilterHost, request_runner
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
 
-# Characters a request target carries as they are; a rewritten path escapes the rest
-# (nginx's NGX_ESCAPE_URI, except '%': the path may still hold the client's escapes).
-_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+# Characters a request target carries as they are; a rewritten path escapes the rest,
+# '%' included (nginx's NGX_ESCAPE_URI): captures come from the decoded, canonical path.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 
 
 @request_runner(RewritePath)
