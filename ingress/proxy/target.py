@@ -17,6 +17,8 @@ cannot slip past the rules of `admin.example.com`.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 
 class BadTarget(ValueError):
     """The request target or Host cannot be routed: answered with 400."""
@@ -40,6 +42,16 @@ def canonical_path(raw: bytes) -> str:
     if path.isascii() and "%" not in path and "//" not in path and "/." not in path:
         return path
     return _normalise(raw)
+
+
+# Characters a path carries as they are; writing a canonical path back into a
+# target escapes the rest, '%' included (nginx's NGX_ESCAPE_URI): it is decoded text.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def path_target(path: str) -> str:
+    """A canonical (decoded) path written back as the path of a request target."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe=_PATH_SAFE)
 
 
 def _normalise(raw: bytes) -> str:

@@ -39,6 +39,7 @@ from ingress.model.filters.core import (
     RequestHeaders,
     ResponseHeaders,
 )
+from ingress.model.filters.gateway import ReplacePrefixMatch, URLRewrite
 from ingress.model.filters.routing import RewritePath, Template
 from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
@@ -132,6 +133,14 @@ async def test_rewrite_uses_the_canonical_path_and_escapes_what_it_writes(rig: R
     # /%61pi is /api: the capture is taken from the decoded path, escaped again upstream.
     status, _, echoed = await rig.get("/%61pi/a%20b%25c?q=1")
     assert status == 200 and echoed["path"] == "/echo/a%20b%25c" and echoed["query"] == "q=1"
+
+
+async def test_prefix_replacement_cuts_the_matched_prefix_off_the_canonical_path(
+    rig: Rig,
+) -> None:
+    rig.serve(route(rig, "/api", filters=(URLRewrite(ReplacePrefixMatch("/api", "/echo")),)))
+    status, _, echoed = await rig.get("/%61pi//x%25y?q=1")
+    assert status == 200 and echoed["path"] == "/echo/x%25y" and echoed["query"] == "q=1"
 
 
 async def test_conditions_choose_between_routes_on_one_path(rig: Rig) -> None:

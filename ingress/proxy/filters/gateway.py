@@ -11,6 +11,7 @@ from ingress.model.filters.gateway import (
     URLRewrite,
 )
 from ingress.proxy.filters.registry import FilterHost, request_runner
+from ingress.proxy.target import path_target
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
@@ -31,11 +32,16 @@ def _split_target(target: bytes) -> tuple[str, str]:
     return (text, "") if query_at < 0 else (text[:query_at], text[query_at:])
 
 
+def _modified_target_path(exchange: Exchange, modifier: PathModifier) -> str:
+    """The prefix the route matched is a prefix of the canonical path, not of the raw target."""
+    return path_target(modified_path(exchange.path, modifier))
+
+
 @request_runner(RequestRedirect)
 def request_redirect(host: FilterHost, exchange: Exchange, flt: RequestRedirect) -> bool:
     path, query = _split_target(exchange.url)
     if flt.path is not None:
-        path = modified_path(path, flt.path)
+        path = _modified_target_path(exchange, flt.path)
     authority = flt.hostname or exchange.host
     if flt.port is not None:
         authority = f"{authority}:{flt.port}"
@@ -45,6 +51,6 @@ def request_redirect(host: FilterHost, exchange: Exchange, flt: RequestRedirect)
 
 @request_runner(URLRewrite)
 def url_rewrite(host: FilterHost, exchange: Exchange, flt: URLRewrite) -> bool:
-    path, query = _split_target(exchange.target)
-    exchange.target = (modified_path(path, flt.path) + query).encode("latin-1")
+    _, query = _split_target(exchange.target)
+    exchange.target = (_modified_target_path(exchange, flt.path) + query).encode("latin-1")
     return False

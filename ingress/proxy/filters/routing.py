@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from ingress.model.filters.core import HeaderEdits
 from ingress.model.filters.routing import HostRedirect, RewritePath
 from ingress.proxy.filters.registry import FilterHost, request_runner
+from ingress.proxy.target import path_target
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
-
-# Characters a request target carries as they are; a rewritten path escapes the rest,
-# '%' included (nginx's NGX_ESCAPE_URI): captures come from the decoded, canonical path.
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
-
 
 @request_runner(RewritePath)
 def rewrite_path(host: FilterHost, exchange: Exchange, flt: RewritePath) -> bool:
@@ -28,7 +23,8 @@ def rewrite_path(host: FilterHost, exchange: Exchange, flt: RewritePath) -> bool
     target = exchange.target
     query_at = target.find(b"?")
     query = target[query_at:] if query_at >= 0 else b""
-    exchange.target = quote(path.encode("latin-1", "replace"), safe=_PATH_SAFE).encode() + query
+    # Captures come from the canonical path: decoded text, escaped again here.
+    exchange.target = path_target(path).encode() + query
     if flt.forwarded_prefix is not None:
         prefix = flt.forwarded_prefix.expand(match).encode("latin-1", "replace")
         exchange.add_header_edits(HeaderEdits(set=((b"x-forwarded-prefix", prefix),)))
