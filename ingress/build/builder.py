@@ -34,6 +34,7 @@ from ingress.model import (
     Problem,
     Route,
     RoutingTable,
+    ServerTls,
     VirtualHost,
 )
 from ingress.model.filters.clientcert import ClientAuth
@@ -65,8 +66,10 @@ class _Routes:
         self.problems: list[Problem] = []
         self.canaries: list[IngressRequest] = []
         self.www_redirects: dict[str, Route] = {}
-        # By host: the client-certificate policy of its oldest Ingress that sets one.
+        # By host: the client-certificate policy of its oldest Ingress that sets one,
+        # and its TLS settings, each from the oldest Ingress that sets it.
         self.client_auth: dict[str, ClientAuth] = {}
+        self.server_tls: dict[str, ServerTls] = {}
 
     def add(self, request: IngressRequest) -> None:
         if request.canary:
@@ -74,6 +77,9 @@ class _Routes:
             return
         for claim in request.paths:
             self._claim(claim)
+        if request.server_tls is not None:
+            for host in {claim.route.host for claim in request.paths}:
+                self.server_tls[host] = request.server_tls.merged(self.server_tls.get(host))
         for host, route in request.app_roots.items():
             self._host(host).app_root = self._host(host).app_root or route
         for host, aliases in request.aliases.items():
@@ -170,6 +176,8 @@ class _Routes:
                                  name in tls.tls_hosts, app_root)
             if policy is not None:
                 vhost = replace(vhost, client_auth=policy)
+            if name in self.server_tls:
+                vhost = replace(vhost, server_tls=self.server_tls[name])
             if not name:
                 any_host = vhost
             else:

@@ -26,6 +26,7 @@ from ingress.model import (
     Problem,
     Regex,
     Route,
+    ServerTls,
     SslRedirect,
     compile_regex,
 )
@@ -88,6 +89,8 @@ class IngressRequest:
     app_roots: dict[str, Route] = field(default_factory=dict)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     www_redirects: dict[str, Route] = field(default_factory=dict)
+    # TLS settings for every host this Ingress routes (ssl-ciphers...).
+    server_tls: ServerTls | None = None
 
 
 # The filters of a route whose Ingress asks for a guard that cannot be set up.
@@ -127,6 +130,7 @@ class _IngressParser:
         )
         request.problems.extend(wanted.problems)
         request.canary = wanted.canary is not None
+        request.server_tls = wanted.server_tls
         self.wanted: RouteSpec = wanted
         self.options = BackendOptions(wanted.balancer, wanted.protocol, wanted.tls,
                                       wanted.service_upstream)

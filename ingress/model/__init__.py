@@ -29,6 +29,7 @@ from ingress.model.routes import (
     SslRedirect,
     UpstreamPolicy,
 )
+from ingress.model.servers import ServerTls
 from ingress.model.table import (
     EMPTY_TABLE,
     Certificate,
@@ -75,6 +76,7 @@ __all__ = [
     "Route",
     "RouteMatch",
     "RoutingTable",
+    "ServerTls",
     "SessionCookie",
     "SslRedirect",
     "UpstreamPolicy",

@@ -37,6 +37,11 @@ def reported(spec: RouteSpec) -> list[str]:
         ({"rewrite_target": "/foo", "x_forwarded_prefix": ""},
          RewritePath(Template(("/foo",))), False),
         ({"x_forwarded_prefix": "/only"}, None, False),  # used by rewrites only
+        ({"rewrite_target": "/$1", "enable_rewrite_log": "true"},
+         RewritePath(Template(("/", 1)), log=True), False),
+        ({"rewrite_target": "/", "enable_rewrite_log": "false"},
+         RewritePath(Template(("/",))), False),
+        ({"enable_rewrite_log": "true"}, None, False),  # nothing to log without a rewrite
         ({"use_regex": "True"}, None, True),
     ],
 )

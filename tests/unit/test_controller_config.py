@@ -17,6 +17,7 @@ from ingress.build.config.catalog import CATALOG, DIFFERENT, SUPPORTED
 from ingress.build.config.keys import READINGS
 from ingress.build.result import BuildResult
 from ingress.model import Balancer, Buffering, RetryPolicy, Route, SslRedirect
+from ingress.model.filters.core import Redirect
 from ingress.model.filters.responses import CookiePath
 from ingress.settings import BuildSettings, Settings
 from scripts.annotation_table import with_configmap_table
@@ -168,6 +169,52 @@ def test_custom_http_errors_go_to_the_controllers_default_backend() -> None:
     unrouted = result.table.route("nowhere.com", "/")
     # enable-access-log-for-default-backend is false by default in ingress-nginx
     assert unrouted is not None and not unrouted.access_log
+
+
+@pytest.mark.parametrize(
+    ("data", "annotations", "relative", "with_port"),
+    [
+        ({}, {}, False, False),
+        ({"relative-redirects": "true", "use-port-in-redirects": "true"}, {}, True, True),
+        ({"relative-redirects": "true"}, {P + "relative-redirects": "false"}, False, False),
+        ({"use-port-in-redirects": "true"}, {P + "use-port-in-redirects": "false"}, False,
+         False),
+    ],
+)
+def test_relative_and_port_in_redirects(data: dict[str, str], annotations: dict[str, str],
+                                        relative: bool, with_port: bool) -> None:
+    route, result = build_with(data, {P + "permanent-redirect": "/new", **annotations})
+    assert not result.problems
+    assert route.filters == (Redirect(301, "/new", relative, with_port),)
+
+
+@pytest.mark.parametrize(
+    ("data", "annotations", "codes"),
+    [
+        # ingress-nginx: the ConfigMap key turns interception off for the ConfigMap's codes,
+        # the annotation for the Ingress's own (disableproxyintercepterrors.go).
+        ({"custom-http-errors": "404"}, {}, {404}),
+        ({"custom-http-errors": "404", "disable-proxy-intercept-errors": "true"}, {}, set()),
+        ({"custom-http-errors": "404", "disable-proxy-intercept-errors": "true"},
+         {P + "custom-http-errors": "503"}, {503}),
+        ({}, {P + "custom-http-errors": "404", P + "disable-proxy-intercept-errors": "true"},
+         set()),
+        ({"custom-http-errors": "404"}, {P + "disable-proxy-intercept-errors": "true"}, {404}),
+    ],
+)
+def test_disable_proxy_intercept_errors(data: dict[str, str], annotations: dict[str, str],
+                                        codes: set[int]) -> None:
+    errors = (service_object("errors"),
+              endpoint_slice("errors-abc", "errors", [endpoint("10.0.0.9")]))
+    result = run(ingress("a", [rule("foo.com", path("/"))], annotations=annotations), *web(),
+                 *errors, controller(data),
+                 settings=BuildSettings(configmap="ingress-nginx/controller",
+                                        default_backend_service="default/errors"))
+    assert not result.problems
+    route = result.table.route("foo.com", "/")
+    assert route is not None
+    assert (route.errors.codes if route.errors is not None else set()) == codes
+    assert route.intercepts == codes
 
 
 @pytest.mark.parametrize(("data", "problems"), [({}, 1), ({"strict-validate-path-type": "false"},

@@ -32,6 +32,7 @@ from ingress.build.annotations import (
     responses,
     rewrite,
     satisfy,
+    servertls,
     snippets,
     upstream,
 )
@@ -50,7 +51,7 @@ from ingress.model import ObjectRef
 GROUPS: tuple[AnnotationGroup, ...] = (
     cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
     buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
-    aliases,
+    aliases, servertls,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

@@ -19,6 +19,7 @@ from ingress.model import (
     HashKey,
     ObjectRef,
     Problem,
+    ServerTls,
     SessionCookie,
     SslRedirect,
     UpstreamPolicy,
@@ -142,6 +143,8 @@ class RouteSpec:
     session_cookie: SessionCookie | None = None
     # affinity-canary-behavior "sticky": a canary shares its mainline's session cookie.
     sticky_canary: bool = True
+    # For the Ingress's hosts (ssl-ciphers, ssl-prefer-server-ciphers).
+    server_tls: ServerTls | None = None
 
     @classmethod
     def for_config(cls, config: ControllerConfig) -> RouteSpec:

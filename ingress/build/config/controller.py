@@ -57,6 +57,10 @@ class ControllerConfig:
     # Response bandwidth of routes whose annotations set none (bytes a second, 0: none).
     limit_rate: int = 0
     limit_rate_after: int = 0
+    # Redirects to a path stay paths (relative-redirects), or name the listening port
+    # when it is not the scheme's own (use-port-in-redirects).
+    relative_redirects: bool = False
+    port_in_redirects: bool = False
     settings: Mapping[str, object] = field(default_factory=dict)
 
 

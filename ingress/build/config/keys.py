@@ -8,7 +8,6 @@ default, written here as its documentation writes it.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from ingress.build.annotations import values
 from ingress.build.annotations.balancing import load_balance
 from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
+from ingress.build.annotations.servertls import cipher_list
 from ingress.build.annotations.values import InvalidValue
 from ingress.build.config.guards import READINGS as GUARD_READINGS
 
@@ -55,15 +55,6 @@ def tls_versions(value: str) -> tuple[str, str]:
         raise InvalidValue(f"must list TLSv1.2 and/or TLSv1.3, not {value!r}")
     versions = sorted(_TLS_VERSIONS[name] for name in names)
     return versions[0], versions[-1]
-
-
-def cipher_list(value: str) -> str:
-    text = value.strip()
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(text)
-    except ssl.SSLError:
-        raise InvalidValue(f"OpenSSL accepts no cipher of {value!r}") from None
-    return text
 
 
 def http_codes(value: str) -> frozenset[int]:
@@ -122,6 +113,7 @@ READINGS: dict[str, Reading] = {
     "compute-full-forwarded-for": Reading(boolean, "false"),
     "custom-http-errors": Reading(http_codes, ""),
     "disable-access-log": Reading(boolean, "false"),
+    "disable-proxy-intercept-errors": Reading(boolean, "false"),
     "enable-access-log-for-default-backend": Reading(boolean, "false"),
     "enable-real-ip": Reading(boolean, "false"),
     "force-ssl-redirect": Reading(boolean, "false"),
@@ -155,6 +147,7 @@ READINGS: dict[str, Reading] = {
     "proxy-redirect-to": Reading(url_text, "off"),
     "proxy-request-buffering": Reading(on_off, "on"),
     "proxy-send-timeout": Reading(values.whole_seconds, "60"),
+    "relative-redirects": Reading(boolean, "false"),
     "retry-non-idempotent": Reading(boolean, "false"),
     "service-upstream": Reading(boolean, "false"),
     "ssl-ciphers": Reading(cipher_list, (
@@ -170,6 +163,7 @@ READINGS: dict[str, Reading] = {
     "upstream-keepalive-requests": Reading(values.whole_number, "10000"),
     "upstream-keepalive-timeout": Reading(values.whole_seconds, "60"),
     "use-forwarded-headers": Reading(boolean, "false"),
+    "use-port-in-redirects": Reading(boolean, "false"),
     **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),

@@ -17,6 +17,7 @@ from ingress.build.config.catalog import BY_NAME
 from ingress.build.config.controller import ControllerConfig
 from ingress.build.config.guards import guard_config
 from ingress.build.config.keys import READINGS
+from ingress.build.config.routes import route_config
 from ingress.build.fields import FieldError, mapping
 from ingress.model import Buffering, ObjectRef, Problem, RetryPolicy, SslRedirect, UpstreamPolicy
 from ingress.model.filters.base import ResponseFilter
@@ -120,7 +121,6 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
         response_filters=_response_filters(v),
         redirect_from=v["proxy-redirect-from"],
         redirect_to=v["proxy-redirect-to"],
-        error_codes=v["custom-http-errors"],
         retry_non_idempotent=v["retry-non-idempotent"],
         service_upstream=v["service-upstream"],
         allowed_response_headers=frozenset(v["global-allowed-response-headers"]),
@@ -129,6 +129,7 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
         log_default_backend=v["enable-access-log-for-default-backend"],
         settings=_settings(v),
         **guard_config(v, invalid),
+        **route_config(v),
     )
 
 
