@@ -322,5 +322,7 @@ def _controller_default_route(lookups: Lookups) -> Route:
     """--default-backend-service answers what no Ingress routes, as in ingress-nginx."""
     backend = lookups.default_backend
     assert backend is not None
+    config = lookups.config
     return Route("/", PathType.PREFIX, backend, ObjectRef("Service", backend.namespace,
-                 backend.service), access_log=lookups.config.log_default_backend)
+                 backend.service), access_log=config.log_default_backend,
+                 tracing=config.tracing_defaults if config.tracing else None)

@@ -143,6 +143,7 @@ class _IngressParser:
             "ssl_redirect": wanted.ssl_redirect,
             "errors": errors,
             "access_log": wanted.access_log,
+            "tracing": wanted.tracing,
         }
         self.filters = DENIED if wanted.denied else in_phase_order(wanted.filters)
         rewritten: list[Filter] = [*wanted.filters, wanted.rewrite] if wanted.rewrite else []

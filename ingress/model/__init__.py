@@ -37,6 +37,7 @@ from ingress.model.table import (
     VirtualHost,
     normalize_prefix,
 )
+from ingress.model.tracing import TRACED, Tracing
 from ingress.model.upstream import (
     DEFAULT_RETRY,
     BackendProtocol,
@@ -51,6 +52,7 @@ __all__ = [
     "DEFAULT_UPSTREAM",
     "EMPTY_TABLE",
     "NO_REQUEST",
+    "TRACED",
     "Backend",
     "BackendProtocol",
     "BackendSplit",
@@ -79,6 +81,7 @@ __all__ = [
     "ServerTls",
     "SessionCookie",
     "SslRedirect",
+    "Tracing",
     "UpstreamPolicy",
     "UpstreamTls",
     "ValueMatch",

@@ -17,6 +17,7 @@ from ingress.model.error_pages import ErrorPages
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.matches import Regex, RouteMatch
 from ingress.model.objects import ObjectRef
+from ingress.model.tracing import TRACED, Tracing
 from ingress.model.upstream import Buffering, RetryPolicy
 
 
@@ -85,6 +86,8 @@ class Route:
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     errors: ErrorPages | None = None
     access_log: bool = True  # enable-access-log
+    # How its requests are traced with --otlp-endpoint; None: never (enable-opentelemetry).
+    tracing: Tracing | None = TRACED
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
     # (host, source namespace, source name, service, path): metric labels, built once.

@@ -603,8 +603,6 @@ class ClientConnection(asyncio.Protocol):
             # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
             exchange.request_id = b"%032x" % dp.random.getrandbits(128)
             exchange.request_id_generated = True
-        if dp.tracer is not None:
-            exchange.trace = dp.tracer.start(exchange.headers)
         url = exchange.url
         if url[:1] != b"/":
             # Absolute form: routed by its authority, forwarded in origin form (RFC 9112 §3.2.2).
@@ -635,6 +633,8 @@ class ClientConnection(asyncio.Protocol):
         if route is None:
             self.answer(exchange, 404)
             return
+        if dp.tracer is not None and route.tracing is not None:
+            exchange.trace = dp.tracer.start(exchange.headers, route.tracing.trust_incoming)
         # Before the filters, as nginx checks client_max_body_size when it picks the location.
         limit = self._body_limit(route)
         if limit and content_length > limit:

@@ -34,6 +34,7 @@ from ingress.build.annotations import (
     satisfy,
     servertls,
     snippets,
+    tracing,
     upstream,
 )
 from ingress.build.annotations.catalog import BY_NAME, Status
@@ -51,7 +52,7 @@ from ingress.model import ObjectRef
 GROUPS: tuple[AnnotationGroup, ...] = (
     cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
     buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
-    aliases, servertls,
+    aliases, servertls, tracing,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

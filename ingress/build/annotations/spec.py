@@ -22,6 +22,7 @@ from ingress.model import (
     ServerTls,
     SessionCookie,
     SslRedirect,
+    Tracing,
     UpstreamPolicy,
     UpstreamTls,
 )
@@ -126,6 +127,7 @@ class RouteSpec:
     # default-backend: serves the error codes, and requests the route's Service cannot.
     error_backend: Backend | None = None
     access_log: bool = True
+    tracing: Tracing | None = None  # None: not traced
     # Set when an annotation asks for a guard Portico cannot set up (an auth Secret is
     # missing...): the routes answer 503 instead of going unguarded, as in ingress-nginx.
     denied: bool = False
@@ -155,6 +157,7 @@ class RouteSpec:
             balancer=config.balancer,
             service_upstream=config.service_upstream,
             error_codes=config.error_codes,
+            tracing=config.tracing_defaults if config.tracing else None,
         )
 
 

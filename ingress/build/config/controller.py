@@ -9,8 +9,10 @@ from ingress.build.noauth import DEFAULT_NO_AUTH_LOCATIONS
 from ingress.model import (
     DEFAULT_SSL_REDIRECT,
     DEFAULT_UPSTREAM,
+    TRACED,
     Balancer,
     SslRedirect,
+    Tracing,
     UpstreamPolicy,
 )
 from ingress.model.filters.base import ResponseFilter
@@ -61,6 +63,10 @@ class ControllerConfig:
     # when it is not the scheme's own (use-port-in-redirects).
     relative_redirects: bool = False
     port_in_redirects: bool = False
+    # Routes are traced (with --otlp-endpoint) unless their Ingress says otherwise; the span
+    # settings an Ingress that turns tracing on starts from.
+    tracing: bool = True
+    tracing_defaults: Tracing = TRACED
     settings: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -12,13 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ingress.build.annotations import values
+from ingress.build.annotations import extauth, values
 from ingress.build.annotations.balancing import load_balance
 from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
 from ingress.build.annotations.servertls import cipher_list
 from ingress.build.annotations.values import InvalidValue
 from ingress.build.config.guards import READINGS as GUARD_READINGS
+from ingress.model.filters.extauth import Template
 
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
 _FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
@@ -87,6 +88,11 @@ def one_header_name(value: str) -> str:
     return name
 
 
+def optional_template(value: str) -> Template | None:
+    """Text with nginx variables; empty means none."""
+    return extauth.template(value.strip()) if value.strip() else None
+
+
 def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
     """The value's text, once `parse` accepts it (for keys used as text)."""
 
@@ -115,6 +121,7 @@ READINGS: dict[str, Reading] = {
     "disable-access-log": Reading(boolean, "false"),
     "disable-proxy-intercept-errors": Reading(boolean, "false"),
     "enable-access-log-for-default-backend": Reading(boolean, "false"),
+    "enable-opentelemetry": Reading(boolean, "false"),
     "enable-real-ip": Reading(boolean, "false"),
     "force-ssl-redirect": Reading(boolean, "false"),
     "forwarded-for-header": Reading(one_header_name, "X-Forwarded-For"),
@@ -129,6 +136,8 @@ READINGS: dict[str, Reading] = {
     "large-client-header-buffers": Reading(header_buffers, "4 8k"),
     "load-balance": Reading(load_balance, "round_robin"),
     "max-worker-connections": Reading(values.whole_number, "16384"),
+    "opentelemetry-operation-name": Reading(optional_template, ""),
+    "opentelemetry-trust-incoming-span": Reading(boolean, "true"),
     "proxy-body-size": Reading(values.size, "1m"),
     "proxy-buffer-size": Reading(values.size, "4k"),
     "proxy-buffering": Reading(on_off, "off"),

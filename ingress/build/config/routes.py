@@ -1,5 +1,7 @@
 """What the controller ConfigMap's keys set for routes whose Ingress does not say:
-relative-redirects, use-port-in-redirects, disable-proxy-intercept-errors.
+relative-redirects, use-port-in-redirects, disable-proxy-intercept-errors,
+enable-opentelemetry, opentelemetry-trust-incoming-span,
+opentelemetry-operation-name.
 
 Each has an annotation of the same name that decides for one Ingress.
 """
@@ -8,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from ingress.model import Tracing
 
 
 def route_config(v: Mapping[str, Any]) -> dict[str, Any]:
@@ -19,4 +23,7 @@ def route_config(v: Mapping[str, Any]) -> dict[str, Any]:
         # an Ingress's own custom-http-errors are intercepted unless its annotation says.
         "error_codes": frozenset() if v["disable-proxy-intercept-errors"]
         else v["custom-http-errors"],
+        "tracing_defaults": Tracing(v["opentelemetry-trust-incoming-span"],
+                                    v["opentelemetry-operation-name"]),
+        "tracing": v["enable-opentelemetry"],
     }
