@@ -87,6 +87,13 @@ class ProxyStatsCollector:
         for reason, count in stats.retries.items():
             retries.add_metric([reason], count)
         yield retries
+        mirrored = CounterMetricFamily(
+            "portico_mirror_requests", "Copies of requests sent to mirrors, by outcome "
+            "(answered, failed: no answer, dropped: too many copies or a mirror too slow).",
+            labels=["outcome"])
+        for outcome, count in stats.mirrored.items():
+            mirrored.add_metric([outcome], count)
+        yield mirrored
         yield GaugeMetricFamily(
             "portico_active_connections", "Open client connections.",
             value=stats.active_connections)

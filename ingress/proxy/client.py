@@ -536,7 +536,12 @@ class ClientConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         exchange = self.current
-        if exchange is None or exchange.answered:
+        if exchange is None:
+            return
+        if exchange.copies is not None:
+            for copy in exchange.copies:
+                copy.add(body)
+        if exchange.answered:
             return
         exchange.body_bytes += len(body)
         limit = self._body_limit(exchange.route)
@@ -553,8 +558,12 @@ class ClientConnection(asyncio.Protocol):
         exchange = self.current
         if exchange is None:
             return
-        if exchange.chunked_request and self.head_size > self.dp.settings.max_header_size:
-            raise _BadRequest(431)  # the trailers made the head too large
+        if exchange.chunked_request:
+            if self.head_size > self.dp.settings.max_header_size:
+                raise _BadRequest(431)  # the trailers made the head too large
+            if exchange.copies is not None:
+                for copy in exchange.copies:
+                    copy.end()  # a copy of a body with a length ends with its last byte
         self.current = None
         exchange.body_done = True
         if exchange.answered:

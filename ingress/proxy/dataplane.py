@@ -98,7 +98,7 @@ class Dataplane:
         self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
-        self.services = FilterServices(loop, settings)
+        self.services = FilterServices(loop, settings, self.stats)
         self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
         self.closing = False

@@ -179,8 +179,8 @@ def test_policy_applies_to_every_route_and_the_default_backend() -> None:
 
 
 def test_annotations_portico_does_not_support_yet_are_reported_not_dropped_silently() -> None:
-    route, problems = route_with({P + "mirror-target": "http://x", P + "ssl-redirect": "false",
+    route, problems = route_with({P + "fastcgi-index": "index.php", P + "ssl-redirect": "false",
                                   "example.com/other": "y"})
-    assert problems == [("Ingress default/a", f'metadata.annotations["{P}mirror-target"]',
+    assert problems == [("Ingress default/a", f'metadata.annotations["{P}fastcgi-index"]',
                          "UnsupportedAnnotation")]
     assert route.ssl_redirect.enabled is False

@@ -26,6 +26,7 @@ from ingress.build.annotations import (
     cors,
     errors,
     extauth,
+    mirror,
     protocol,
     ratelimit,
     redirects,
@@ -52,7 +53,7 @@ from ingress.model import ObjectRef
 GROUPS: tuple[AnnotationGroup, ...] = (
     cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
     buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
-    aliases, servertls, tracing,
+    aliases, servertls, tracing, mirror,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

@@ -129,9 +129,14 @@ CATALOG: tuple[Entry, ...] = (
     Entry("load-balance", DIFFERENT,
           "also least_conn and random; ewma learns per worker process; chash and sticky_* "
           "come from upstream-hash-by and affinity"),
-    Entry("mirror-host", NOT_YET),
-    Entry("mirror-request-body", NOT_YET),
-    Entry("mirror-target", NOT_YET),
+    Entry("mirror-host", SUPPORTED),
+    Entry("mirror-request-body", DIFFERENT,
+          "the copy's body streams as the client sends it: the request is not buffered "
+          "whole first, as nginx's mirror_request_body makes it"),
+    Entry("mirror-target", DIFFERENT,
+          "the client never waits for the mirror (nginx holds it until the copy is "
+          "answered): a mirror 256 KiB of body behind, or past 128 copies on their way per "
+          "worker, loses copies; a target without a path gets the request's target"),
     Entry("modsecurity-snippet", REFUSED, SNIPPET),
     Entry("modsecurity-transaction-id", NOT_YET),
     Entry("opentelemetry-operation-name", SUPPORTED, listed=False),

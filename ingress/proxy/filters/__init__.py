@@ -7,6 +7,7 @@ from ingress.proxy.filters import (
     cors,
     extauth,
     gateway,
+    mirror,
     ratelimit,
     responses,
     routing,
@@ -26,6 +27,7 @@ from ingress.proxy.filters.registry import (
 # Importing a group module registers its runners.
 GROUPS = (
     core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy, clientcert,
+    mirror,
 )
 
 __all__ = [

@@ -40,12 +40,12 @@ def _log_rewrite(host: FilterHost, exchange: Exchange) -> None:
     """What nginx's rewrite_log says: the pattern matched the path, and what it became."""
     route = exchange.route
     target = exchange.target.decode("latin-1")
-    path, _, args = target.partition("?")
+    path, _, query = target.partition("?")
     log.info("rewrite", extra={
         "pattern": route.regex.pattern if route is not None and route.regex else exchange.path,
         "matched": exchange.path,
         "rewritten": path,
-        "args": args,
+        "query": query,
         "client": host.client_address,
         "host": exchange.host,
         "request": f"{exchange.method.decode('latin-1')} {exchange.url.decode('latin-1')}",
