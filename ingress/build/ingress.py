@@ -89,8 +89,10 @@ class IngressRequest:
     app_roots: dict[str, Route] = field(default_factory=dict)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     www_redirects: dict[str, Route] = field(default_factory=dict)
-    # TLS settings for every host this Ingress routes (ssl-ciphers...).
+    # TLS settings for every host this Ingress routes (ssl-ciphers...), and whether their
+    # TLS connections go unopened to the pods (ssl-passthrough).
     server_tls: ServerTls | None = None
+    ssl_passthrough: bool = False
 
 
 # The filters of a route whose Ingress asks for a guard that cannot be set up.
@@ -131,6 +133,7 @@ class _IngressParser:
         request.problems.extend(wanted.problems)
         request.canary = wanted.canary is not None
         request.server_tls = wanted.server_tls
+        request.ssl_passthrough = wanted.ssl_passthrough
         self.wanted: RouteSpec = wanted
         self.options = BackendOptions(wanted.balancer, wanted.protocol, wanted.tls,
                                       wanted.service_upstream)

@@ -145,6 +145,9 @@ class RoutingTable:
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
     wildcard_certificates: Mapping[str, Certificate] = field(default_factory=dict)
     default_certificate: Certificate | None = None
+    # TLS passthrough (ssl-passthrough): connections naming these hosts (SNI, exact names)
+    # go unopened to the backend of the host's `/` route.
+    passthrough: Mapping[str, Backend] = field(default_factory=dict)
     # Proxy settings the controller ConfigMap sets, by `Settings` field name: the
     # proxy applies them when it swaps this table in, so they need no restart.
     settings: Mapping[str, object] = field(default_factory=dict)

@@ -106,7 +106,9 @@ class ProxyStatsCollector:
             "Times a worker reached --max-connections and stopped accepting.",
             value=stats.connection_limit_reached)
         yield GaugeMetricFamily(
-            "portico_open_tunnels", "Open WebSocket/upgrade tunnels.", value=stats.open_tunnels)
+            "portico_open_tunnels",
+            "Open WebSocket/upgrade tunnels and TLS passthrough connections.",
+            value=stats.open_tunnels)
         yield CounterMetricFamily(
             "portico_tls_handshakes", "Completed TLS handshakes.", value=stats.tls_handshakes)
         yield CounterMetricFamily(

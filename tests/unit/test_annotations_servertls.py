@@ -1,4 +1,5 @@
-"""ssl-ciphers and ssl-prefer-server-ciphers: a pure parser, and per-host settings in the table.
+"""ssl-ciphers, ssl-prefer-server-ciphers, ssl-passthrough: a pure parser, and per-host
+settings in the table.
 
 What ingress-nginx does (test/e2e/annotations/sslciphers.go, controller.go):
 the values go into the server block of each host of the Ingress, the
@@ -8,10 +9,12 @@ oldest Ingress of a host deciding each one.
 from __future__ import annotations
 
 import pytest
-from build_objects import ingress, path, problem_fields, rule, run, web
+from build_objects import ingress, path, problem_fields, rule, run, service, web
 
+from ingress.build import BuildResult
 from ingress.build.annotations import RouteSpec, parse_annotations
 from ingress.model import ObjectRef, ServerTls
+from ingress.settings import BuildSettings
 
 P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
@@ -70,3 +73,48 @@ def test_each_setting_comes_from_the_oldest_ingress_of_the_host_that_sets_it() -
     assert table.hosts["b.test"].server_tls == ServerTls("HIGH")
     assert table.hosts["c.test"].server_tls is None
     assert table.any_host is not None and table.any_host.server_tls == ServerTls("HIGH")
+
+
+def passthrough_build(*ingresses: dict[str, object], enabled: bool = True) -> BuildResult:
+    return run(*ingresses, *web(), service("other"),
+               settings=BuildSettings(ssl_passthrough=enabled))
+
+
+def test_ssl_passthrough_goes_to_the_service_of_the_hosts_root_path() -> None:
+    # ingress-nginx: the location "/" of the server names the passthrough backend.
+    result = passthrough_build(
+        ingress("pass", [rule("pass.test", path("/api", service="other"), path("/"))],
+                annotations={P + "ssl-passthrough": "true"}),
+        ingress("root", [rule("other.test", path("/", service="other"))],
+                created="2024-02-01T00:00:00Z"),
+        ingress("more", [rule("other.test", path("/x"))], annotations={P + "ssl-passthrough":
+                                                                        "true"}))
+    assert problem_fields(result) == []
+    assert {host: backend.service for host, backend in result.table.passthrough.items()} == {
+        "pass.test": "web", "other.test": "other"}
+    # Plain HTTP still routes by path.
+    api = result.table.route("pass.test", "/api")
+    assert api is not None and api.backend.service == "other"
+
+
+@pytest.mark.parametrize(("rules", "why"), [
+    ([rule("nothing-at-root.test", path("/api"))], "has no path '/'"),
+    ([rule("*.wild.test", path("/"))], "is not an exact name"),
+    ([rule(None, path("/"))], "is not an exact name"),
+])
+def test_ssl_passthrough_that_cannot_apply_is_reported(rules: list[dict[str, object]],
+                                                       why: str) -> None:
+    result = passthrough_build(ingress("a", rules, annotations={P + "ssl-passthrough": "true"}))
+    assert [(p.field, p.reason) for p in result.problems] == [
+        (f'metadata.annotations["{P}ssl-passthrough"]', "PassthroughNotPossible")]
+    assert why in result.problems[0].message and result.table.passthrough == {}
+
+
+def test_ssl_passthrough_without_the_flag_is_reported_and_tls_terminated() -> None:
+    result = passthrough_build(ingress("a", [rule("a.test", path("/"))],
+                                       annotations={P + "ssl-passthrough": "true"}),
+                               enabled=False)
+    assert problem_fields(result) == [("Ingress default/a",
+                                       f'metadata.annotations["{P}ssl-passthrough"]',
+                                       "PassthroughNotEnabled")]
+    assert result.table.passthrough == {}

@@ -194,7 +194,7 @@ CATALOG: tuple[Entry, ...] = (
     Entry("session-cookie-samesite", SUPPORTED),
     Entry("session-cookie-secure", SUPPORTED),
     Entry("ssl-ciphers", SUPPORTED),
-    Entry("ssl-passthrough", NOT_YET),
+    Entry("ssl-passthrough", SUPPORTED),
     Entry("ssl-prefer-server-ciphers", SUPPORTED),
     Entry("ssl-redirect", SUPPORTED),
     Entry("stream-snippet", REFUSED, SNIPPET),

@@ -1,9 +1,14 @@
-"""A host's own TLS settings: ssl-ciphers, ssl-prefer-server-ciphers.
+"""A host's own TLS settings: ssl-ciphers, ssl-prefer-server-ciphers, ssl-passthrough.
 
 As ingress-nginx applies them: to the whole host (nginx's server block),
 from the oldest Ingress of the host that sets each one; the handshakes
 that name the host by SNI get them, those without SNI or for an unknown
 name the settings of the host-less rules (nginx's default server).
+
+`ssl-passthrough` needs `--enable-ssl-passthrough`, as in ingress-nginx:
+then TLS connections naming one of the Ingress's hosts go unopened to the
+Service of the host's `/` path (the builder picks it), and the pods
+terminate TLS; without the flag it is reported and TLS is terminated.
 """
 
 from __future__ import annotations
@@ -40,3 +45,10 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     prefer = annotations.parsed("ssl-prefer-server-ciphers", values.boolean)
     if ciphers is not None or prefer is not None:
         spec.server_tls = ServerTls(ciphers, prefer)
+    if annotations.parsed("ssl-passthrough", values.boolean):
+        if annotations.lookups.ssl_passthrough:
+            spec.ssl_passthrough = True
+        else:
+            annotations.report("ssl-passthrough", "has no effect without "
+                               "--enable-ssl-passthrough (as in ingress-nginx): TLS is "
+                               "terminated", "PassthroughNotEnabled")

@@ -51,6 +51,7 @@ class Lookups:
     backends: BackendResolver | None = None
     default_backend: Backend | None = None
     now: float = 0.0  # decides which client certificates have expired
+    ssl_passthrough: bool = False  # --enable-ssl-passthrough is on
     referenced_secrets: set[Key] = field(default_factory=set)
     referenced_config_maps: set[Key] = field(default_factory=set)
 
@@ -145,8 +146,9 @@ class RouteSpec:
     session_cookie: SessionCookie | None = None
     # affinity-canary-behavior "sticky": a canary shares its mainline's session cookie.
     sticky_canary: bool = True
-    # For the Ingress's hosts (ssl-ciphers, ssl-prefer-server-ciphers).
+    # For the Ingress's hosts (ssl-ciphers, ssl-prefer-server-ciphers, ssl-passthrough).
     server_tls: ServerTls | None = None
+    ssl_passthrough: bool = False
 
     @classmethod
     def for_config(cls, config: ControllerConfig) -> RouteSpec:
