@@ -143,6 +143,12 @@ def test_retry_non_idempotent_adds_to_every_next_upstream() -> None:
         ({"custom-http-errors": "404,2000"}, "custom-http-errors", "InvalidConfigMap"),
         ({"proxy-cookie-domain": "one"}, "proxy-cookie-domain", "InvalidConfigMap"),
         ({"keep-alive": 10}, "keep-alive", "InvalidConfigMap"),
+        # nginx's bounds: one buffer (4k) to all of them but one (3 x 4k), by default.
+        ({"proxy-busy-buffers-size": "2k"}, "proxy-busy-buffers-size", "InvalidConfigMap"),
+        ({"proxy-busy-buffers-size": "16k"}, "proxy-busy-buffers-size", "InvalidConfigMap"),
+        ({"proxy-busy-buffers-size": "16k", "proxy-buffers-number": "2",
+          "proxy-buffer-size": "8k"}, "proxy-busy-buffers-size", "InvalidConfigMap"),
+        ({"proxy-busy-buffers-size": "lots"}, "proxy-busy-buffers-size", "InvalidConfigMap"),
     ],
 )
 def test_a_bad_key_is_a_problem_naming_it_and_the_rest_applies(
@@ -154,6 +160,19 @@ def test_a_bad_key_is_a_problem_naming_it_and_the_rest_applies(
                                        f'data["{key}"]', reason)]
     expected_send = 60.0 if key == "proxy-send-timeout" else 7.0
     assert route.upstream.send_timeout == expected_send
+
+
+@pytest.mark.parametrize("data", [
+    {"proxy-busy-buffers-size": ""},  # nginx's own choice
+    {"proxy-busy-buffers-size": "4k"},
+    {"proxy-busy-buffers-size": "12k"},
+    {"proxy-busy-buffers-size": "16k", "proxy-buffers-number": "8", "proxy-buffer-size": "8k"},
+])
+def test_proxy_busy_buffers_size_within_nginx_bounds_is_accepted(data: dict[str, str]) -> None:
+    route, result = build_with(data)
+    assert not result.problems
+    buffers = int(data.get("proxy-buffers-number", "4"))
+    assert route.upstream.buffering is not None and route.upstream.buffering.buffers == buffers
 
 
 def test_custom_http_errors_go_to_the_controllers_default_backend() -> None:

@@ -30,6 +30,7 @@ from ingress.build.annotations import (
     protocol,
     ratelimit,
     redirects,
+    refused,
     responses,
     rewrite,
     satisfy,
@@ -53,7 +54,7 @@ from ingress.model import ObjectRef
 GROUPS: tuple[AnnotationGroup, ...] = (
     cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
     buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
-    aliases, servertls, tracing, mirror,
+    aliases, servertls, tracing, mirror, refused,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

@@ -17,6 +17,7 @@ from ingress.build.annotations.catalog import (
     REFUSED,
     SNIPPET,
     SUPPORTED,
+    WAF,
     Status,
 )
 
@@ -68,11 +69,11 @@ CATALOG: tuple[Key, ...] = (
     Key("enable-aio-write", NOT_YET),
     Key("enable-auth-access-log", NOT_YET, listed=False),
     Key("enable-brotli", NOT_YET),
-    Key("enable-modsecurity", NOT_YET),
+    Key("enable-modsecurity", REFUSED, WAF),
     Key("enable-multi-accept", NOT_YET),
     Key("enable-ocsp", NOT_YET),
     Key("enable-opentelemetry", SUPPORTED),
-    Key("enable-owasp-modsecurity-crs", NOT_YET),
+    Key("enable-owasp-modsecurity-crs", REFUSED, WAF),
     Key("enable-real-ip", DIFFERENT,
         "as use-forwarded-headers: trusted peers' X-Forwarded-Proto/Host/Port pass too"),
     Key("enable-serial-reloads", NOT_YET),
@@ -176,7 +177,9 @@ CATALOG: tuple[Key, ...] = (
         "but does not bound the response head"),
     Key("proxy-buffering", SUPPORTED),
     Key("proxy-buffers-number", SUPPORTED),
-    Key("proxy-busy-buffers-size", NOT_YET),
+    Key("proxy-busy-buffers-size", DIFFERENT,
+        "checked as nginx checks it, without effect: the client socket's 64 KiB write "
+        "buffer plays that part"),
     Key("proxy-connect-timeout", SUPPORTED),
     Key("proxy-cookie-domain", SUPPORTED),
     Key("proxy-cookie-path", SUPPORTED),

@@ -88,6 +88,11 @@ def one_header_name(value: str) -> str:
     return name
 
 
+def optional_size(value: str) -> int | None:
+    """A size; empty means nginx's own choice."""
+    return values.size(value) if value.strip() else None
+
+
 def optional_template(value: str) -> Template | None:
     """Text with nginx variables; empty means none."""
     return extauth.template(value.strip()) if value.strip() else None
@@ -142,6 +147,7 @@ READINGS: dict[str, Reading] = {
     "proxy-buffer-size": Reading(values.size, "4k"),
     "proxy-buffering": Reading(on_off, "off"),
     "proxy-buffers-number": Reading(buffers, "4"),
+    "proxy-busy-buffers-size": Reading(optional_size, ""),
     "proxy-connect-timeout": Reading(values.whole_seconds, "5"),
     "proxy-cookie-domain": Reading(checked(cookie_domain), "off"),
     "proxy-cookie-path": Reading(checked(cookie_path), "off"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ingress.build.annotations.buffering import busy_buffers_problem
 from ingress.build.annotations.responses import cookie_domain, cookie_path, redirect_location
 from ingress.build.annotations.values import InvalidValue
 from ingress.build.config.catalog import BY_NAME
@@ -53,6 +54,18 @@ def _values(data: Mapping[str, Any], ref: ObjectRef, problems: list[Problem]) ->
         if key not in found:
             found[key] = reading.parse(reading.default)
     return found
+
+
+def _check_busy_buffers(v: Mapping[str, Any], ref: ObjectRef, problems: list[Problem]) -> None:
+    """proxy-busy-buffers-size next to the buffers it is a share of, as nginx checks it."""
+    busy = v["proxy-busy-buffers-size"]
+    if busy is None:
+        return
+    problem = busy_buffers_problem(busy, Buffering(buffer_size=v["proxy-buffer-size"],
+                                                   buffers=v["proxy-buffers-number"]))
+    if problem:
+        problems.append(_problem(ref, "proxy-busy-buffers-size", f"{problem}; ignored",
+                                 "InvalidConfigMap"))
 
 
 def _response_filters(v: Mapping[str, Any]) -> tuple[ResponseFilter, ...]:
@@ -147,6 +160,7 @@ def read_config(body: Mapping[str, Any] | None, ref: ObjectRef) -> tuple[Control
         except FieldError as error:
             problems.append(error.problem(ref))
     found = _values(data, ref, problems)
+    _check_busy_buffers(found, ref, problems)
     # The keys whose value is unusable: their field is data["key"].
     invalid = {p.field[len('data["'):-len('"]')] for p in problems
                if p.reason == "InvalidConfigMap"}
