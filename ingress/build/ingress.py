@@ -252,7 +252,8 @@ class _IngressParser:
             if other not in request.www_redirects:
                 request.www_redirects[other] = Route(
                     "/", PathType.PREFIX, route.backend, request.ref, other,
-                    filters=(HostRedirect(host),), ssl_redirect=_NO_SSL_REDIRECT)
+                    filters=(HostRedirect(host, self.lookups.config.redirect_code),),
+                    ssl_redirect=_NO_SSL_REDIRECT)
 
     def _tls(self, i: int, raw: Any) -> None:
         at = f"spec.tls[{i}]"

@@ -55,11 +55,13 @@ DEFAULT_UPSTREAM = UpstreamPolicy()
 class SslRedirect:
     """Plain-HTTP requests to a TLS host are redirected to HTTPS unless `enabled` is off;
     `forced` redirects even when the host has no TLS. The redirect drops a
-    trailing `/` of the target unless `preserve_trailing_slash`."""
+    trailing `/` of the target unless `preserve_trailing_slash`; its status is
+    `code` (the ConfigMap's http-redirect-code)."""
 
     enabled: bool = True
     forced: bool = False
     preserve_trailing_slash: bool = False
+    code: int = 308
 
 
 DEFAULT_SSL_REDIRECT = SslRedirect()

@@ -783,7 +783,7 @@ class ClientConnection(asyncio.Protocol):
         return backend
 
     def _redirect_to_https(self, exchange: Exchange, route: Route) -> bool:
-        """A plain-HTTP request to a TLS host (or a forced route) gets a 308 to HTTPS."""
+        """A plain-HTTP request to a TLS host (or a forced route) is redirected to HTTPS."""
         ssl_redirect = route.ssl_redirect
         if not ssl_redirect.forced:
             if not (ssl_redirect.enabled and self.dp.has_tls_hosts):
@@ -797,7 +797,7 @@ class ClientConnection(asyncio.Protocol):
         target = exchange.url.decode("latin-1")
         if target.endswith("/") and not ssl_redirect.preserve_trailing_slash:
             target = target[:-1]  # as ingress-nginx does (`/` becomes nothing)
-        self.redirect(exchange, 308, f"https://{authority}{target}")
+        self.redirect(exchange, ssl_redirect.code, f"https://{authority}{target}")
         return True
 
     @property

@@ -6,6 +6,7 @@ NewDefault); the settings e2e tests (test/e2e/settings/*.go) give the values.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ from ingress.build.config.catalog import CATALOG, DIFFERENT, SUPPORTED
 from ingress.build.config.keys import READINGS
 from ingress.build.result import BuildResult
 from ingress.model import Balancer, Buffering, RetryPolicy, Route, SslRedirect
-from ingress.model.filters.core import Redirect
+from ingress.model.filters.blocking import BlockedClients
+from ingress.model.filters.core import DirectResponse, Redirect, SourceRanges
 from ingress.model.filters.responses import CookiePath
+from ingress.model.filters.routing import HostRedirect
 from ingress.settings import BuildSettings, Settings
 from scripts.annotation_table import with_configmap_table
 
@@ -249,3 +252,118 @@ def test_strict_validate_path_type(data: dict[str, str], problems: int) -> None:
 def test_readme_configmap_reference_is_generated_from_the_catalog() -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert with_configmap_table(readme) == readme, "run `make annotations-table`"
+
+
+def nets(*texts: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(text) for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("data", "annotations", "expected"),
+    [
+        ({}, {}, None),
+        # ingress-nginx: the ConfigMap's lists are the defaults of Ingresses without annotations
+        ({"whitelist-source-range": "10.0.0.0/8, 192.168.0.1"}, {},
+         SourceRanges(allow=nets("10.0.0.0/8", "192.168.0.1/32"))),
+        ({"whitelist-source-range": "10.0.0.0/8"}, {"whitelist-source-range": "172.16.0.0/12"},
+         SourceRanges(allow=nets("172.16.0.0/12"))),
+        ({"whitelist-source-range": "10.0.0.0/8", "denylist-source-range": "10.1.0.0/16"},
+         {"denylist-source-range": "10.2.0.0/16"},
+         SourceRanges(allow=nets("10.0.0.0/8"), deny=nets("10.2.0.0/16"))),
+        ({"denylist-source-range": "10.1.0.0/16"}, {"allowlist-source-range": "10.0.0.0/8"},
+         SourceRanges(allow=nets("10.0.0.0/8"), deny=nets("10.1.0.0/16"))),
+        # block-cidrs are denied everywhere, an Ingress's own lists or not.
+        ({"block-cidrs": "192.0.2.0/24"}, {}, SourceRanges(deny=nets("192.0.2.0/24"))),
+        ({"block-cidrs": "192.0.2.0/24", "denylist-source-range": "10.1.0.0/16"},
+         {"whitelist-source-range": "192.0.0.0/8"},
+         SourceRanges(allow=nets("192.0.0.0/8"), deny=nets("192.0.2.0/24", "10.1.0.0/16"))),
+        ({"block-cidrs": "192.0.2.0/24"}, {"denylist-source-range": "10.1.0.0/16"},
+         SourceRanges(deny=nets("192.0.2.0/24", "10.1.0.0/16"))),
+    ],
+)
+def test_default_ip_lists_and_block_cidrs(data: dict[str, str], annotations: dict[str, str],
+                                          expected: SourceRanges | None) -> None:
+    route, result = build_with(data, {P + k: v for k, v in annotations.items()})
+    assert not result.problems
+    assert route.filters == ((expected,) if expected else ())
+
+
+@pytest.mark.parametrize("key", ["whitelist-source-range", "denylist-source-range",
+                                 "block-cidrs"])
+def test_an_unreadable_ip_list_closes_the_routes(key: str) -> None:
+    route, result = build_with({key: "10.0.0.0/33"})
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller", f'data["{key}"]',
+                                       "InvalidConfigMap")]
+    assert "answer 503 until it is fixed" in result.problems[0].message
+    assert route.filters == (DirectResponse(503),)
+    # An Ingress's own list does not reopen them.
+    route, _ = build_with({key: "10.0.0.0/33"}, {P + "whitelist-source-range": "10.0.0.0/8"})
+    assert route.filters == (DirectResponse(503),)
+
+
+@pytest.mark.parametrize(
+    ("value", "blocked", "passed"),
+    [
+        # ingress-nginx's global_access_block.go
+        (r"~*chrome\/68\.0\.3440\.106\ safari\/537\.36,AlphaBot",
+         ["Mozilla/5.0 (X11) Chrome/68.0.3440.106 Safari/537.36", "AlphaBot", "ALPHABOT"],
+         ["Mozilla/5.0 (iPhone) Version/11.0 Mobile/15E148 Safari/604.1", "AlphaBot/2", None]),
+        (r"~*example\.com,qwerty", ["example.com", "https://www.EXAMPLE.com/x", "qwerty"],
+         ["qwerty123", "example-com", ""]),
+        ("~Bot$", ["AlphaBot"], ["alphabot", "Bots"]),  # `~`: the case counts
+        (r"\default, ", ["default"], ["x"]),  # `\` before one of map's own words
+    ],
+)
+def test_block_user_agents_and_referers_match_as_nginx_map(
+    value: str, blocked: list[str], passed: list[str | None]
+) -> None:
+    route, result = build_with({"block-user-agents": value, "block-referers": value})
+    assert not result.problems
+    [flt] = route.filters
+    assert isinstance(flt, BlockedClients)
+    for lists in (flt.user_agents, flt.referers):
+        assert [text for text in blocked if not lists.matches(text.encode())] == []
+        assert [text for text in passed
+                if lists.matches(None if text is None else text.encode())] == []
+
+
+def test_a_block_list_regex_re2_cannot_read_is_reported() -> None:
+    route, result = build_with({"block-user-agents": "AlphaBot,~(?<=x)y"})
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller",
+                                       'data["block-user-agents"]', "InvalidConfigMap")]
+    assert route.filters == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "annotations", "expected"),
+    [
+        ({}, {}, SslRedirect()),
+        ({"http-redirect-code": "301", "preserve-trailing-slash": "true"}, {},
+         SslRedirect(preserve_trailing_slash=True, code=301)),
+        # An annotation sets its own part; the rest is the ConfigMap's (ingress-nginx's
+        # defBackend).
+        ({"http-redirect-code": "302", "preserve-trailing-slash": "true",
+          "force-ssl-redirect": "true"}, {"ssl-redirect": "false"},
+         SslRedirect(enabled=False, forced=True, preserve_trailing_slash=True, code=302)),
+        ({"ssl-redirect": "false"}, {"force-ssl-redirect": "true"},
+         SslRedirect(enabled=False, forced=True)),
+        ({"preserve-trailing-slash": "true"}, {"preserve-trailing-slash": "false"},
+         SslRedirect()),
+    ],
+)
+def test_http_redirect_code_and_preserve_trailing_slash(
+    data: dict[str, str], annotations: dict[str, str], expected: SslRedirect
+) -> None:
+    route, result = build_with(data, {P + k: v for k, v in annotations.items()})
+    assert not result.problems
+    assert route.ssl_redirect == expected
+
+
+@pytest.mark.parametrize(("value", "code"), [("307", 307), ("303", 308), ("x", 308)])
+def test_http_redirect_code_sends_from_to_www_too(value: str, code: int) -> None:
+    route, result = build_with({"http-redirect-code": value},
+                               {P + "from-to-www-redirect": "true"})
+    assert bool(result.problems) == (code != int(value) if value.isdigit() else True)
+    www = result.table.route("www.foo.com", "/")
+    assert www is not None and www.filters == (HostRedirect("foo.com", code),)
+    assert route.ssl_redirect.code == code

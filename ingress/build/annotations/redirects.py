@@ -12,9 +12,10 @@ port_in_redirect); `app-root` becomes `$scheme://$http_host<path>`.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ingress.build.annotations import values
 from ingress.build.annotations.spec import Annotations, RouteSpec
-from ingress.model import SslRedirect
 from ingress.model.filters.core import Redirect
 
 
@@ -30,10 +31,14 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     forced = annotations.parsed("force-ssl-redirect", values.boolean)
     preserve = annotations.parsed("preserve-trailing-slash", values.boolean)
     if ssl_redirect is not None or forced is not None or preserve is not None:
-        spec.ssl_redirect = SslRedirect(
-            enabled=ssl_redirect if ssl_redirect is not None else True,
-            forced=bool(forced),
-            preserve_trailing_slash=bool(preserve),
+        # What an annotation does not say, the ConfigMap does (ingress-nginx's defBackend).
+        base = spec.ssl_redirect
+        spec.ssl_redirect = replace(
+            base,
+            enabled=ssl_redirect if ssl_redirect is not None else base.enabled,
+            forced=forced if forced is not None else base.forced,
+            preserve_trailing_slash=preserve if preserve is not None
+            else base.preserve_trailing_slash,
         )
     temporal = annotations.parsed("temporal-redirect", values.redirect_target)
     temporal_code = annotations.parsed("temporal-redirect-code", _temporal_code)

@@ -153,6 +153,8 @@ class RouteSpec:
     @classmethod
     def for_config(cls, config: ControllerConfig) -> RouteSpec:
         return cls(
+            filters=list(config.access_filters),
+            denied=config.access_denied,
             response_filters=list(config.response_filters),
             upstream=config.upstream,
             ssl_redirect=config.ssl_redirect,

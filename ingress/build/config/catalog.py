@@ -31,6 +31,9 @@ class Key:
     listed: bool = True
 
 
+BLOCK_LIST = ("regexes are RE2 syntax; requests to Ingress routes are blocked, not those "
+              "to the default backend or to from-to-www redirects")
+
 CATALOG: tuple[Key, ...] = (
     Key("access-log-params", NOT_YET),
     Key("access-log-path", NOT_YET),
@@ -44,9 +47,11 @@ CATALOG: tuple[Key, ...] = (
     Key("bind-address", NOT_YET),
     Key("bind-address-ipv4", NOT_YET, listed=False),
     Key("bind-address-ipv6", NOT_YET, listed=False),
-    Key("block-cidrs", NOT_YET),
-    Key("block-referers", NOT_YET),
-    Key("block-user-agents", NOT_YET),
+    Key("block-cidrs", DIFFERENT,
+        "also denied on routes whose Ingress has IP lists of its own (nginx drops its "
+        "http-level deny there); not on the default backend"),
+    Key("block-referers", DIFFERENT, BLOCK_LIST),
+    Key("block-user-agents", DIFFERENT, BLOCK_LIST),
     Key("brotli-level", NOT_YET),
     Key("brotli-min-length", NOT_YET),
     Key("brotli-types", NOT_YET),
@@ -58,7 +63,7 @@ CATALOG: tuple[Key, ...] = (
     Key("custom-http-errors", SUPPORTED),
     Key("debug-connections", NOT_YET),
     Key("default-type", NOT_YET),
-    Key("denylist-source-range", NOT_YET),
+    Key("denylist-source-range", SUPPORTED),
     Key("disable-access-log", SUPPORTED),
     Key("disable-http-access-log", NOT_YET, listed=False),
     Key("disable-ipv6", NOT_YET),
@@ -110,7 +115,7 @@ CATALOG: tuple[Key, ...] = (
     Key("hsts-max-age", SUPPORTED),
     Key("hsts-preload", SUPPORTED),
     Key("http-access-log-path", NOT_YET),
-    Key("http-redirect-code", NOT_YET),
+    Key("http-redirect-code", SUPPORTED),
     Key("http-snippet", REFUSED, SNIPPET),
     Key("http2-max-concurrent-streams", NOT_YET),
     Key("http2-max-field-size", NOT_YET),
@@ -169,7 +174,7 @@ CATALOG: tuple[Key, ...] = (
     Key("otel-service-name", NOT_YET),
     Key("otlp-collector-host", NOT_YET),
     Key("otlp-collector-port", NOT_YET),
-    Key("preserve-trailing-slash", NOT_YET, listed=False),
+    Key("preserve-trailing-slash", SUPPORTED, listed=False),
     Key("proxy-add-original-uri-header", NOT_YET),
     Key("proxy-body-size", SUPPORTED),
     Key("proxy-buffer-size", DIFFERENT,
@@ -251,7 +256,7 @@ CATALOG: tuple[Key, ...] = (
         "use --proxy-protocol (chart: controller.proxyProtocol): listeners are chosen at start"),
     Key("variables-hash-bucket-size", NOT_YET),
     Key("variables-hash-max-size", NOT_YET),
-    Key("whitelist-source-range", NOT_YET),
+    Key("whitelist-source-range", SUPPORTED),
     Key("worker-cpu-affinity", NOT_YET),
     Key("worker-processes", NOT_YET),
     Key("worker-shutdown-timeout", NOT_YET),

@@ -15,7 +15,8 @@ from ingress.model import (
     Tracing,
     UpstreamPolicy,
 )
-from ingress.model.filters.base import ResponseFilter
+from ingress.model.filters.base import Filter, ResponseFilter
+from ingress.model.filters.core import Network
 from ingress.model.filters.extauth import ExternalAuth
 
 
@@ -54,6 +55,14 @@ class ControllerConfig:
     global_auth_denied: bool = False
     # Routes whose path starts with one of these skip authentication.
     no_auth_locations: tuple[str, ...] = DEFAULT_NO_AUTH_LOCATIONS
+    # whitelist-/denylist-source-range: the lists of routes whose Ingress sets none;
+    # block-cidrs: denied on every route. `access_filters` start every route's filters
+    # (with the block lists); `access_denied`: a list is unreadable and routes answer 503.
+    allow_ranges: tuple[Network, ...] = ()
+    deny_ranges: tuple[Network, ...] = ()
+    blocked_ranges: tuple[Network, ...] = ()
+    access_filters: tuple[Filter, ...] = ()
+    access_denied: bool = False
     limit_req_status: int = 503
     limit_conn_status: int = 503
     # Response bandwidth of routes whose annotations set none (bytes a second, 0: none).
@@ -63,6 +72,8 @@ class ControllerConfig:
     # when it is not the scheme's own (use-port-in-redirects).
     relative_redirects: bool = False
     port_in_redirects: bool = False
+    # http-redirect-code: the status of the HTTPS and from-to-www redirects.
+    redirect_code: int = 308
     # Routes are traced (with --otlp-endpoint) unless their Ingress says otherwise; the span
     # settings an Ingress that turns tracing on starts from.
     tracing: bool = True

@@ -18,6 +18,7 @@ from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
 from ingress.build.annotations.servertls import cipher_list
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.config.access import READINGS as ACCESS_READINGS
 from ingress.build.config.guards import READINGS as GUARD_READINGS
 from ingress.model.filters.extauth import Template
 
@@ -88,6 +89,14 @@ def one_header_name(value: str) -> str:
     return name
 
 
+def http_redirect_code(value: str) -> int:
+    """The codes ingress-nginx takes for its HTTPS and www redirects."""
+    code = values.whole_number(value)
+    if code not in (301, 302, 307, 308):
+        raise InvalidValue(f"must be 301, 302, 307 or 308, not {value!r}")
+    return code
+
+
 def optional_size(value: str) -> int | None:
     """A size; empty means nginx's own choice."""
     return values.size(value) if value.strip() else None
@@ -133,6 +142,7 @@ READINGS: dict[str, Reading] = {
     "generate-request-id": Reading(boolean, "true"),
     "global-allowed-response-headers": Reading(header_names, ""),
     "hsts": Reading(boolean, "true"),
+    "http-redirect-code": Reading(http_redirect_code, "308"),
     "hsts-include-subdomains": Reading(boolean, "true"),
     "hsts-max-age": Reading(values.whole_number, "31536000"),
     "hsts-preload": Reading(boolean, "false"),
@@ -149,6 +159,7 @@ READINGS: dict[str, Reading] = {
     "proxy-buffers-number": Reading(buffers, "4"),
     "proxy-busy-buffers-size": Reading(optional_size, ""),
     "proxy-connect-timeout": Reading(values.whole_seconds, "5"),
+    "preserve-trailing-slash": Reading(boolean, "false"),
     "proxy-cookie-domain": Reading(checked(cookie_domain), "off"),
     "proxy-cookie-path": Reading(checked(cookie_path), "off"),
     "proxy-http-version": Reading(values.http_version, "1.1"),
@@ -180,6 +191,7 @@ READINGS: dict[str, Reading] = {
     "use-forwarded-headers": Reading(boolean, "false"),
     "use-port-in-redirects": Reading(boolean, "false"),
     **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
+    **{key: Reading(parse, default) for key, (parse, default) in ACCESS_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),
     "log-format-escape-json": Reading(boolean, "false"),

@@ -14,6 +14,7 @@ from typing import Any
 from ingress.build.annotations.buffering import busy_buffers_problem
 from ingress.build.annotations.responses import cookie_domain, cookie_path, redirect_location
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.config.access import CLOSED_WHEN_INVALID, access_config
 from ingress.build.config.catalog import BY_NAME
 from ingress.build.config.controller import ControllerConfig
 from ingress.build.config.guards import guard_config
@@ -48,8 +49,10 @@ def _values(data: Mapping[str, Any], ref: ObjectRef, problems: list[Problem]) ->
                 raise InvalidValue(f"must be a string, not {type(raw).__name__}")
             found[key] = reading.parse(raw)
         except InvalidValue as error:
-            problems.append(_problem(ref, key, f"{error}; ingress-nginx's default "
-                                     f"{reading.default!r} applies", "InvalidConfigMap"))
+            outcome = ("the Ingress routes answer 503 until it is fixed"
+                       if key in CLOSED_WHEN_INVALID
+                       else f"ingress-nginx's default {reading.default!r} applies")
+            problems.append(_problem(ref, key, f"{error}; {outcome}", "InvalidConfigMap"))
     for key, reading in READINGS.items():
         if key not in found:
             found[key] = reading.parse(reading.default)
@@ -129,7 +132,8 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
     )
     return ControllerConfig(
         upstream=upstream,
-        ssl_redirect=SslRedirect(v["ssl-redirect"], v["force-ssl-redirect"]),
+        ssl_redirect=SslRedirect(v["ssl-redirect"], v["force-ssl-redirect"],
+                                 v["preserve-trailing-slash"], v["http-redirect-code"]),
         balancer=v["load-balance"],
         response_filters=_response_filters(v),
         redirect_from=v["proxy-redirect-from"],
@@ -142,6 +146,7 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
         log_default_backend=v["enable-access-log-for-default-backend"],
         settings=_settings(v),
         **guard_config(v, invalid),
+        **access_config(v, invalid),
         **route_config(v),
     )
 

@@ -1,5 +1,6 @@
 """What the controller ConfigMap's keys set for routes whose Ingress does not say:
-relative-redirects, use-port-in-redirects, disable-proxy-intercept-errors,
+relative-redirects, use-port-in-redirects, http-redirect-code,
+preserve-trailing-slash, disable-proxy-intercept-errors,
 enable-opentelemetry, opentelemetry-trust-incoming-span,
 opentelemetry-operation-name.
 
@@ -19,6 +20,7 @@ def route_config(v: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "relative_redirects": v["relative-redirects"],
         "port_in_redirects": v["use-port-in-redirects"],
+        "redirect_code": v["http-redirect-code"],
         # ingress-nginx turns proxy_intercept_errors off for the ConfigMap's codes only:
         # an Ingress's own custom-http-errors are intercepted unless its annotation says.
         "error_codes": frozenset() if v["disable-proxy-intercept-errors"]

@@ -2,6 +2,7 @@
 
 from ingress.proxy.filters import (
     basicauth,
+    blocking,
     clientcert,
     core,
     cors,
@@ -27,7 +28,7 @@ from ingress.proxy.filters.registry import (
 # Importing a group module registers its runners.
 GROUPS = (
     core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy, clientcert,
-    mirror,
+    mirror, blocking,
 )
 
 __all__ = [
