@@ -9,8 +9,9 @@ with `proxy_set_header Host <mirror-host or the target's host name>` and
 from __future__ import annotations
 
 import pytest
+from build_objects import spec_of
 
-from ingress.build.annotations import RouteSpec, parse_annotations
+from ingress.build.annotations import parse_annotations
 from ingress.model import ObjectRef
 from ingress.model.filters.extauth import Template
 from ingress.model.filters.mirror import Mirror
@@ -19,10 +20,6 @@ from ingress.proxy.subrequests import Service
 
 P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
-
-
-def spec_of(**annotations: str) -> RouteSpec:
-    return parse_annotations({P + k.replace("_", "-"): v for k, v in annotations.items()}, OBJ)
 
 
 @pytest.mark.parametrize(

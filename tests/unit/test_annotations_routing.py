@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from build_objects import spec_of
 
 from ingress.build.annotations import RouteSpec, parse_annotations
 from ingress.model import Balancer, HashKey, HashPart, HashSource, ObjectRef, SessionCookie
@@ -13,10 +14,6 @@ from ingress.model.filters.routing import RewritePath, Template
 
 P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
-
-
-def spec_of(**annotations: str) -> RouteSpec:
-    return parse_annotations({P + k.replace("_", "-"): v for k, v in annotations.items()}, OBJ)
 
 
 def reported(spec: RouteSpec) -> list[str]:

@@ -9,10 +9,10 @@ oldest Ingress of a host deciding each one.
 from __future__ import annotations
 
 import pytest
-from build_objects import ingress, path, problem_fields, rule, run, service, web
+from build_objects import ingress, path, problem_fields, rule, run, service, spec_of, web
 
 from ingress.build import BuildResult
-from ingress.build.annotations import RouteSpec, parse_annotations
+from ingress.build.annotations import parse_annotations
 from ingress.model import ObjectRef, ServerTls
 from ingress.settings import BuildSettings
 
@@ -20,10 +20,6 @@ P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
 WEAK = "ALL:!aNULL:!EXPORT56:RC4+RSA:+HIGH:+MEDIUM:+LOW:+SSLv2:+EXP"
 LEVELS = "ALL:!aNULL:!EXPORT56:RC4+RSA@STRENGTH:+HIGH@SECLEVEL=0:+MEDIUM:+LOW:+SSLv2:+EXP"
-
-
-def spec_of(**annotations: str) -> RouteSpec:
-    return parse_annotations({P + k.replace("_", "-"): v for k, v in annotations.items()}, OBJ)
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from build_objects import ingress, path, problem_fields, rule, run, web
+from build_objects import ingress, path, problem_fields, rule, run, spec_of, web
 
-from ingress.build.annotations import RouteSpec, parse_annotations
+from ingress.build.annotations import parse_annotations
 from ingress.model import TRACED, ObjectRef, Tracing
 from ingress.model.filters.extauth import Template
 from ingress.settings import BuildSettings
 
 P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
-
-
-def spec_of(**annotations: str) -> RouteSpec:
-    return parse_annotations({P + k.replace("_", "-"): v for k, v in annotations.items()}, OBJ)
 
 
 @pytest.mark.parametrize(
