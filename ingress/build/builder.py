@@ -19,6 +19,7 @@ from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
 from ingress.build.clientauth import guarded, guarded_claims, policy_of
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
+from ingress.build.config.headers import with_headers
 from ingress.build.config.read import read_config
 from ingress.build.fields import FieldError
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
@@ -333,8 +334,10 @@ def _lookups(objects: Snapshot, settings: BuildSettings, resolver: BackendResolv
                       backends=resolver, now=now, ssl_passthrough=settings.ssl_passthrough)
     if settings.configmap:
         key = _split_reference(settings.configmap)
-        lookups.config, found = read_config(config_maps.get(key),
-                                            ObjectRef("ConfigMap", *key))
+        ref = ObjectRef("ConfigMap", *key)
+        config, found = read_config(config_maps.get(key), ref)
+        lookups.config = with_headers(config, config_maps, ref, found,
+                                      lookups.referenced_config_maps)
         problems.extend(found)
         lookups.referenced_config_maps.add(key)
     else:

@@ -39,7 +39,14 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 "block-referers": r"~*example\.com,qwerty",
                 "http-redirect-code": "301",
                 "preserve-trailing-slash": "true",
+                "add-headers": "added",  # in the controller ConfigMap's namespace
+                "proxy-set-headers": "default/proxy-headers",
             }),
+            # ingress-nginx's custom_header.go values
+            o.config_map("added", ns="ingress-nginx", data={
+                "X-First": "Prepare for trouble!", "X-Second": "And make it double!"}),
+            o.config_map("proxy-headers", {"X-Different-Name": "true",
+                                           "X-Seen-At": "$host$request_uri"}),
             o.config_map("auth-headers", {"X-Tenant": "acme", "X-Seen-Host": "$host"}),
             o.ingress("global", host="global.test"),
             o.ingress("public", host="global.test", path="/public"),
@@ -87,6 +94,18 @@ async def test_no_auth_locations_and_enable_global_auth_false(rig: Rig) -> None:
 async def test_limit_req_status_code(rig: Rig) -> None:
     statuses = Counter([(await request(rig, "limited.test"))[0] for _ in range(8)])
     assert statuses == Counter({200: 6, 429: 2})
+
+
+async def test_add_headers_and_proxy_set_headers(rig: Rig) -> None:
+    async with aiohttp.ClientSession() as session, session.get(
+        rig.portico.url + "/seen?a=1", headers={"Host": "optout.test"}
+    ) as response:
+        assert response.status == 200
+        assert response.headers["X-First"] == "Prepare for trouble!"
+        assert response.headers["X-Second"] == "And make it double!"
+        echoed = (await response.json())["headers"]
+    assert echoed["x-different-name"] == "true"
+    assert echoed["x-seen-at"] == "optout.test/seen?a=1"
 
 
 async def test_auth_proxy_set_headers_reach_the_service(rig: Rig) -> None:

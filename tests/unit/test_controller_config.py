@@ -14,12 +14,20 @@ import pytest
 from build_objects import endpoint, endpoint_slice, ingress, path, problem_fields, rule, run, web
 from build_objects import service as service_object
 
+from ingress.build.annotations.extauth import template
 from ingress.build.config.catalog import CATALOG, DIFFERENT, SUPPORTED
 from ingress.build.config.keys import READINGS
 from ingress.build.result import BuildResult
 from ingress.model import Balancer, Buffering, RetryPolicy, Route, SslRedirect
 from ingress.model.filters.blocking import BlockedClients
-from ingress.model.filters.core import DirectResponse, Redirect, SourceRanges
+from ingress.model.filters.core import (
+    DirectResponse,
+    HeaderEdits,
+    Redirect,
+    ResponseHeaders,
+    SourceRanges,
+)
+from ingress.model.filters.headers import ProxySetHeaders
 from ingress.model.filters.responses import CookiePath
 from ingress.model.filters.routing import HostRedirect
 from ingress.settings import BuildSettings, Settings
@@ -367,3 +375,50 @@ def test_http_redirect_code_sends_from_to_www_too(value: str, code: int) -> None
     www = result.table.route("www.foo.com", "/")
     assert www is not None and www.filters == (HostRedirect("foo.com", code),)
     assert route.ssl_redirect.code == code
+
+
+def config_map(name: str, data: dict[str, Any], ns: str = "default") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
+            "data": data}
+
+
+def test_proxy_set_headers_and_add_headers_name_config_maps() -> None:
+    route, result = build_with(
+        {"proxy-set-headers": "default/set", "add-headers": "added"}, None,
+        config_map("set", {"X-Different-Name": "true", "X-Seen": "$host$request_uri"}),
+        config_map("added", {"X-Frame-Options": "DENY"}, "ingress-nginx"))
+    assert not result.problems
+    assert route.filters == (ProxySetHeaders((
+        (b"x-different-name", template("true")), (b"x-seen", template("$host$request_uri")))),)
+    assert route.response_filters == (ResponseHeaders(HeaderEdits(
+        set=((b"x-frame-options", b"DENY"),))),)
+    # Both are watched (the Kubernetes source keeps what a build read).
+    assert {("default", "set"), ("ingress-nginx", "added")} <= result.referenced_config_maps
+    # An Ingress's own annotations do not drop them.
+    route, _ = build_with({"proxy-set-headers": "default/set"}, {P + "proxy-send-timeout": "9"},
+                          config_map("set", {"X-A": "b"}))
+    assert route.filters == (ProxySetHeaders(((b"x-a", template("b")),)),)
+
+
+@pytest.mark.parametrize(
+    ("data", "objects", "filters", "response_filters"),
+    [
+        # ingress-nginx: a ConfigMap that is not there adds nothing (and logs it).
+        ({"add-headers": "default/nothing"}, [], (), ()),
+        ({"proxy-set-headers": "nothing"}, [], (), ()),
+        # Bad entries are left out, the others stay.
+        ({"add-headers": "default/added"},
+         [config_map("added", {"X-Id": "$request_id", "X-Ok": "yes"})], (),
+         (ResponseHeaders(HeaderEdits(set=((b"x-ok", b"yes"),))),)),
+        ({"proxy-set-headers": "default/set"},
+         [config_map("set", {"bad name": "x", "X-Var": "$no_such_variable"})], (), ()),
+    ],
+)
+def test_header_config_maps_that_cannot_be_used_are_reported(
+    data: dict[str, str], objects: list[dict[str, Any]], filters: tuple[Any, ...],
+    response_filters: tuple[Any, ...]
+) -> None:
+    route, result = build_with(data, None, *objects)
+    [key] = data
+    assert {field for _, field, _ in problem_fields(result)} == {f'data["{key}"]'}
+    assert route.filters == filters and route.response_filters == response_filters

@@ -153,7 +153,7 @@ class RouteSpec:
     @classmethod
     def for_config(cls, config: ControllerConfig) -> RouteSpec:
         return cls(
-            filters=list(config.access_filters),
+            filters=list(config.filters),
             denied=config.access_denied,
             response_filters=list(config.response_filters),
             upstream=config.upstream,

@@ -63,7 +63,7 @@ def access_config(v: Mapping[str, Any], invalid: Collection[str]) -> dict[str, A
         "allow_ranges": allow,
         "deny_ranges": deny,
         "blocked_ranges": blocked,
-        "access_filters": tuple(
+        "filters": tuple(
             f for f in (
                 BlockedClients(user_agents, referers) if user_agents or referers else None,
                 SourceRanges(allow, blocked + deny) if allow or blocked or deny else None,

@@ -31,13 +31,14 @@ class Key:
     listed: bool = True
 
 
+ADD_HEADERS = "values are set as written: a value with nginx variables is reported and left out"
 BLOCK_LIST = ("regexes are RE2 syntax; requests to Ingress routes are blocked, not those "
               "to the default backend or to from-to-www redirects")
 
 CATALOG: tuple[Key, ...] = (
     Key("access-log-params", NOT_YET),
     Key("access-log-path", NOT_YET),
-    Key("add-headers", NOT_YET),
+    Key("add-headers", DIFFERENT, ADD_HEADERS),
     Key("allow-backend-server-header", NOT_YET),
     Key("allow-cross-namespace-resources", SUPPORTED),
     Key("allow-snippet-annotations", DIFFERENT,
@@ -203,7 +204,7 @@ CATALOG: tuple[Key, ...] = (
     Key("proxy-redirect-to", SUPPORTED, listed=False),
     Key("proxy-request-buffering", SUPPORTED),
     Key("proxy-send-timeout", SUPPORTED),
-    Key("proxy-set-headers", NOT_YET),
+    Key("proxy-set-headers", SUPPORTED),
     Key("proxy-ssl-location-only", NOT_YET),
     Key("proxy-stream-next-upstream", NOT_YET),
     Key("proxy-stream-next-upstream-timeout", NOT_YET),

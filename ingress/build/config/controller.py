@@ -56,13 +56,16 @@ class ControllerConfig:
     # Routes whose path starts with one of these skip authentication.
     no_auth_locations: tuple[str, ...] = DEFAULT_NO_AUTH_LOCATIONS
     # whitelist-/denylist-source-range: the lists of routes whose Ingress sets none;
-    # block-cidrs: denied on every route. `access_filters` start every route's filters
-    # (with the block lists); `access_denied`: a list is unreadable and routes answer 503.
+    # block-cidrs: denied on every route. `filters` start every route's filters (the
+    # block lists, proxy-set-headers); `access_denied`: a list is unreadable, routes
+    # answer 503.
     allow_ranges: tuple[Network, ...] = ()
     deny_ranges: tuple[Network, ...] = ()
     blocked_ranges: tuple[Network, ...] = ()
-    access_filters: tuple[Filter, ...] = ()
+    filters: tuple[Filter, ...] = ()
     access_denied: bool = False
+    # add-headers, proxy-set-headers: the ConfigMaps they name, (namespace or '', name).
+    header_config_maps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     limit_req_status: int = 503
     limit_conn_status: int = 503
     # Response bandwidth of routes whose annotations set none (bytes a second, 0: none).

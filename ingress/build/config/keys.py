@@ -20,6 +20,7 @@ from ingress.build.annotations.servertls import cipher_list
 from ingress.build.annotations.values import InvalidValue
 from ingress.build.config.access import READINGS as ACCESS_READINGS
 from ingress.build.config.guards import READINGS as GUARD_READINGS
+from ingress.build.config.headers import READINGS as HEADER_READINGS
 from ingress.model.filters.extauth import Template
 
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
@@ -192,6 +193,7 @@ READINGS: dict[str, Reading] = {
     "use-port-in-redirects": Reading(boolean, "false"),
     **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
     **{key: Reading(parse, default) for key, (parse, default) in ACCESS_READINGS.items()},
+    **{key: Reading(parse, default) for key, (parse, default) in HEADER_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),
     "log-format-escape-json": Reading(boolean, "false"),

@@ -18,6 +18,7 @@ from ingress.build.config.access import CLOSED_WHEN_INVALID, access_config
 from ingress.build.config.catalog import BY_NAME
 from ingress.build.config.controller import ControllerConfig
 from ingress.build.config.guards import guard_config
+from ingress.build.config.headers import READINGS as HEADER_READINGS
 from ingress.build.config.keys import READINGS
 from ingress.build.config.routes import route_config
 from ingress.build.fields import FieldError, mapping
@@ -147,6 +148,7 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
         settings=_settings(v),
         **guard_config(v, invalid),
         **access_config(v, invalid),
+        header_config_maps={key: v[key] for key in HEADER_READINGS if v[key] is not None},
         **route_config(v),
     )
 

@@ -8,6 +8,7 @@ from ingress.proxy.filters import (
     cors,
     extauth,
     gateway,
+    headers,
     mirror,
     ratelimit,
     responses,
@@ -28,7 +29,7 @@ from ingress.proxy.filters.registry import (
 # Importing a group module registers its runners.
 GROUPS = (
     core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy, clientcert,
-    mirror, blocking,
+    mirror, blocking, headers,
 )
 
 __all__ = [
