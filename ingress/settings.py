@@ -50,6 +50,7 @@ class BuildSettings:
     configmap: str | None = None  # "namespace/name" of the controller ConfigMap
     default_backend_service: str | None = None  # "namespace/name"
     disable_svc_external_name: bool = False
+    ssl_passthrough: bool = False  # --enable-ssl-passthrough
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +242,9 @@ class Settings:
         metadata=_flag("OpenSSL cipher list for TLS 1.2"),
     )
     https_redirect_port: int = field(default=443, metadata=_flag("port in HTTP→HTTPS redirects"))
+    enable_ssl_passthrough: bool = field(
+        default=False, metadata=_flag("TLS connections for hosts with the ssl-passthrough "
+                                      "annotation go to their pods unopened (chosen by SNI)"))
     hsts: bool = field(default=False, metadata=_flag("send Strict-Transport-Security on HTTPS"))
     hsts_max_age: int = field(default=31536000, metadata=_flag("HSTS max-age, s"))
     hsts_include_subdomains: bool = field(
@@ -327,6 +331,7 @@ class Settings:
             configmap=self.configmap,
             default_backend_service=self.default_backend_service,
             disable_svc_external_name=self.disable_svc_external_name,
+            ssl_passthrough=self.enable_ssl_passthrough,
         )
 
 

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingress.build.annotations import Lookups
+from ingress.build.annotations import Annotations, Lookups
 from ingress.build.backends import BackendResolver, with_session_cookie
 from ingress.build.certificates import CertificateLoader, covers
 from ingress.build.classes import ClassSelector
 from ingress.build.clientauth import guarded, guarded_claims, policy_of
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
+from ingress.build.config.headers import with_headers
 from ingress.build.config.read import read_config
 from ingress.build.fields import FieldError
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
@@ -28,12 +29,14 @@ from ingress.build.locations import virtual_host
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
 from ingress.model import (
+    Backend,
     Certificate,
     ObjectRef,
     PathType,
     Problem,
     Route,
     RoutingTable,
+    ServerTls,
     VirtualHost,
 )
 from ingress.model.filters.clientcert import ClientAuth
@@ -65,8 +68,12 @@ class _Routes:
         self.problems: list[Problem] = []
         self.canaries: list[IngressRequest] = []
         self.www_redirects: dict[str, Route] = {}
-        # By host: the client-certificate policy of its oldest Ingress that sets one.
+        # By host: the client-certificate policy of its oldest Ingress that sets one,
+        # and its TLS settings, each from the oldest Ingress that sets it.
         self.client_auth: dict[str, ClientAuth] = {}
+        self.server_tls: dict[str, ServerTls] = {}
+        # By host: the oldest Ingress asking for TLS passthrough.
+        self.passthrough: dict[str, ObjectRef] = {}
 
     def add(self, request: IngressRequest) -> None:
         if request.canary:
@@ -74,6 +81,13 @@ class _Routes:
             return
         for claim in request.paths:
             self._claim(claim)
+        hosts = {claim.route.host for claim in request.paths}
+        if request.server_tls is not None:
+            for host in hosts:
+                self.server_tls[host] = request.server_tls.merged(self.server_tls.get(host))
+        if request.ssl_passthrough:
+            for host in hosts:
+                self.passthrough.setdefault(host, request.ref)
         for host, route in request.app_roots.items():
             self._host(host).app_root = self._host(host).app_root or route
         for host, aliases in request.aliases.items():
@@ -113,6 +127,15 @@ class _Routes:
                    else f" ({existing.path_type.value} path {existing.path!r})"),
                 "Conflict",
             ))
+
+    def _pass_through(self, vhost: VirtualHost, passthrough: dict[str, Backend]) -> None:
+        backend, problem = _passthrough_problem(vhost)
+        if backend is not None:
+            passthrough[vhost.host] = backend
+        else:
+            self.problems.append(Problem(self.passthrough[vhost.host],
+                                         Annotations.field("ssl-passthrough"), problem,
+                                         "PassthroughNotPossible"))
 
     def merge_canaries(self) -> None:
         for request in self.canaries:
@@ -161,6 +184,7 @@ class _Routes:
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
         certificates = dict(tls.certificates)
+        passthrough: dict[str, Backend] = {}
         for name, routes in self.hosts.items():
             policy = self.client_auth.get(name)
             app_root = routes.app_root
@@ -170,6 +194,10 @@ class _Routes:
                                  name in tls.tls_hosts, app_root)
             if policy is not None:
                 vhost = replace(vhost, client_auth=policy)
+            if name in self.server_tls:
+                vhost = replace(vhost, server_tls=self.server_tls[name])
+            if name in self.passthrough:
+                self._pass_through(vhost, passthrough)
             if not name:
                 any_host = vhost
             else:
@@ -198,9 +226,25 @@ class _Routes:
             certificates=certificates,
             wildcard_certificates=tls.wildcard_certificates,
             default_certificate=tls.default_certificate,
+            passthrough=passthrough,
             settings=config.settings,
             generation=generation,
         )
+
+
+def _passthrough_problem(vhost: VirtualHost) -> tuple[Backend | None, str]:
+    """The backend TLS connections for `vhost` go to, or why they cannot go anywhere."""
+    if not vhost.host or wildcard_suffix(vhost.host) is not None:
+        return None, (f"host {vhost.host or '*'!r} is not an exact name, which a ClientHello's "
+                      "server name could match: TLS is terminated")
+    root = next((route for route in vhost.routes() if route.path == "/"), None)
+    if root is None:
+        return None, (f"host {vhost.host!r} has no path '/', whose Service passthrough "
+                      "connections go to (as in ingress-nginx): TLS is terminated")
+    if root.backend.external_name:
+        return None, (f"the Service of host {vhost.host!r}'s path '/' is an ExternalName: "
+                      "TLS is terminated")
+    return root.backend, ""
 
 
 def _place(vhost: VirtualHost, hosts: dict[str, VirtualHost],
@@ -287,11 +331,13 @@ def _lookups(objects: Snapshot, settings: BuildSettings, resolver: BackendResolv
     """The controller ConfigMap read, and what annotations may look up."""
     config_maps = objects.get("ConfigMap", {})
     lookups = Lookups(config_maps=config_maps, secrets=objects.get("Secret", {}),
-                      backends=resolver, now=now)
+                      backends=resolver, now=now, ssl_passthrough=settings.ssl_passthrough)
     if settings.configmap:
         key = _split_reference(settings.configmap)
-        lookups.config, found = read_config(config_maps.get(key),
-                                            ObjectRef("ConfigMap", *key))
+        ref = ObjectRef("ConfigMap", *key)
+        config, found = read_config(config_maps.get(key), ref)
+        lookups.config = with_headers(config, config_maps, ref, found,
+                                      lookups.referenced_config_maps)
         problems.extend(found)
         lookups.referenced_config_maps.add(key)
     else:
@@ -314,5 +360,7 @@ def _controller_default_route(lookups: Lookups) -> Route:
     """--default-backend-service answers what no Ingress routes, as in ingress-nginx."""
     backend = lookups.default_backend
     assert backend is not None
+    config = lookups.config
     return Route("/", PathType.PREFIX, backend, ObjectRef("Service", backend.namespace,
-                 backend.service), access_log=lookups.config.log_default_backend)
+                 backend.service), access_log=config.log_default_backend,
+                 tracing=config.tracing_defaults if config.tracing else None)

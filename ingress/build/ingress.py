@@ -26,6 +26,7 @@ from ingress.model import (
     Problem,
     Regex,
     Route,
+    ServerTls,
     SslRedirect,
     compile_regex,
 )
@@ -88,6 +89,10 @@ class IngressRequest:
     app_roots: dict[str, Route] = field(default_factory=dict)
     aliases: dict[str, tuple[str, ...]] = field(default_factory=dict)
     www_redirects: dict[str, Route] = field(default_factory=dict)
+    # TLS settings for every host this Ingress routes (ssl-ciphers...), and whether their
+    # TLS connections go unopened to the pods (ssl-passthrough).
+    server_tls: ServerTls | None = None
+    ssl_passthrough: bool = False
 
 
 # The filters of a route whose Ingress asks for a guard that cannot be set up.
@@ -127,6 +132,8 @@ class _IngressParser:
         )
         request.problems.extend(wanted.problems)
         request.canary = wanted.canary is not None
+        request.server_tls = wanted.server_tls
+        request.ssl_passthrough = wanted.ssl_passthrough
         self.wanted: RouteSpec = wanted
         self.options = BackendOptions(wanted.balancer, wanted.protocol, wanted.tls,
                                       wanted.service_upstream)
@@ -139,6 +146,7 @@ class _IngressParser:
             "ssl_redirect": wanted.ssl_redirect,
             "errors": errors,
             "access_log": wanted.access_log,
+            "tracing": wanted.tracing,
         }
         self.filters = DENIED if wanted.denied else in_phase_order(wanted.filters)
         rewritten: list[Filter] = [*wanted.filters, wanted.rewrite] if wanted.rewrite else []
@@ -244,7 +252,8 @@ class _IngressParser:
             if other not in request.www_redirects:
                 request.www_redirects[other] = Route(
                     "/", PathType.PREFIX, route.backend, request.ref, other,
-                    filters=(HostRedirect(host),), ssl_redirect=_NO_SSL_REDIRECT)
+                    filters=(HostRedirect(host, self.lookups.config.redirect_code),),
+                    ssl_redirect=_NO_SSL_REDIRECT)
 
     def _tls(self, i: int, raw: Any) -> None:
         at = f"spec.tls[{i}]"

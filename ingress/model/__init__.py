@@ -29,6 +29,7 @@ from ingress.model.routes import (
     SslRedirect,
     UpstreamPolicy,
 )
+from ingress.model.servers import ServerTls
 from ingress.model.table import (
     EMPTY_TABLE,
     Certificate,
@@ -36,6 +37,7 @@ from ingress.model.table import (
     VirtualHost,
     normalize_prefix,
 )
+from ingress.model.tracing import TRACED, Tracing
 from ingress.model.upstream import (
     DEFAULT_RETRY,
     BackendProtocol,
@@ -50,6 +52,7 @@ __all__ = [
     "DEFAULT_UPSTREAM",
     "EMPTY_TABLE",
     "NO_REQUEST",
+    "TRACED",
     "Backend",
     "BackendProtocol",
     "BackendSplit",
@@ -75,8 +78,10 @@ __all__ = [
     "Route",
     "RouteMatch",
     "RoutingTable",
+    "ServerTls",
     "SessionCookie",
     "SslRedirect",
+    "Tracing",
     "UpstreamPolicy",
     "UpstreamTls",
     "ValueMatch",

@@ -17,6 +17,7 @@ from ingress.model.error_pages import ErrorPages
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.matches import Regex, RouteMatch
 from ingress.model.objects import ObjectRef
+from ingress.model.tracing import TRACED, Tracing
 from ingress.model.upstream import Buffering, RetryPolicy
 
 
@@ -54,11 +55,13 @@ DEFAULT_UPSTREAM = UpstreamPolicy()
 class SslRedirect:
     """Plain-HTTP requests to a TLS host are redirected to HTTPS unless `enabled` is off;
     `forced` redirects even when the host has no TLS. The redirect drops a
-    trailing `/` of the target unless `preserve_trailing_slash`."""
+    trailing `/` of the target unless `preserve_trailing_slash`; its status is
+    `code` (the ConfigMap's http-redirect-code)."""
 
     enabled: bool = True
     forced: bool = False
     preserve_trailing_slash: bool = False
+    code: int = 308
 
 
 DEFAULT_SSL_REDIRECT = SslRedirect()
@@ -85,6 +88,8 @@ class Route:
     ssl_redirect: SslRedirect = DEFAULT_SSL_REDIRECT
     errors: ErrorPages | None = None
     access_log: bool = True  # enable-access-log
+    # How its requests are traced with --otlp-endpoint; None: never (enable-opentelemetry).
+    tracing: Tracing | None = TRACED
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
     # (host, source namespace, source name, service, path): metric labels, built once.

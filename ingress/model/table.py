@@ -11,6 +11,7 @@ from ingress.model.filters.clientcert import ClientAuth
 from ingress.model.matches import NO_REQUEST, RequestView
 from ingress.model.objects import ObjectRef
 from ingress.model.routes import Route
+from ingress.model.servers import ServerTls
 
 T = TypeVar("T")
 
@@ -51,6 +52,8 @@ class VirtualHost:
     strings: Mapping[str, Route] = field(default_factory=dict)
     # The TLS handshake for this host asks for a client certificate (auth-tls-secret).
     client_auth: ClientAuth | None = None
+    # Its own TLS cipher settings (ssl-ciphers, ssl-prefer-server-ciphers).
+    server_tls: ServerTls | None = None
     # The lengths of the `strings` keys, longest first. Built once.
     string_lengths: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
@@ -142,6 +145,9 @@ class RoutingTable:
     certificates: Mapping[str, Certificate] = field(default_factory=dict)
     wildcard_certificates: Mapping[str, Certificate] = field(default_factory=dict)
     default_certificate: Certificate | None = None
+    # TLS passthrough (ssl-passthrough): connections naming these hosts (SNI, exact names)
+    # go unopened to the backend of the host's `/` route.
+    passthrough: Mapping[str, Backend] = field(default_factory=dict)
     # Proxy settings the controller ConfigMap sets, by `Settings` field name: the
     # proxy applies them when it swaps this table in, so they need no restart.
     settings: Mapping[str, object] = field(default_factory=dict)

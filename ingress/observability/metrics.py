@@ -87,6 +87,13 @@ class ProxyStatsCollector:
         for reason, count in stats.retries.items():
             retries.add_metric([reason], count)
         yield retries
+        mirrored = CounterMetricFamily(
+            "portico_mirror_requests", "Copies of requests sent to mirrors, by outcome "
+            "(answered, failed: no answer, dropped: too many copies or a mirror too slow).",
+            labels=["outcome"])
+        for outcome, count in stats.mirrored.items():
+            mirrored.add_metric([outcome], count)
+        yield mirrored
         yield GaugeMetricFamily(
             "portico_active_connections", "Open client connections.",
             value=stats.active_connections)
@@ -99,7 +106,9 @@ class ProxyStatsCollector:
             "Times a worker reached --max-connections and stopped accepting.",
             value=stats.connection_limit_reached)
         yield GaugeMetricFamily(
-            "portico_open_tunnels", "Open WebSocket/upgrade tunnels.", value=stats.open_tunnels)
+            "portico_open_tunnels",
+            "Open WebSocket/upgrade tunnels and TLS passthrough connections.",
+            value=stats.open_tunnels)
         yield CounterMetricFamily(
             "portico_tls_handshakes", "Completed TLS handshakes.", value=stats.tls_handshakes)
         yield CounterMetricFamily(

@@ -122,6 +122,8 @@ class ProxyStats:
     upstream_errors: dict[tuple[str, str], int] = field(default_factory=dict)
     # reason ("connect_refused", "stale_connection"...) → requests sent to an upstream again
     retries: dict[str, int] = field(default_factory=dict)
+    # outcome (answered, failed, dropped) → copies of requests sent to mirrors
+    mirrored: dict[str, int] = field(default_factory=dict)
     connections_accepted: int = 0
     active_connections: int = 0
     # Client connections by state, as nginx's stub_status counts them (set by `snapshot`).
@@ -184,6 +186,9 @@ class ProxyStats:
     def retried(self, reason: str) -> None:
         self.retries[reason] = self.retries.get(reason, 0) + 1
 
+    def mirror_done(self, outcome: str) -> None:
+        self.mirrored[outcome] = self.mirrored.get(outcome, 0) + 1
+
     def merge(self, other: ProxyStats) -> None:
         """Add another worker's counters into these (gauges add up too)."""
         for key, series in other.series.items():
@@ -195,6 +200,8 @@ class ProxyStats:
             self.upstream_errors[ekey] = self.upstream_errors.get(ekey, 0) + n
         for reason, n in other.retries.items():
             self.retries[reason] = self.retries.get(reason, 0) + n
+        for outcome, n in other.mirrored.items():
+            self.mirrored[outcome] = self.mirrored.get(outcome, 0) + n
         self.connections_accepted += other.connections_accepted
         self.active_connections += other.active_connections
         self.reading += other.reading

@@ -1,16 +1,17 @@
 """W3C trace context for proxied requests, and their export as OTLP spans.
 
-With `--otlp-endpoint`, every request continues the trace its `traceparent`
-names (or starts one, sampled at `--trace-sample-ratio`) and the pod gets a
-`traceparent` whose parent is Portico's upstream span. A sampled request
+With `--otlp-endpoint`, every request of a traced route (enable-opentelemetry)
+continues the trace its `traceparent` names (unless the route does not trust
+incoming spans) or starts one, sampled at `--trace-sample-ratio`, and the pod
+gets a `traceparent` whose parent is Portico's upstream span. A sampled request
 becomes two spans: a server span for the whole request, with route
 attributes, and a client child span for the upstream attempt that answered.
 
 The request path only draws ids and, when the request is sampled, queues a
 tuple; an exporter thread turns those into OpenTelemetry SDK spans and
 sends them with its OTLP/HTTP exporter (the optional `tracing` extra).
-Without `--otlp-endpoint` none of this runs and `traceparent` headers pass
-through untouched, like any other header.
+Without `--otlp-endpoint`, and on routes that are not traced, none of this
+runs and `traceparent` headers pass through untouched, like any other header.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class FinishedRequest(NamedTuple):
     """What a span needs, captured when the request ends (times are epoch seconds)."""
 
     context: TraceContext
+    name: str  # of the server span
     started: float
     ended: float
     method: str
@@ -104,13 +106,15 @@ class Tracer:
         self._thread = threading.Thread(target=self._run, name="otlp-export", daemon=True)
         self._thread.start()
 
-    def start(self, headers: list[tuple[bytes, bytes, bytes]]) -> TraceContext:
-        """Continue the trace the request's `traceparent` names, or start one."""
+    def start(self, headers: list[tuple[bytes, bytes, bytes]],
+              trust_incoming: bool = True) -> TraceContext:
+        """Continue the trace the request's `traceparent` names (when trusted), or start one."""
         incoming = None
-        for _, lname, value in headers:
-            if lname == b"traceparent":
-                incoming = parse_traceparent(value)
-                break
+        if trust_incoming:
+            for _, lname, value in headers:
+                if lname == b"traceparent":
+                    incoming = parse_traceparent(value)
+                    break
         bits = self._random.getrandbits
         if incoming is not None:
             trace_id, parent_id, sampled = incoming
@@ -182,7 +186,7 @@ class _SpanExporter:
             host, namespace, ingress, service, path = r.route
             status = Status(StatusCode.ERROR) if r.status >= 500 else Status(StatusCode.UNSET)
             spans.append(ReadableSpan(
-                name=f"{r.method} {path}" if path else r.method,
+                name=r.name,
                 context=server,
                 parent=context(c.parent_id, remote=True) if c.parent_id else None,
                 resource=self._resource, kind=SpanKind.SERVER, instrumentation_scope=scope,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from ingress.observability.access_log import FORMATTERS, AccessLogWriter, AccessRecord
 from ingress.observability.stats import NO_ROUTE
 from ingress.observability.tracing import FinishedRequest
+from ingress.proxy.variables import render
 
 if TYPE_CHECKING:
     from ingress.proxy.client import ClientConnection
@@ -83,11 +84,18 @@ def finished_request(exchange: Exchange, status: int, now: float,
     answered = exchange.headers_at > 0
     address = exchange.tried[-1] if answered and exchange.tried else None
     route = exchange.route
+    method = exchange.method.decode("latin-1")
+    tracing = route.tracing if route is not None else None
+    if tracing is not None and tracing.operation_name is not None:
+        name = render(tracing.operation_name, exchange.conn, exchange)
+    else:
+        name = f"{method} {route.path}" if route is not None else method
     return FinishedRequest(
         context=exchange.trace,
+        name=name,
         started=exchange.started_at + epoch_offset,
         ended=now + epoch_offset,
-        method=exchange.method.decode("latin-1"),
+        method=method,
         target=exchange.url.decode("latin-1"),
         host=exchange.host,
         status=status,

@@ -536,7 +536,12 @@ class ClientConnection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         exchange = self.current
-        if exchange is None or exchange.answered:
+        if exchange is None:
+            return
+        if exchange.copies is not None:
+            for copy in exchange.copies:
+                copy.add(body)
+        if exchange.answered:
             return
         exchange.body_bytes += len(body)
         limit = self._body_limit(exchange.route)
@@ -553,8 +558,12 @@ class ClientConnection(asyncio.Protocol):
         exchange = self.current
         if exchange is None:
             return
-        if exchange.chunked_request and self.head_size > self.dp.settings.max_header_size:
-            raise _BadRequest(431)  # the trailers made the head too large
+        if exchange.chunked_request:
+            if self.head_size > self.dp.settings.max_header_size:
+                raise _BadRequest(431)  # the trailers made the head too large
+            if exchange.copies is not None:
+                for copy in exchange.copies:
+                    copy.end()  # a copy of a body with a length ends with its last byte
         self.current = None
         exchange.body_done = True
         if exchange.answered:
@@ -603,8 +612,6 @@ class ClientConnection(asyncio.Protocol):
             # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
             exchange.request_id = b"%032x" % dp.random.getrandbits(128)
             exchange.request_id_generated = True
-        if dp.tracer is not None:
-            exchange.trace = dp.tracer.start(exchange.headers)
         url = exchange.url
         if url[:1] != b"/":
             # Absolute form: routed by its authority, forwarded in origin form (RFC 9112 §3.2.2).
@@ -635,6 +642,8 @@ class ClientConnection(asyncio.Protocol):
         if route is None:
             self.answer(exchange, 404)
             return
+        if dp.tracer is not None and route.tracing is not None:
+            exchange.trace = dp.tracer.start(exchange.headers, route.tracing.trust_incoming)
         # Before the filters, as nginx checks client_max_body_size when it picks the location.
         limit = self._body_limit(route)
         if limit and content_length > limit:
@@ -774,7 +783,7 @@ class ClientConnection(asyncio.Protocol):
         return backend
 
     def _redirect_to_https(self, exchange: Exchange, route: Route) -> bool:
-        """A plain-HTTP request to a TLS host (or a forced route) gets a 308 to HTTPS."""
+        """A plain-HTTP request to a TLS host (or a forced route) is redirected to HTTPS."""
         ssl_redirect = route.ssl_redirect
         if not ssl_redirect.forced:
             if not (ssl_redirect.enabled and self.dp.has_tls_hosts):
@@ -788,7 +797,7 @@ class ClientConnection(asyncio.Protocol):
         target = exchange.url.decode("latin-1")
         if target.endswith("/") and not ssl_redirect.preserve_trailing_slash:
             target = target[:-1]  # as ingress-nginx does (`/` becomes nothing)
-        self.redirect(exchange, 308, f"https://{authority}{target}")
+        self.redirect(exchange, ssl_redirect.code, f"https://{authority}{target}")
         return True
 
     @property

@@ -34,9 +34,10 @@ from ingress.proxy.listeners import (
     Acceptor,
     Listening,
     LoopAcceptor,
-    ProxyProtocolAcceptor,
+    OwnAcceptor,
     listening_sockets,
 )
+from ingress.proxy.passthrough import Passthrough
 from ingress.proxy.peer import PeerCertificate
 from ingress.proxy.proxy_protocol import Address
 from ingress.proxy.upstream import EndpointPool, UpstreamConnection
@@ -98,7 +99,10 @@ class Dataplane:
         self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
-        self.services = FilterServices(loop, settings)
+        self.services = FilterServices(loop, settings, self.stats)
+        # --enable-ssl-passthrough: connections for passthrough hosts are spliced to their pods.
+        self.passthrough = Passthrough(loop, lambda: self.table, lambda: self.settings,
+                                       self.stats) if settings.enable_ssl_passthrough else None
         self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
         self.closing = False
@@ -265,13 +269,16 @@ class Dataplane:
         for sock in listening_sockets(settings.bind, port):
             listening = Listening(self.loop, sock, tls_context, settings.tls_handshake_timeout)
             acceptor: Acceptor
-            if settings.proxy_protocol:
+            passthrough = self.passthrough if tls_context is not None else None
+            if settings.proxy_protocol or passthrough is not None:
 
                 def proxied(source: Address | None) -> ClientConnection:
                     return ClientConnection(self, listener, source)
 
-                acceptor = ProxyProtocolAcceptor(
-                    listening, proxied, settings.proxy_protocol_timeout
+                acceptor = OwnAcceptor(
+                    listening, proxied,
+                    settings.proxy_protocol_timeout if settings.proxy_protocol else None,
+                    passthrough.took if passthrough is not None else None,
                 )
             else:
                 acceptor = LoopAcceptor(listening, lambda: ClientConnection(self, listener))
@@ -344,10 +351,13 @@ class Dataplane:
         for conn in list(self.connections):
             conn.drain()
         deadline = self.loop.time() + grace
-        while self.connections and self.loop.time() < deadline:
+        spliced = self.passthrough.splices if self.passthrough is not None else set()
+        while (self.connections or spliced) and self.loop.time() < deadline:
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             conn.close()
+        if self.passthrough is not None:
+            self.passthrough.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         for pool in (*self.pools.values(), *self.tls_pools.values()):

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
     from ingress.proxy.filters.ratelimit import Throttle
     from ingress.proxy.request_body import BufferedBody
+    from ingress.proxy.subrequests import StreamedBody
     from ingress.proxy.upstream import UpstreamConnection
 
 # A request header as parsed: (name, lower-cased name, value).
@@ -69,6 +70,7 @@ class Exchange:
         "conn",
         "connection",
         "content_length",
+        "copies",
         "endpoint",
         "error_page",
         "forwarded",
@@ -161,6 +163,8 @@ class Exchange:
         self.body_done = False
         # The whole body, read before anything goes upstream (proxy-request-buffering).
         self.body: BufferedBody | None = None
+        # Mirrors' copies of the body, fed as it is read; None for nearly every request.
+        self.copies: list[StreamedBody] | None = None
         self.response_started = False
         self.response_headers = b""  # extra header lines for the client (HSTS)
         # The response went out before the request body ended: drop the rest of the body.

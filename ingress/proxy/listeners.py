@@ -8,9 +8,12 @@ in the kernel's backlog, as nginx leaves them when `worker_connections` is
 exhausted, instead of being reset; they are accepted once the count drops,
 or by another worker that has room.
 
-With `--proxy-protocol` the accepting is Portico's own: each new socket's
-PROXY header is read byte-exactly first (within `--proxy-protocol-timeout`)
-and the socket is then handed to the event loop, TLS included.
+With `--proxy-protocol` the accepting is Portico's own (`OwnAcceptor`):
+each new socket's PROXY header is read byte-exactly first (within
+`--proxy-protocol-timeout`) and the socket is then handed to the event
+loop, TLS included. So it is on the HTTPS port with
+`--enable-ssl-passthrough`, whose connections for passthrough hosts never
+reach the event loop's TLS (ingress.proxy.passthrough).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import logging
 import os
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -126,20 +129,27 @@ class LoopAcceptor:
         self._listening.sock.close()
 
 
-class ProxyProtocolAcceptor:
-    """Accepts, reads each connection's PROXY header, then hands it to the event loop."""
+# Takes a new connection elsewhere (TLS passthrough); False: it is served here.
+Diverter = Callable[[socket.socket], Awaitable[bool]]
+
+
+class OwnAcceptor:
+    """Accepts, reads each connection's PROXY header (`header_timeout` set), lets `divert`
+    take it elsewhere, then hands it to the event loop."""
 
     def __init__(
         self,
         listening: Listening,
         factory: Callable[[Address | None], asyncio.Protocol],
-        header_timeout: float,
+        header_timeout: float | None,
+        divert: Diverter | None = None,
     ) -> None:
         self._listening = listening
         self._loop = listening.loop
         self._sock = listening.sock
         self._factory = factory
         self._header_timeout = header_timeout
+        self._divert = divert
         self._reading = False
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -178,13 +188,17 @@ class ProxyProtocolAcceptor:
             task.add_done_callback(self._pending.discard)
 
     async def _handshake(self, conn: socket.socket) -> None:
-        try:
-            async with asyncio.timeout(self._header_timeout):
-                source = await read_header(self._loop, conn)
-        except (ProxyHeaderError, TimeoutError, OSError) as error:
-            # As nginx does with a broken header: close without an answer.
-            log.debug("PROXY protocol header refused: %s", error)
-            conn.close()
+        source = None
+        if self._header_timeout is not None:
+            try:
+                async with asyncio.timeout(self._header_timeout):
+                    source = await read_header(self._loop, conn)
+            except (ProxyHeaderError, TimeoutError, OSError) as error:
+                # As nginx does with a broken header: close without an answer.
+                log.debug("PROXY protocol header refused: %s", error)
+                conn.close()
+                return
+        if self._divert is not None and await self._divert(conn):
             return
         try:
             await self._loop.connect_accepted_socket(

@@ -135,7 +135,7 @@ async def read_header(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> A
         count, peek = next_read(header)
         if count == 0:
             return parse(header)
-        await _readable(loop, sock)
+        await readable(loop, sock)
         try:
             data = sock.recv(count, socket.MSG_PEEK if peek else 0)
         except BlockingIOError:
@@ -149,7 +149,8 @@ async def read_header(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> A
         header += data
 
 
-async def _readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+async def readable(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> None:
+    """Until the non-blocking `sock` has something to read (or its end)."""
     ready = loop.create_future()
     fd = sock.fileno()
     loop.add_reader(fd, _set_once, ready)

@@ -10,17 +10,26 @@ header, cookie or query argument.
 from __future__ import annotations
 
 from http.cookies import SimpleCookie
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import quote
 
 from ingress.model.filters.extauth import Template
 
 if TYPE_CHECKING:
+    from ingress.proxy.dataplane import Listener
     from ingress.proxy.exchange import Exchange
-    from ingress.proxy.filters.registry import FilterHost
 
 
-def variable(name: str, side: FilterHost, exchange: Exchange) -> str:
+class Side(Protocol):
+    """The client connection of a request, as far as variables read it."""
+
+    @property
+    def client_address(self) -> str: ...
+    @property
+    def listener(self) -> Listener: ...
+
+
+def variable(name: str, side: Side, exchange: Exchange) -> str:
     """The value of `$name` for this request ('' when it has none)."""
     url = exchange.url.decode("latin-1")
     query_at = url.find("?")
@@ -59,7 +68,7 @@ def variable(name: str, side: FilterHost, exchange: Exchange) -> str:
     raise KeyError(name)  # the builder lets no other name through
 
 
-def render(template: Template, side: FilterHost, exchange: Exchange) -> str:
+def render(template: Template, side: Side, exchange: Exchange) -> str:
     literal = template.literal
     if literal is not None:
         return literal

@@ -20,6 +20,12 @@ A host with a client-certificate policy (auth-tls-secret) gets a context of
 its own per certificate, holding the policy's CA bundle: the ClientHello
 callback (ingress.tls.openssl) asks its clients for a certificate, and
 `peer_certificate` reads what the handshake made of it.
+
+A host with TLS settings of its own (ssl-ciphers, ssl-prefer-server-ciphers)
+gets a context of its own too, with its cipher list. OpenSSL takes a
+switched context's cipher list but keeps the connection's options, so when
+the host's server-preference option differs, the SNI callback copies the
+context's options onto the connection, as nginx's servername callback does.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ingress.model import EMPTY_TABLE, Certificate, RoutingTable, VirtualHost
+from ingress.model import EMPTY_TABLE, Certificate, RoutingTable, ServerTls, VirtualHost
 from ingress.model.filters.clientcert import ClientAuth
 from ingress.proxy.peer import PeerCertificate
 from ingress.settings import Settings, with_overrides
@@ -45,9 +51,11 @@ _ALPN = ["http/1.1"]
 
 
 class _Context(ssl.SSLContext):
-    """An SSLContext that knows the client-certificate policy it verifies for."""
+    """An SSLContext that knows the client-certificate policy it verifies for, and the
+    host TLS settings it was made with."""
 
     client_auth: ClientAuth | None = None
+    server_tls: ServerTls | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +63,8 @@ class _Selection:
     """What the SNI callback reads; replaced as a whole by `update()`."""
 
     table: RoutingTable
-    # By certificate fingerprint (and "/policy fingerprint" for client-certificate hosts);
-    # None marks a certificate OpenSSL refused (logged once).
+    # By certificate fingerprint (and the policy and host settings of hosts with their own
+    # contexts, `_key`); None marks a certificate OpenSSL refused (logged once).
     contexts: dict[str, ssl.SSLContext | None] = field(default_factory=dict)
     # The table's default certificate, or None to keep the generated one.
     default: ssl.SSLContext | None = None
@@ -99,22 +107,23 @@ class TlsContexts:
             self._configure(table.settings)
         previous = self._selection.contexts
         contexts: dict[str, ssl.SSLContext | None] = {}
-        wanted: list[tuple[Certificate, ClientAuth | None]] = [
-            (cert, None) for cert in _certificates_of(table)]
-        wanted += [(self._certificate_of(table, vhost), vhost.client_auth)
-                   for vhost in _verifying_hosts(table)]
-        for cert, policy in wanted:
-            key = _key(cert, policy)
+        wanted: list[tuple[Certificate, ClientAuth | None, ServerTls | None]] = [
+            (cert, None, None) for cert in _certificates_of(table)]
+        wanted += [(self._certificate_of(table, vhost), _requested(vhost), vhost.server_tls)
+                   for vhost in _hosts_with_own_contexts(table)]
+        for cert, policy, server_tls in wanted:
+            key = _key(cert, policy, server_tls)
             if key not in contexts:
-                contexts[key] = previous[key] if key in previous else self._context_for(cert,
-                                                                                       policy)
+                contexts[key] = previous[key] if key in previous else self._context_for(
+                    cert, policy, server_tls)
         default = None
         if table.default_certificate is not None:
             default = contexts[table.default_certificate.fingerprint]
         self._selection = _Selection(table, contexts, default)
         if self._native is not None:
-            hello = self._on_client_hello if any(_verifying_hosts(table)) else None
-            self._native.on_client_hello(self.server_context, hello)
+            verifying = any(_requested(vhost) for vhost in table.virtual_hosts())
+            self._native.on_client_hello(self.server_context,
+                                         self._on_client_hello if verifying else None)
 
     def _configure(self, overrides: Mapping[str, object]) -> None:
         """The controller ConfigMap's ssl-protocols and ssl-ciphers, for the next handshakes."""
@@ -132,11 +141,14 @@ class TlsContexts:
         selection = self._selection
         name = _normalize(server_name) if server_name else ""
         cert = selection.table.certificate(name) if name else None
-        policy = _policy(selection.table, name)
-        if policy is not None:
+        vhost = _host_of(selection.table, name)
+        policy = _requested(vhost)
+        server_tls = vhost.server_tls if vhost is not None else None
+        if policy is not None or server_tls is not None:
             cert = self._certificate_of(selection.table, None, cert)
         if cert is not None:
-            context = selection.contexts.get(_key(cert, policy))
+            context = (selection.contexts.get(_key(cert, policy, server_tls))
+                       or selection.contexts.get(cert.fingerprint))
             if context is not None:
                 return context
         return selection.default or self.server_context
@@ -152,7 +164,7 @@ class TlsContexts:
         native = self._native
         assert native is not None
         name = native.server_name(ssl_pointer)
-        policy = _policy(self._selection.table, name or "")
+        policy = _requested(_host_of(self._selection.table, name or ""))
         if policy is not None:
             native.request_certificate(ssl_pointer, policy.depth,
                                        bytes.fromhex(policy.fingerprint))
@@ -174,9 +186,13 @@ class TlsContexts:
         context = self.context_for_name(server_name)
         if context is not self.server_context:
             ssl_object.context = context
+            options = context.options
+            if options != self.server_context.options and self._native is not None:
+                self._native.adopt_options(self._native.ssl_pointer(ssl_object), options)
 
-    def _context_for(self, cert: Certificate, policy: ClientAuth | None) -> ssl.SSLContext | None:
-        context = self._new_context()
+    def _context_for(self, cert: Certificate, policy: ClientAuth | None,
+                     server_tls: ServerTls | None = None) -> ssl.SSLContext | None:
+        context = self._new_context(server_tls)
         try:
             load_pem_chain(context, cert.cert_pem, cert.key_pem)
         except ssl.SSLError as exc:
@@ -194,16 +210,26 @@ class TlsContexts:
                 self._native.name_client_cas(context, policy.ca_pem)
         return context
 
-    def _new_context(self) -> _Context:
+    def _new_context(self, server_tls: ServerTls | None = None) -> _Context:
         context = _Context(ssl.PROTOCOL_TLS_SERVER)
+        context.server_tls = server_tls
         self._apply_protocols(context)
         context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE
+        if server_tls is not None and server_tls.prefer_server_ciphers is False:
+            if self._native is None:
+                log.error("ssl-prefer-server-ciphers: false cannot be applied on this "
+                          "Python/OpenSSL: the server's cipher order is preferred")
+            context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
         context.set_alpn_protocols(_ALPN)
         return context
 
     def _apply_protocols(self, context: ssl.SSLContext) -> None:
         context.minimum_version = self._min_version
         context.maximum_version = self._max_version
+        own = context.server_tls if isinstance(context, _Context) else None
+        if own is not None and own.ciphers is not None:
+            context.set_ciphers(own.ciphers)  # the builder checked it with OpenSSL
+            return
         try:
             context.set_ciphers(self._ciphers)
         except ssl.SSLError as exc:
@@ -217,22 +243,27 @@ def _certificates_of(table: RoutingTable) -> list[Certificate]:
     return certs
 
 
-def _verifying_hosts(table: RoutingTable) -> list[VirtualHost]:
-    """The hosts whose clients are asked for a certificate."""
+def _hosts_with_own_contexts(table: RoutingTable) -> list[VirtualHost]:
+    """The hosts whose clients are asked for a certificate, or that have TLS settings."""
     return [vhost for vhost in table.virtual_hosts()
-            if vhost.client_auth is not None and vhost.client_auth.requests_certificate]
+            if _requested(vhost) is not None or vhost.server_tls is not None]
 
 
-def _policy(table: RoutingTable, name: str) -> ClientAuth | None:
-    """The client-certificate policy of a handshake for `name` ('' without SNI): its host's,
-    or that of the rules without a host (nginx's default server)."""
-    vhost = (table.virtual_host(name) if name else None) or table.any_host
+def _host_of(table: RoutingTable, name: str) -> VirtualHost | None:
+    """The host a handshake for `name` ('' without SNI) is for: its own, or the rules
+    without a host (nginx's default server)."""
+    return (table.virtual_host(name) if name else None) or table.any_host
+
+
+def _requested(vhost: VirtualHost | None) -> ClientAuth | None:
+    """The host's client-certificate policy, when it asks clients for a certificate."""
     policy = vhost.client_auth if vhost is not None else None
     return policy if policy is not None and policy.requests_certificate else None
 
 
-def _key(cert: Certificate, policy: ClientAuth | None) -> str:
-    return cert.fingerprint if policy is None else f"{cert.fingerprint}/{policy.fingerprint}"
+def _key(cert: Certificate, policy: ClientAuth | None, server_tls: ServerTls | None) -> str:
+    key = cert.fingerprint if policy is None else f"{cert.fingerprint}/{policy.fingerprint}"
+    return key if server_tls is None else f"{key}/{server_tls!r}"
 
 
 def _normalize(server_name: str) -> str:

@@ -1,4 +1,5 @@
-"""The few OpenSSL calls client-certificate verification needs and Python's `ssl` lacks.
+"""The few OpenSSL calls client-certificate verification (and a host's own cipher
+preference) need and Python's `ssl` lacks.
 
 nginx asks a client for its certificate only on the hosts that want one,
 keeps the handshake going whatever the certificate's verification says,
@@ -102,6 +103,15 @@ class Native:
         self._add_client_ca = lib.SSL_CTX_add_client_CA
         self._add_client_ca.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
         self._add_client_ca.restype = ctypes.c_int
+        self._get_options = lib.SSL_get_options
+        self._get_options.argtypes = [ctypes.c_void_p]
+        self._get_options.restype = ctypes.c_uint64
+        self._set_options = lib.SSL_set_options
+        self._set_options.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        self._set_options.restype = ctypes.c_uint64
+        self._clear_options = lib.SSL_clear_options
+        self._clear_options.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
+        self._clear_options.restype = ctypes.c_uint64
         # Kept alive as long as a context may call them.
         self._hello_callbacks: dict[int, object] = {}
         self._check_layout()
@@ -179,6 +189,12 @@ class Native:
                 self._x509_free(cert)
         finally:
             self._bio_free(bio)
+
+    def adopt_options(self, ssl_pointer: int, options: int) -> None:
+        """Give a connection exactly `options` (those of the context the SNI callback
+        switched it to: OpenSSL keeps the first context's)."""
+        self._clear_options(ssl_pointer, self._get_options(ssl_pointer) & ~options)
+        self._set_options(ssl_pointer, options)
 
     def verify_result(self, ssl_pointer: int) -> tuple[int, str]:
         """OpenSSL's verdict on the peer certificate: (0, 'ok') or (code, reason)."""

@@ -136,10 +136,11 @@ def test_optional_flags_follow_values(render: Render) -> None:
     assert given["max-body-size"] == "1048576"
     assert "hsts" in given and "no-hsts-include-subdomains" in given
     assert "proxy-protocol" in given and given["proxy-protocol-timeout"] == "3"
+    assert "enable-ssl-passthrough" in given
     assert given["trusted-proxies"] == "10.0.0.0/8,192.168.0.0/16"
     defaults = flags(render({}))
     assert not {"workers", "default-ssl-certificate", "watch-namespace", "proxy-protocol",
-                "trusted-proxies"} & set(defaults)
+                "trusted-proxies", "enable-ssl-passthrough"} & set(defaults)
 
 
 def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenario: str) -> None:

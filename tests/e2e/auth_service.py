@@ -3,7 +3,8 @@
 ingress-nginx's e2e tests point auth-url at httpbin's /basic-auth and at
 an nginx that sets cookies; this server answers those paths the same way,
 on a loopback address, from a thread of its own, and records every
-subrequest it gets (method, target, headers, client port).
+subrequest it gets (method, target, headers, body, client port). The mirror
+tests send it their copies.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class Seen:
     target: str
     headers: dict[str, str]  # lower-case names, repeated ones joined with ", "
     port: int
+    body: bytes = b""
 
 
 class AuthService:
@@ -65,7 +67,8 @@ class AuthService:
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        self.seen.append(Seen(request.method, request.raw_path, headers, peer[1] if peer else 0))
+        self.seen.append(Seen(request.method, request.raw_path, headers, peer[1] if peer else 0,
+                              await request.read()))
         if self.down:
             return web.Response(status=503)
         response: web.StreamResponse = await handler(request)

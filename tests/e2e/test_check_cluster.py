@@ -39,7 +39,7 @@ async def test_check_lists_the_cluster_namespace_by_namespace(tmp_path: Path) ->
         good = o.ingress("good", host="good.example", cls="nginx")
         await api.create(INGRESSES, good)
         limited = o.ingress("limited", host="team.example", cls="nginx", ns="team")
-        limited["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/mirror-target": "x"}
+        limited["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/fastcgi-index": "x"}
         await api.create(INGRESSES, limited)
         await api.create(INGRESSES, o.ingress("ours", host="p.example", cls="portico"))
         kubeconfig = str(write_kubeconfig(tmp_path, api.url, namespace="default"))

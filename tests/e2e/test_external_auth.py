@@ -73,6 +73,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
             o.annotated(o.ingress("far", host="far.test"), **{
                 "whitelist-source-range": "10.0.0.0/8", "auth-type": "basic",
                 "auth-secret": "basic-users", "satisfy": "any"}),
+            o.annotated(o.ingress("unlisted", host="unlisted.test"), **{
+                "denylist-source-range": "10.0.0.0/8", "auth-type": "basic",
+                "auth-secret": "basic-users", "satisfy": "any"}),
             o.annotated(o.ingress("both", host="both.test"), **{
                 **signin, "auth-type": "basic", "auth-secret": "basic-users"}),
             o.annotated(o.ingress("all", host="all.test"), **{
@@ -222,6 +225,10 @@ async def test_satisfy_any_with_an_ip_list(rig: Rig) -> None:
     assert status == 401  # the 401 of basic auth wins over the 403 of the list
     assert headers["WWW-Authenticate"] == 'Basic realm=""'
     assert (await request(rig, "far.test", Authorization=basic("uname", "pwd")))[0] == 200
+    # A deny list that does not name the client has no say (nginx's access module
+    # declines): it lets nobody in on its own, basic auth decides.
+    assert (await request(rig, "unlisted.test"))[0] == 401
+    assert (await request(rig, "unlisted.test", Authorization=basic("uname", "pwd")))[0] == 200
     assert (await request(rig, "all.test"))[0] == 401  # satisfy: all needs both
     assert (await request(rig, "all.test", Authorization=basic("uname", "pwd")))[0] == 200
 

@@ -67,11 +67,11 @@ class Rig:
         return wait_until(find, f"the access line of {request_id}")
 
 
-def tls_secret(ca: trustme.CA, host: str) -> dict[str, Any]:
+def tls_secret(ca: trustme.CA, host: str, name: str = "obs-tls") -> dict[str, Any]:
     leaf = ca.issue_cert(host)
     data = {"tls.crt": b"".join(b.bytes() for b in leaf.cert_chain_pems),
             "tls.key": leaf.private_key_pem.bytes()}
-    return o.secret("obs-tls", {k: base64.b64encode(v).decode() for k, v in data.items()},
+    return o.secret(name, {k: base64.b64encode(v).decode() for k, v in data.items()},
                     type_="kubernetes.io/tls")
 
 

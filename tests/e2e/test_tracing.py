@@ -178,3 +178,81 @@ def test_without_the_endpoint_traceparent_passes_through(tmp_path: Path) -> None
     finally:
         portico.stop()
         pods.close()
+
+
+# --- tracing per route, as ingress-nginx's ConfigMap and annotations decide it
+
+CONFIGMAP = ("ingress-nginx", "controller")
+
+
+def controller_objects(port: int, data: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        o.ingress_class(), o.service("web", target=port),
+        o.endpoint_slice("web", list(PODS), port=port),
+        o.config_map(CONFIGMAP[1], data, ns=CONFIGMAP[0]),
+        o.ingress("plain", host="plain.test", path="/", service="web"),
+        o.annotated(o.ingress("off", host="off.test", path="/", service="web"),
+                    enable_opentelemetry="false"),
+        o.annotated(o.ingress("named", host="named.test", path="/", service="web"),
+                    enable_opentelemetry="true", opentelemetry_operation_name="checkout"),
+        o.annotated(o.ingress("untrusting", host="untrusting.test", path="/", service="web"),
+                    enable_opentelemetry="true", opentelemetry_trust_incoming_span="false"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory: pytest.TempPathFactory,
+               receiver: Receiver) -> Iterator[tuple[Rig, Manifests, int]]:
+    base = tmp_path_factory.mktemp("tracing-configmap")
+    port = free_port(PODS[0])
+    pods = Pods([(ip, port) for ip in PODS])
+    manifests = Manifests(base / "manifests")
+    manifests.write("objects.yaml", controller_objects(port, {}))
+    portico = start_ready(manifests.root, "--otlp-endpoint", f"http://127.0.0.1:{receiver.port}",
+                          "--configmap", "/".join(CONFIGMAP), log=base / "portico.log")
+    try:
+        yield Rig(portico, base), manifests, port
+    finally:
+        portico.stop()
+        pods.close()
+
+
+def traceparent_at(rig: Rig, host: str, traceparent: str = INCOMING) -> str:
+    status, _, body = rig.get(host, "/echo", headers={"traceparent": traceparent})
+    assert status == 200
+    sent: str = json.loads(body)["headers"]["traceparent"]
+    return sent
+
+
+def test_enable_opentelemetry_per_ingress_over_the_configmap_default(
+    configured: tuple[Rig, Manifests, int], receiver: Receiver,
+) -> None:
+    rig, manifests, port = configured
+    # ingress-nginx's default (enable-opentelemetry: false): untraced routes pass the
+    # client's traceparent through untouched, as any other header.
+    assert traceparent_at(rig, "plain.test") == INCOMING
+    assert traceparent_at(rig, "off.test") == INCOMING
+    own = "00-" + "3" * 32 + "-" + "4" * 16 + "-01"
+    _, trace_id, parent, _ = traceparent_at(rig, "named.test", own).split("-")
+    assert trace_id == "3" * 32 and parent != "4" * 16
+    server = next(s for s in receiver.trace(trace_id, 2) if s["kind"] == 2)  # SERVER
+    assert server["name"] == "checkout" and server["parent_id"] == "4" * 16
+    # opentelemetry-trust-incoming-span: false starts a trace of its own.
+    mine = "00-" + "5" * 32 + "-" + "6" * 16 + "-01"
+    _, trace_id, _, _ = traceparent_at(rig, "untrusting.test", mine).split("-")
+    assert trace_id != "5" * 32
+    server = next(s for s in receiver.trace(trace_id, 2) if s["kind"] == 2)
+    assert server["parent_id"] == ""
+
+    # The ConfigMap turns tracing on for every Ingress but those that turn it off, and
+    # names the spans with nginx variables.
+    manifests.write("objects.yaml", controller_objects(port, {
+        "enable-opentelemetry": "true",
+        "opentelemetry-operation-name": "HTTP $request_method $uri"}))
+    wait_until(lambda: traceparent_at(rig, "plain.test") != INCOMING, "plain.test traced")
+    assert traceparent_at(rig, "off.test") == INCOMING
+    _, trace_id, _, _ = traceparent_at(rig, "plain.test",
+                                       "00-" + "7" * 32 + "-" + "8" * 16 + "-01").split("-")
+    assert trace_id == "7" * 32
+    server = next(s for s in receiver.trace(trace_id, 2) if s["kind"] == 2)
+    assert server["name"] == "HTTP GET /echo"

@@ -274,8 +274,13 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         route("bounded", "half2", proxy_next_upstream_timeout="1"),
         route("full", "full", proxy_connect_timeout="1"),
         route("buffering", "big", proxy_buffering="on"),
+        # proxy-busy-buffers-size and http2-push-preload are accepted without effect.
         route("memory-only", "big", proxy_buffering="on", proxy_buffers_number="2",
-              proxy_buffer_size="8k", proxy_max_temp_file_size="0"),
+              proxy_buffer_size="8k", proxy_max_temp_file_size="0",
+              proxy_busy_buffers_size="8k", http2_push_preload="true"),
+        # nginx refuses a busy size past all buffers but one: (2 - 1) x 8k here.
+        route("too-busy", "web", proxy_buffering="on", proxy_buffers_number="2",
+              proxy_buffer_size="8k", proxy_busy_buffers_size="16k"),
         route("streaming", "big"),
         route("deaf", "deaf", proxy_send_timeout="1", proxy_request_buffering="off",
               proxy_body_size="0"),
@@ -484,6 +489,20 @@ async def test_external_name_services_are_resolved_and_follow_their_ttl(rig: Rig
     await eventually(moved, "the name resolved again after its TTL")
     status, _, _ = await rig.get("nowhere")
     assert status == 503  # a failed lookup: no endpoints
+
+
+async def test_proxy_busy_buffers_size_is_checked_as_nginx_checks_it(rig: Rig) -> None:
+    def problems(name: str) -> list[str]:
+        return [line for line in rig.portico.logs().splitlines()
+                if f"default/{name}" in line and "metadata.annotations" in line]
+
+    # Reported, and the route is served without it (nginx would reject the whole config).
+    status, _, _ = await rig.get("too-busy")
+    assert status == 200
+    wait_until(lambda: any("proxy-busy-buffers-size" in line and "must be at most" in line
+                           for line in problems("too-busy")), "a problem naming the annotation")
+    # Within bounds, and http2-push-preload (which nginx ignores too): no problem at all.
+    assert problems("memory-only") == []
 
 
 async def test_proxy_buffering_frees_the_pod_while_the_client_is_slow(rig: Rig) -> None:

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ingress.build import BuildResult, build
+from ingress.build.annotations import RouteSpec, parse_annotations
+from ingress.model import ObjectRef
 from ingress.settings import BuildSettings
 from ingress.store import KINDS, key_of
 
@@ -136,3 +138,10 @@ def run(*objects: Mapping[str, Any], settings: BuildSettings | None = None,
 def problem_fields(result: BuildResult) -> list[tuple[str, str, str]]:
     """(object, field, reason) of every problem, for compact assertions."""
     return [(str(p.obj), p.field, p.reason) for p in result.problems]
+
+
+def spec_of(**annotations: str) -> RouteSpec:
+    """What Ingress default/a's nginx.ingress.kubernetes.io annotations ask (`_` reads as `-`)."""
+    return parse_annotations({"nginx.ingress.kubernetes.io/" + k.replace("_", "-"): v
+                              for k, v in annotations.items()},
+                             ObjectRef("Ingress", "default", "a"))

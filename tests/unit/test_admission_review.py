@@ -70,8 +70,8 @@ def test_what_would_not_be_served_as_written_is_rejected_naming_the_field(
     [
         (new(path("/", service="later")),
          "spec.rules[0].http.paths[0].backend.service.name: Service default/later not found"),
-        (new(path("/"), annotations={P + "mirror-target": "http://copy"}),
-         f'metadata.annotations["{P}mirror-target"]: is not supported by Portico yet'),
+        (new(path("/"), annotations={P + "fastcgi-index": "index.php"}),
+         f'metadata.annotations["{P}fastcgi-index"]: is not supported by Portico yet'),
         # The auth Secret may come after its Ingress (the routes answer 503 meanwhile).
         (new(path("/"), annotations={P + "auth-type": "basic", P + "auth-secret": "users"}),
          f'metadata.annotations["{P}auth-secret"]: Secret default/users not found'),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from build_objects import ingress, path, problem_fields, rule, run, service
 
 from ingress.build.annotations.catalog import BY_NAME, CATALOG, REFUSED, Status
@@ -40,3 +41,28 @@ def test_refused_annotations_are_reported_as_problems() -> None:
 
 def test_snippet_names_are_in_the_catalog() -> None:
     assert all(BY_NAME[n].status is REFUSED for n in BY_NAME if n.endswith("-snippet"))
+
+
+@pytest.mark.parametrize(
+    ("annotations", "reported"),
+    [
+        ({"enable-modsecurity": "true"}, ["enable-modsecurity"]),
+        ({"enable-modsecurity": "true", "enable-owasp-core-rules": "true",
+          "modsecurity-transaction-id": "$request_id"},
+         ["enable-modsecurity", "enable-owasp-core-rules", "modsecurity-transaction-id"]),
+        # Opting one Ingress out of a ConfigMap-wide WAF asks for nothing Portico lacks.
+        ({"enable-modsecurity": "false", "enable-owasp-core-rules": " False "}, []),
+    ],
+)
+def test_refused_annotations_say_why_and_the_ingress_is_served(
+    annotations: dict[str, str], reported: list[str]
+) -> None:
+    result = run(ingress("a", [rule("foo.com", path("/"))],
+                         annotations={P + k: v for k, v in annotations.items()}),
+                 service("web"))
+    assert result.table.route("foo.com", "/") is not None
+    assert sorted(p.field for p in result.problems) == [
+        f'metadata.annotations["{P}{name}"]' for name in reported]
+    for problem in result.problems:
+        assert problem.reason == "UnsupportedAnnotation"
+        assert "is refused: Portico has no web application firewall" in problem.message

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from build_objects import spec_of
 
 from ingress.build.annotations import RouteSpec, parse_annotations
 from ingress.model import Balancer, HashKey, HashPart, HashSource, ObjectRef, SessionCookie
@@ -13,10 +14,6 @@ from ingress.model.filters.routing import RewritePath, Template
 
 P = "nginx.ingress.kubernetes.io/"
 OBJ = ObjectRef("Ingress", "default", "a")
-
-
-def spec_of(**annotations: str) -> RouteSpec:
-    return parse_annotations({P + k.replace("_", "-"): v for k, v in annotations.items()}, OBJ)
 
 
 def reported(spec: RouteSpec) -> list[str]:
@@ -37,6 +34,11 @@ def reported(spec: RouteSpec) -> list[str]:
         ({"rewrite_target": "/foo", "x_forwarded_prefix": ""},
          RewritePath(Template(("/foo",))), False),
         ({"x_forwarded_prefix": "/only"}, None, False),  # used by rewrites only
+        ({"rewrite_target": "/$1", "enable_rewrite_log": "true"},
+         RewritePath(Template(("/", 1)), log=True), False),
+        ({"rewrite_target": "/", "enable_rewrite_log": "false"},
+         RewritePath(Template(("/",))), False),
+        ({"enable_rewrite_log": "true"}, None, False),  # nothing to log without a rewrite
         ({"use_regex": "True"}, None, True),
     ],
 )

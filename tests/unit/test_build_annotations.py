@@ -63,6 +63,14 @@ def settings_of(route: Route) -> dict[str, Any]:
          {"filters": (Redirect(301, "/elsewhere?x=1"),)}),
         ({P + "temporal-redirect": "/t", P + "temporal-redirect-code": "307"},
          {"filters": (Redirect(307, "/t"),)}),
+        # ingress-nginx e2e relativeredirects.go: absolute_redirect off for the location.
+        ({P + "permanent-redirect": "/new-location", P + "relative-redirects": "true"},
+         {"filters": (Redirect(301, "/new-location", relative=True),)}),
+        ({P + "permanent-redirect": "/new-location", P + "relative-redirects": "false"},
+         {"filters": (Redirect(301, "/new-location"),)}),
+        ({P + "temporal-redirect": "/t", P + "use-port-in-redirects": "true"},
+         {"filters": (Redirect(302, "/t", port_in_redirect=True),)}),
+        ({P + "relative-redirects": "true", P + "use-port-in-redirects": "true"}, {}),
         ({P + "preserve-trailing-slash": "true"},
          {"ssl_redirect": SslRedirect(preserve_trailing_slash=True)}),
         ({P + "proxy-body-size": "8m"}, {"upstream": UpstreamPolicy(max_body_size=8 << 20)}),
@@ -116,6 +124,10 @@ def test_load_balance(value: str, expected: Balancer) -> None:
         ("permanent-redirect", "ftp://x.com"),
         ("temporal-redirect-code", "308"),
         ("permanent-redirect-code", "200"),
+        ("relative-redirects", "on"),
+        ("use-port-in-redirects", "yes"),
+        ("disable-proxy-intercept-errors", "1"),
+        ("enable-rewrite-log", "on"),
         ("temporal-redirect-code", "abc"),
         ("app-root", "app"),
         ("rewrite-target", "/$host"),
@@ -167,8 +179,8 @@ def test_policy_applies_to_every_route_and_the_default_backend() -> None:
 
 
 def test_annotations_portico_does_not_support_yet_are_reported_not_dropped_silently() -> None:
-    route, problems = route_with({P + "mirror-target": "http://x", P + "ssl-redirect": "false",
+    route, problems = route_with({P + "fastcgi-index": "index.php", P + "ssl-redirect": "false",
                                   "example.com/other": "y"})
-    assert problems == [("Ingress default/a", f'metadata.annotations["{P}mirror-target"]',
+    assert problems == [("Ingress default/a", f'metadata.annotations["{P}fastcgi-index"]',
                          "UnsupportedAnnotation")]
     assert route.ssl_redirect.enabled is False

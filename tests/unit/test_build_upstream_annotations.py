@@ -92,6 +92,36 @@ def test_response_buffering() -> None:
 
 
 @pytest.mark.parametrize(
+    ("annotations", "problem"),
+    [
+        # ingress-nginx's e2e "should turn on proxy-buffering"
+        ({"proxy-buffers-number": "8", "proxy-buffer-size": "8k",
+          "proxy-busy-buffers-size": "16k"}, ""),
+        ({"proxy-busy-buffers-size": "4k"}, ""),  # the default 4 buffers of 4k
+        ({"proxy-busy-buffers-size": "12k"}, ""),
+        ({"proxy-busy-buffers-size": "3k"}, "must be at least proxy-buffer-size (4096 bytes)"),
+        ({"proxy-busy-buffers-size": "16k"}, "must be at most proxy-buffers-number - 1 times"),
+        ({"proxy-buffers-number": "2", "proxy-buffer-size": "8k",
+          "proxy-busy-buffers-size": "16k"}, "(8192 bytes)"),
+        ({"proxy-buffer-size": "16k", "proxy-busy-buffers-size": "8k"}, "at least"),
+        ({"proxy-busy-buffers-size": "1b"}, "size"),
+    ],
+)
+def test_proxy_busy_buffers_size_is_checked_and_has_no_effect(annotations: dict[str, str],
+                                                              problem: str) -> None:
+    route, result = build_with({P + k: v for k, v in annotations.items()})
+    without, _ = build_with({P + k: v for k, v in annotations.items()
+                             if k != "proxy-busy-buffers-size"})
+    assert route.upstream == without.upstream
+    messages = {p.field: p.message for p in result.problems}
+    if problem:
+        assert list(messages) == [ANNOTATION.format("proxy-busy-buffers-size")]
+        assert problem in messages[ANNOTATION.format("proxy-busy-buffers-size")]
+    else:
+        assert messages == {}
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("proxy-send-timeout", "20k"),  # ingress-nginx's "should not set invalid proxy timeouts"

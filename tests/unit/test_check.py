@@ -57,7 +57,8 @@ def test_an_ingress_with_nothing_to_report_behaves_as_before(report: dict[str, A
 def test_annotation_verdicts(report: dict[str, Any]) -> None:
     shop = by_name(report)["default/shop"]
     assert verdicts(shop) == {
-        "http2-push-preload": "refused",  # not supported: said, not silently dropped
+        # Without effect, as in ingress-nginx's nginx: said, not silently dropped.
+        "http2-push-preload": "applied with a difference",
         "not-an-annotation": "unknown",
         "proxy-read-timeout": "invalid",
     }

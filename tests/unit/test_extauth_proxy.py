@@ -9,11 +9,11 @@ import pytest
 
 from ingress.build.annotations.extauth import template
 from ingress.model.filters.extauth import CacheRule
-from ingress.proxy.authclient import AuthAnswer
 from ingress.proxy.dataplane import Listener
 from ingress.proxy.exchange import Exchange, ExchangeOwner
 from ingress.proxy.filters.extauth import MAX_CACHED, AuthCache, cache_seconds
 from ingress.proxy.filters.registry import FilterHost, FilterServices
+from ingress.proxy.subrequests import Answer
 from ingress.proxy.variables import render, variable
 from ingress.settings import Settings
 
@@ -73,8 +73,8 @@ def test_render_fills_a_template() -> None:
 RULES = (CacheRule(200, 60.0), CacheRule(401, 5.0))
 
 
-def answer(status: int, *headers: tuple[bytes, bytes]) -> AuthAnswer:
-    return AuthAnswer(status, list(headers))
+def answer(status: int, *headers: tuple[bytes, bytes]) -> Answer:
+    return Answer(status, list(headers))
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def answer(status: int, *headers: tuple[bytes, bytes]) -> AuthAnswer:
         (answer(200, (b"vary", b"*")), 0.0),
     ],
 )
-def test_what_nginx_proxy_cache_would_keep(given: AuthAnswer, seconds: float) -> None:
+def test_what_nginx_proxy_cache_would_keep(given: Answer, seconds: float) -> None:
     assert cache_seconds(given, RULES) == seconds
 
 

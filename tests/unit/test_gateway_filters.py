@@ -34,6 +34,7 @@ from ingress.model.filters.gateway import (
     RequestRedirect,
     URLRewrite,
 )
+from ingress.model.filters.mirror import Mirror
 from ingress.proxy.filters.gateway import modified_path
 from kube.gateway_objects import (
     backend_ref,
@@ -83,6 +84,10 @@ def only_route(*rules: dict[str, Any], gw: dict[str, Any] | None = None,
 
 def redirect(**spec: Any) -> list[dict[str, Any]]:
     return [{"type": "RequestRedirect", "requestRedirect": spec}]
+
+
+def mirror(ref: dict[str, Any], **spec: Any) -> list[dict[str, Any]]:
+    return [{"type": "RequestMirror", "requestMirror": {"backendRef": ref, **spec}}]
 
 
 @pytest.mark.parametrize(("spec", "expected"), [
@@ -167,8 +172,6 @@ def test_timeouts_become_the_upstream_read_timeout() -> None:
 
 
 @pytest.mark.parametrize(("filters", "message"), [
-    ([{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "v2", "port": 8080}}}],
-     "filter type 'RequestMirror' is not supported"),
     ([{"type": "ExtensionRef", "extensionRef": {"group": "x", "kind": "Y", "name": "z"}}],
      "filter type 'ExtensionRef' is not supported"),
     ([{"type": "RequestHeaderModifier", "requestHeaderModifier": {
@@ -176,6 +179,11 @@ def test_timeouts_become_the_upstream_read_timeout() -> None:
     ([*redirect(hostname="a.org"), {"type": "URLRewrite", "urlRewrite": {"hostname": "b.org"}}],
      "RequestRedirect and URLRewrite cannot be combined"),
     (redirect(statusCode=305), "305 is not one of"),
+    (mirror({"name": "v2", "port": 8080}, percent=101), "must be 0-100"),
+    (mirror({"name": "v2", "port": 8080}, percent=5, fraction={"numerator": 1}),
+     "percent and fraction cannot both be set"),
+    (mirror({"name": "v2", "port": 8080}, fraction={"numerator": 3, "denominator": 2}),
+     "numerator <= denominator"),
 ])
 def test_a_rule_that_cannot_be_served_as_written_answers_500(filters: list[dict[str, Any]],
                                                              message: str) -> None:
@@ -250,6 +258,33 @@ def test_resolved_refs_reasons(ref: dict[str, Any], reason: str) -> None:
     parent = route_parent(result, "r")
     assert condition(parent.conditions, "Accepted") == ("True", "Accepted")
     assert condition(parent.conditions, "ResolvedRefs") == ("False", reason)
+
+
+def test_request_mirrors_copy_to_their_backends_for_a_share_of_requests() -> None:
+    # Conformance: HTTPRouteRequestMirror, -MultipleMirrors, -PercentageMirror.
+    route = only_route(http_rule(filters=[
+        *mirror({"name": "v2", "port": 8080}),
+        *mirror({"name": "v3", "port": 8080}, percent=20),
+        *mirror({"name": "v3", "port": 8080}, fraction={"numerator": 1, "denominator": 4}),
+        *mirror({"name": "v2", "port": 8080}, fraction={"numerator": 7}),
+    ]))
+    assert [(type(f), f.backend.service if isinstance(f, Mirror) and f.backend else None,
+             getattr(f, "ratio", None)) for f in route.filters] == [
+        (Mirror, "v2", 1.0), (Mirror, "v3", 0.2), (Mirror, "v3", 0.25), (Mirror, "v2", 0.07)]
+    assert route.backend.service == "v1"
+
+
+@pytest.mark.parametrize(("ref", "reason"), [
+    ({"name": "nonexistent", "port": 8080}, "BackendNotFound"),
+    ({"name": "web", "namespace": "other", "port": 8080}, "RefNotPermitted"),
+])
+def test_a_mirror_that_cannot_be_resolved_mirrors_nothing_and_the_rule_serves(
+    ref: dict[str, Any], reason: str,
+) -> None:
+    result = build(base(), http_route("r", http_rule(filters=mirror(ref))))
+    route = served(result, "h", "/")
+    assert route is not None and route.filters == () and route.backend.service == "v1"
+    assert condition(route_parent(result, "r").conditions, "ResolvedRefs") == ("False", reason)
 
 
 def test_the_usual_https_redirect_pair_on_one_host_and_path() -> None:

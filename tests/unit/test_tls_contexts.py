@@ -16,6 +16,7 @@ import ssl
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 import trustme
@@ -23,7 +24,7 @@ import uvloop
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ingress.model import Certificate, ObjectRef, RoutingTable
+from ingress.model import Certificate, ObjectRef, RoutingTable, ServerTls, VirtualHost
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
 from ingress.tls.default_certificate import DEFAULT_CERTIFICATE_NAME
@@ -344,6 +345,58 @@ async def test_sessions_resume_and_alpn_is_http_1_1_on_a_per_host_context(
         assert (reused, alpn) == (False, "http/1.1")
         _, reused, alpn = await asyncio.to_thread(handshake, session)
         assert (reused, alpn) == (True, "http/1.1")
+
+
+# trustme's keys are ECDSA: three TLS 1.2 suites a client offers in this order.
+AES128, AES256, CHACHA = ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-GCM-SHA384",
+                          "ECDHE-ECDSA-CHACHA20-POLY1305")
+
+
+async def negotiated(port: int, server_name: str, ca: trustme.CA) -> str:
+    """The cipher a TLS 1.2 client offering AES128, AES256, CHACHA (in this order) gets."""
+    client_context = trusting(ca)
+    client_context.maximum_version = ssl.TLSVersion.TLSv1_2
+    client_context.set_ciphers(f"{AES128}:{AES256}:{CHACHA}")
+    client = await connect(port, server_name, client_context)
+    cipher = client.writer.get_extra_info("cipher")[0]
+    await client.close()
+    return str(cipher)
+
+
+@pytest.mark.parametrize("loop_factory", [asyncio.new_event_loop, uvloop.new_event_loop])
+def test_a_host_s_own_ciphers_and_preference_apply_to_its_handshakes(
+    ca: trustme.CA, loop_factory: Any
+) -> None:
+    # ingress-nginx e2e (sslciphers.go): ssl_ciphers and ssl_prefer_server_ciphers per server.
+    async def scenario() -> None:
+        contexts = TlsContexts(Settings(tls_ciphers=f"{AES128}:{AES256}:{CHACHA}"))
+        names = ("plain.test", "only.test", "prefer.test", "client.test", "*.wild.test")
+        cert = certificate(ca, *names)
+        own = {
+            "only.test": ServerTls(ciphers=CHACHA),
+            "prefer.test": ServerTls(ciphers=f"{AES256}:{AES128}", prefer_server_ciphers=True),
+            "client.test": ServerTls(ciphers=f"{AES256}:{AES128}", prefer_server_ciphers=False),
+            "*.wild.test": ServerTls(ciphers=CHACHA),
+        }
+        table = table_with(cert, wildcards={"wild.test": cert})
+        contexts.update(RoutingTable(
+            hosts={name: VirtualHost(name, server_tls=tls) for name, tls in own.items()
+                   if not name.startswith("*")},
+            wildcards={"wild.test": VirtualHost("*.wild.test", server_tls=own["*.wild.test"])},
+            certificates=table.certificates, wildcard_certificates=table.wildcard_certificates))
+        async with serving(contexts.server_context) as port:
+            assert await negotiated(port, "plain.test", ca) == AES128  # the controller's
+            assert await negotiated(port, "only.test", ca) == CHACHA
+            assert await negotiated(port, "prefer.test", ca) == AES256  # the host's order
+            assert await negotiated(port, "client.test", ca) == AES128  # the client's order
+            assert await negotiated(port, "a.wild.test", ca) == CHACHA
+            assert await negotiated(port, "plain.test", ca) == AES128  # nothing leaked
+
+    loop = loop_factory()
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
 
 
 def test_sni_selection_under_uvloop(ca: trustme.CA) -> None:

@@ -102,6 +102,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --proxy-protocol
 - --proxy-protocol-timeout={{ $c.proxyProtocol.timeoutSeconds }}
 {{- end }}
+{{- if $c.sslPassthrough }}
+- --enable-ssl-passthrough
+{{- end }}
 {{- with $c.trustedProxies }}
 - --trusted-proxies={{ join "," . }}
 {{- end }}

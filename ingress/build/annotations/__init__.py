@@ -26,13 +26,17 @@ from ingress.build.annotations import (
     cors,
     errors,
     extauth,
+    mirror,
     protocol,
     ratelimit,
     redirects,
+    refused,
     responses,
     rewrite,
     satisfy,
+    servertls,
     snippets,
+    tracing,
     upstream,
 )
 from ingress.build.annotations.catalog import BY_NAME, Status
@@ -50,7 +54,7 @@ from ingress.model import ObjectRef
 GROUPS: tuple[AnnotationGroup, ...] = (
     cors, redirects, rewrite, access, basicauth, extauth, satisfy, ratelimit, clientcert, upstream,
     buffering, protocol, responses, errors, access_log, balancing, snippets, affinity, canary,
-    aliases,
+    aliases, servertls, tracing, mirror, refused,
 )
 
 __all__ = ["GROUPS", "PREFIX", "Annotations", "Lookups", "RouteSpec", "parse_annotations"]

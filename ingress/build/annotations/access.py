@@ -2,6 +2,8 @@
 
 A list that cannot be parsed closes the Ingress's paths (503), as
 ingress-nginx denies such a location: an access rule never fails open.
+Each annotation replaces the controller ConfigMap's list of its kind; the
+ConfigMap's block-cidrs stay denied (ingress.build.config.access).
 """
 
 from __future__ import annotations
@@ -28,5 +30,10 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
         spec.filters.append(DirectResponse(503))
         return
     allow = allowlist if allowlist is not None else whitelist
-    if allow is not None or deny is not None:
-        spec.filters.append(SourceRanges(allow=allow or (), deny=deny or ()))
+    if allow is None and deny is None:
+        return  # the ConfigMap's lists stand (RouteSpec.for_config)
+    config = annotations.lookups.config
+    spec.filters = [f for f in spec.filters if not isinstance(f, SourceRanges)]
+    spec.filters.append(SourceRanges(
+        allow=allow if allow is not None else config.allow_ranges,
+        deny=config.blocked_ranges + (deny if deny is not None else config.deny_ranges)))

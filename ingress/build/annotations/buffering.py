@@ -5,6 +5,11 @@ proxy-buffer-size, proxy-buffers-number and proxy-max-temp-file-size, with
 nginx's meaning (see `ingress.model.upstream.Buffering`). Each annotation
 replaces one part of the route's buffering, which starts from the
 controller ConfigMap's.
+
+proxy-busy-buffers-size is checked as nginx checks proxy_busy_buffers_size
+(at least one buffer, less than all of them but one) and has no effect: it
+caps the response bytes nginx hands its client socket at once, a part
+Portico's client transport plays with its fixed 64 KiB write buffer.
 """
 
 from __future__ import annotations
@@ -44,3 +49,20 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     if present:
         base = spec.upstream.buffering or Buffering()
         spec.upstream = replace(spec.upstream, buffering=replace(base, **present))
+    busy = annotations.parsed("proxy-busy-buffers-size", values.size)
+    if busy is not None:
+        problem = busy_buffers_problem(busy, spec.upstream.buffering or Buffering())
+        if problem:
+            annotations.report("proxy-busy-buffers-size", problem)
+
+
+def busy_buffers_problem(busy: int, buffering: Buffering) -> str:
+    """Why nginx would refuse `busy` as proxy_busy_buffers_size next to `buffering`, or ''."""
+    size = buffering.buffer_size
+    if busy < size:
+        return f"must be at least proxy-buffer-size ({size} bytes), as nginx requires"
+    most = (buffering.buffers - 1) * size
+    if busy > most:
+        return (f"must be at most proxy-buffers-number - 1 times proxy-buffer-size ({most} "
+                "bytes), as nginx requires")
+    return ""

@@ -31,12 +31,14 @@ NOT_YET = Status.NOT_YET
 class Entry:
     name: str  # without the nginx.ingress.kubernetes.io/ prefix
     status: Status
-    # DIFFERENT: what differs from ingress-nginx; REFUSED: why.
+    # DIFFERENT: what differs from ingress-nginx; REFUSED: why; NOT_YET: what it waits for.
     note: str = ""
     listed: bool = True
 
 
 SNIPPET = "snippets inject configuration text; Portico has none to inject into"
+WAF = ("Portico has no web application firewall (ModSecurity); ingress-nginx's default "
+       "configuration of it only detects and logs")
 WORKER_SHARE = (
     "with N worker processes each enforces 1/N (exact with one): a client whose "
     "requests all travel one connection gets 1/N"
@@ -103,19 +105,27 @@ CATALOG: tuple[Entry, ...] = (
           "the error request has no body"),
     Entry("default-backend", SUPPORTED),
     Entry("denylist-source-range", SUPPORTED),
-    Entry("disable-proxy-intercept-errors", NOT_YET, listed=False),
+    Entry("disable-proxy-intercept-errors", SUPPORTED, listed=False),
     Entry("enable-access-log", SUPPORTED),
     Entry("enable-cors", SUPPORTED),
     Entry("enable-global-auth", SUPPORTED),
-    Entry("enable-modsecurity", NOT_YET),
-    Entry("enable-opentelemetry", NOT_YET),
-    Entry("enable-owasp-core-rules", NOT_YET),
-    Entry("enable-rewrite-log", NOT_YET),
-    Entry("fastcgi-index", NOT_YET, listed=False),
-    Entry("fastcgi-params-configmap", NOT_YET, listed=False),
+    Entry("enable-modsecurity", REFUSED, WAF),
+    Entry("enable-opentelemetry", SUPPORTED),
+    Entry("enable-owasp-core-rules", REFUSED, WAF),
+    Entry("enable-rewrite-log", DIFFERENT,
+          "each rewrite is an INFO line of Portico's log (pattern, path, what it became), "
+          "not a notice in nginx's error log"),
+    Entry("fastcgi-index", NOT_YET,
+          "with backend-protocol FCGI, which answers 503: FastCGI needs a client of its own "
+          "in the data plane", listed=False),
+    Entry("fastcgi-params-configmap", NOT_YET,
+          "with backend-protocol FCGI, which answers 503: FastCGI needs a client of its own "
+          "in the data plane", listed=False),
     Entry("force-ssl-redirect", SUPPORTED),
     Entry("from-to-www-redirect", SUPPORTED),
-    Entry("http2-push-preload", NOT_YET),
+    Entry("http2-push-preload", DIFFERENT,
+          "accepted without effect: browsers dropped HTTP/2 server push and nginx 1.25.1 "
+          "ignores http2_push_preload (so ingress-nginx, on nginx 1.27, does too)"),
     Entry("limit-allowlist", SUPPORTED, listed=False),
     Entry("limit-burst-multiplier", DIFFERENT, WORKER_SHARE, listed=False),
     Entry("limit-connections", DIFFERENT, WORKER_SHARE),
@@ -127,13 +137,18 @@ CATALOG: tuple[Entry, ...] = (
     Entry("load-balance", DIFFERENT,
           "also least_conn and random; ewma learns per worker process; chash and sticky_* "
           "come from upstream-hash-by and affinity"),
-    Entry("mirror-host", NOT_YET),
-    Entry("mirror-request-body", NOT_YET),
-    Entry("mirror-target", NOT_YET),
+    Entry("mirror-host", SUPPORTED),
+    Entry("mirror-request-body", DIFFERENT,
+          "the copy's body streams as the client sends it: the request is not buffered "
+          "whole first, as nginx's mirror_request_body makes it"),
+    Entry("mirror-target", DIFFERENT,
+          "the client never waits for the mirror (nginx holds it until the copy is "
+          "answered): a mirror 256 KiB of body behind, or past 128 copies on their way per "
+          "worker, loses copies; a target without a path gets the request's target"),
     Entry("modsecurity-snippet", REFUSED, SNIPPET),
-    Entry("modsecurity-transaction-id", NOT_YET),
-    Entry("opentelemetry-operation-name", NOT_YET, listed=False),
-    Entry("opentelemetry-trust-incoming-span", NOT_YET),
+    Entry("modsecurity-transaction-id", REFUSED, WAF),
+    Entry("opentelemetry-operation-name", SUPPORTED, listed=False),
+    Entry("opentelemetry-trust-incoming-span", SUPPORTED),
     Entry("permanent-redirect", SUPPORTED),
     Entry("permanent-redirect-code", SUPPORTED),
     Entry("preserve-trailing-slash", SUPPORTED),
@@ -143,7 +158,9 @@ CATALOG: tuple[Entry, ...] = (
           "but does not bound the response head"),
     Entry("proxy-buffering", SUPPORTED),
     Entry("proxy-buffers-number", SUPPORTED),
-    Entry("proxy-busy-buffers-size", NOT_YET),
+    Entry("proxy-busy-buffers-size", DIFFERENT,
+          "checked as nginx checks it, without effect: the client socket's 64 KiB write "
+          "buffer plays that part"),
     Entry("proxy-connect-timeout", SUPPORTED),
     Entry("proxy-cookie-domain", SUPPORTED),
     Entry("proxy-cookie-path", SUPPORTED),
@@ -169,7 +186,7 @@ CATALOG: tuple[Entry, ...] = (
     Entry("proxy-ssl-server-name", SUPPORTED),
     Entry("proxy-ssl-verify", SUPPORTED),
     Entry("proxy-ssl-verify-depth", SUPPORTED),
-    Entry("relative-redirects", NOT_YET, listed=False),
+    Entry("relative-redirects", SUPPORTED, listed=False),
     Entry("rewrite-target", DIFFERENT,
           "references are capture groups $0-$9 only, not other nginx variables"),
     Entry("satisfy", SUPPORTED),
@@ -186,9 +203,9 @@ CATALOG: tuple[Entry, ...] = (
     Entry("session-cookie-path", SUPPORTED),
     Entry("session-cookie-samesite", SUPPORTED),
     Entry("session-cookie-secure", SUPPORTED),
-    Entry("ssl-ciphers", NOT_YET),
-    Entry("ssl-passthrough", NOT_YET),
-    Entry("ssl-prefer-server-ciphers", NOT_YET),
+    Entry("ssl-ciphers", SUPPORTED),
+    Entry("ssl-passthrough", SUPPORTED),
+    Entry("ssl-prefer-server-ciphers", SUPPORTED),
     Entry("ssl-redirect", SUPPORTED),
     Entry("stream-snippet", REFUSED, SNIPPET),
     Entry("temporal-redirect", SUPPORTED),
@@ -198,7 +215,7 @@ CATALOG: tuple[Entry, ...] = (
     Entry("upstream-hash-by-subset", SUPPORTED, listed=False),
     Entry("upstream-hash-by-subset-size", SUPPORTED, listed=False),
     Entry("upstream-vhost", SUPPORTED),
-    Entry("use-port-in-redirects", NOT_YET, listed=False),
+    Entry("use-port-in-redirects", SUPPORTED, listed=False),
     Entry("use-regex", DIFFERENT,
           "RE2 syntax (no lookaround or backreferences); a path RE2 cannot read is "
           "reported and skipped"),

@@ -5,6 +5,12 @@ namespace (its first port) that answers the codes of `custom-http-errors`
 and every request the route's own Service cannot serve; it counts only
 while it has endpoints. Without it, intercepted codes go to the
 controller's default backend (`--default-backend-service`).
+
+`disable-proxy-intercept-errors` passes the pod's own answers with the
+Ingress's codes to the client as they are (nginx's proxy_intercept_errors
+off); default-backend still serves what the Service cannot. It applies to
+the Ingress's custom-http-errors; the ConfigMap key of the same name to the
+ConfigMap's.
 """
 
 from __future__ import annotations
@@ -35,8 +41,9 @@ def service_name(value: str) -> str:
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
     codes = annotations.parsed("custom-http-errors", error_codes)
+    passed = annotations.parsed("disable-proxy-intercept-errors", values.boolean)
     if codes is not None:
-        spec.error_codes = codes
+        spec.error_codes = frozenset() if passed else codes
     service = annotations.parsed("default-backend", service_name)
     resolver = annotations.lookups.backends
     if service is None or resolver is None:

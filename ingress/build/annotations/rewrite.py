@@ -6,6 +6,11 @@ path's regex; the query string is kept. Any Ingress of a host that uses
 a regex or a rewrite turns every path of that host into a case-insensitive
 regex location (build/locations.py). `x-forwarded-prefix` is only sent on
 rewritten paths, where ingress-nginx sets it.
+
+`enable-rewrite-log` is nginx's rewrite_log: each rewrite of the Ingress's
+paths is logged (level INFO, nginx's notice) with the location's pattern,
+the path it matched and what it became. Paths without a rewrite log
+nothing, as nginx logs only its `rewrite` directives.
 """
 
 from __future__ import annotations
@@ -54,9 +59,10 @@ def _target(value: str) -> Template:
 def parse(annotations: Annotations, spec: RouteSpec) -> None:
     if annotations.parsed("use-regex", values.boolean):
         spec.use_regex = True
+    logged = bool(annotations.parsed("enable-rewrite-log", values.boolean))
     target = annotations.parsed("rewrite-target", _target)
     if target is None:
         return
     prefix = annotations.parsed("x-forwarded-prefix", template)
-    spec.rewrite = RewritePath(target, prefix if prefix and prefix.parts else None)
+    spec.rewrite = RewritePath(target, prefix if prefix and prefix.parts else None, logged)
     spec.rewrite_target = str(annotations.values["rewrite-target"]).strip()

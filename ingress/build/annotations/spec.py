@@ -19,8 +19,10 @@ from ingress.model import (
     HashKey,
     ObjectRef,
     Problem,
+    ServerTls,
     SessionCookie,
     SslRedirect,
+    Tracing,
     UpstreamPolicy,
     UpstreamTls,
 )
@@ -49,6 +51,7 @@ class Lookups:
     backends: BackendResolver | None = None
     default_backend: Backend | None = None
     now: float = 0.0  # decides which client certificates have expired
+    ssl_passthrough: bool = False  # --enable-ssl-passthrough is on
     referenced_secrets: set[Key] = field(default_factory=set)
     referenced_config_maps: set[Key] = field(default_factory=set)
 
@@ -125,6 +128,7 @@ class RouteSpec:
     # default-backend: serves the error codes, and requests the route's Service cannot.
     error_backend: Backend | None = None
     access_log: bool = True
+    tracing: Tracing | None = None  # None: not traced
     # Set when an annotation asks for a guard Portico cannot set up (an auth Secret is
     # missing...): the routes answer 503 instead of going unguarded, as in ingress-nginx.
     denied: bool = False
@@ -142,16 +146,22 @@ class RouteSpec:
     session_cookie: SessionCookie | None = None
     # affinity-canary-behavior "sticky": a canary shares its mainline's session cookie.
     sticky_canary: bool = True
+    # For the Ingress's hosts (ssl-ciphers, ssl-prefer-server-ciphers, ssl-passthrough).
+    server_tls: ServerTls | None = None
+    ssl_passthrough: bool = False
 
     @classmethod
     def for_config(cls, config: ControllerConfig) -> RouteSpec:
         return cls(
+            filters=list(config.filters),
+            denied=config.access_denied,
             response_filters=list(config.response_filters),
             upstream=config.upstream,
             ssl_redirect=config.ssl_redirect,
             balancer=config.balancer,
             service_upstream=config.service_upstream,
             error_codes=config.error_codes,
+            tracing=config.tracing_defaults if config.tracing else None,
         )
 
 

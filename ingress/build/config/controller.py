@@ -9,11 +9,14 @@ from ingress.build.noauth import DEFAULT_NO_AUTH_LOCATIONS
 from ingress.model import (
     DEFAULT_SSL_REDIRECT,
     DEFAULT_UPSTREAM,
+    TRACED,
     Balancer,
     SslRedirect,
+    Tracing,
     UpstreamPolicy,
 )
-from ingress.model.filters.base import ResponseFilter
+from ingress.model.filters.base import Filter, ResponseFilter
+from ingress.model.filters.core import Network
 from ingress.model.filters.extauth import ExternalAuth
 
 
@@ -52,11 +55,32 @@ class ControllerConfig:
     global_auth_denied: bool = False
     # Routes whose path starts with one of these skip authentication.
     no_auth_locations: tuple[str, ...] = DEFAULT_NO_AUTH_LOCATIONS
+    # whitelist-/denylist-source-range: the lists of routes whose Ingress sets none;
+    # block-cidrs: denied on every route. `filters` start every route's filters (the
+    # block lists, proxy-set-headers); `access_denied`: a list is unreadable, routes
+    # answer 503.
+    allow_ranges: tuple[Network, ...] = ()
+    deny_ranges: tuple[Network, ...] = ()
+    blocked_ranges: tuple[Network, ...] = ()
+    filters: tuple[Filter, ...] = ()
+    access_denied: bool = False
+    # add-headers, proxy-set-headers: the ConfigMaps they name, (namespace or '', name).
+    header_config_maps: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     limit_req_status: int = 503
     limit_conn_status: int = 503
     # Response bandwidth of routes whose annotations set none (bytes a second, 0: none).
     limit_rate: int = 0
     limit_rate_after: int = 0
+    # Redirects to a path stay paths (relative-redirects), or name the listening port
+    # when it is not the scheme's own (use-port-in-redirects).
+    relative_redirects: bool = False
+    port_in_redirects: bool = False
+    # http-redirect-code: the status of the HTTPS and from-to-www redirects.
+    redirect_code: int = 308
+    # Routes are traced (with --otlp-endpoint) unless their Ingress says otherwise; the span
+    # settings an Ingress that turns tracing on starts from.
+    tracing: bool = True
+    tracing_defaults: Tracing = TRACED
     settings: Mapping[str, object] = field(default_factory=dict)
 
 

@@ -8,17 +8,20 @@ default, written here as its documentation writes it.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ingress.build.annotations import values
+from ingress.build.annotations import extauth, values
 from ingress.build.annotations.balancing import load_balance
 from ingress.build.annotations.buffering import buffers, on_off
 from ingress.build.annotations.responses import cookie_domain, cookie_path, url_text
+from ingress.build.annotations.servertls import cipher_list
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.config.access import READINGS as ACCESS_READINGS
 from ingress.build.config.guards import READINGS as GUARD_READINGS
+from ingress.build.config.headers import READINGS as HEADER_READINGS
+from ingress.model.filters.extauth import Template
 
 _TRUE = frozenset(("1", "t", "T", "TRUE", "true", "True"))
 _FALSE = frozenset(("0", "f", "F", "FALSE", "false", "False"))
@@ -57,15 +60,6 @@ def tls_versions(value: str) -> tuple[str, str]:
     return versions[0], versions[-1]
 
 
-def cipher_list(value: str) -> str:
-    text = value.strip()
-    try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(text)
-    except ssl.SSLError:
-        raise InvalidValue(f"OpenSSL accepts no cipher of {value!r}") from None
-    return text
-
-
 def http_codes(value: str) -> frozenset[int]:
     """custom-http-errors: comma-separated codes; ingress-nginx keeps 300-599."""
     codes = set()
@@ -96,6 +90,24 @@ def one_header_name(value: str) -> str:
     return name
 
 
+def http_redirect_code(value: str) -> int:
+    """The codes ingress-nginx takes for its HTTPS and www redirects."""
+    code = values.whole_number(value)
+    if code not in (301, 302, 307, 308):
+        raise InvalidValue(f"must be 301, 302, 307 or 308, not {value!r}")
+    return code
+
+
+def optional_size(value: str) -> int | None:
+    """A size; empty means nginx's own choice."""
+    return values.size(value) if value.strip() else None
+
+
+def optional_template(value: str) -> Template | None:
+    """Text with nginx variables; empty means none."""
+    return extauth.template(value.strip()) if value.strip() else None
+
+
 def checked(parse: Callable[[str], Any]) -> Callable[[str], str]:
     """The value's text, once `parse` accepts it (for keys used as text)."""
 
@@ -122,13 +134,16 @@ READINGS: dict[str, Reading] = {
     "compute-full-forwarded-for": Reading(boolean, "false"),
     "custom-http-errors": Reading(http_codes, ""),
     "disable-access-log": Reading(boolean, "false"),
+    "disable-proxy-intercept-errors": Reading(boolean, "false"),
     "enable-access-log-for-default-backend": Reading(boolean, "false"),
+    "enable-opentelemetry": Reading(boolean, "false"),
     "enable-real-ip": Reading(boolean, "false"),
     "force-ssl-redirect": Reading(boolean, "false"),
     "forwarded-for-header": Reading(one_header_name, "X-Forwarded-For"),
     "generate-request-id": Reading(boolean, "true"),
     "global-allowed-response-headers": Reading(header_names, ""),
     "hsts": Reading(boolean, "true"),
+    "http-redirect-code": Reading(http_redirect_code, "308"),
     "hsts-include-subdomains": Reading(boolean, "true"),
     "hsts-max-age": Reading(values.whole_number, "31536000"),
     "hsts-preload": Reading(boolean, "false"),
@@ -137,11 +152,15 @@ READINGS: dict[str, Reading] = {
     "large-client-header-buffers": Reading(header_buffers, "4 8k"),
     "load-balance": Reading(load_balance, "round_robin"),
     "max-worker-connections": Reading(values.whole_number, "16384"),
+    "opentelemetry-operation-name": Reading(optional_template, ""),
+    "opentelemetry-trust-incoming-span": Reading(boolean, "true"),
     "proxy-body-size": Reading(values.size, "1m"),
     "proxy-buffer-size": Reading(values.size, "4k"),
     "proxy-buffering": Reading(on_off, "off"),
     "proxy-buffers-number": Reading(buffers, "4"),
+    "proxy-busy-buffers-size": Reading(optional_size, ""),
     "proxy-connect-timeout": Reading(values.whole_seconds, "5"),
+    "preserve-trailing-slash": Reading(boolean, "false"),
     "proxy-cookie-domain": Reading(checked(cookie_domain), "off"),
     "proxy-cookie-path": Reading(checked(cookie_path), "off"),
     "proxy-http-version": Reading(values.http_version, "1.1"),
@@ -155,6 +174,7 @@ READINGS: dict[str, Reading] = {
     "proxy-redirect-to": Reading(url_text, "off"),
     "proxy-request-buffering": Reading(on_off, "on"),
     "proxy-send-timeout": Reading(values.whole_seconds, "60"),
+    "relative-redirects": Reading(boolean, "false"),
     "retry-non-idempotent": Reading(boolean, "false"),
     "service-upstream": Reading(boolean, "false"),
     "ssl-ciphers": Reading(cipher_list, (
@@ -170,7 +190,10 @@ READINGS: dict[str, Reading] = {
     "upstream-keepalive-requests": Reading(values.whole_number, "10000"),
     "upstream-keepalive-timeout": Reading(values.whole_seconds, "60"),
     "use-forwarded-headers": Reading(boolean, "false"),
+    "use-port-in-redirects": Reading(boolean, "false"),
     **{key: Reading(parse, default) for key, (parse, default) in GUARD_READINGS.items()},
+    **{key: Reading(parse, default) for key, (parse, default) in ACCESS_READINGS.items()},
+    **{key: Reading(parse, default) for key, (parse, default) in HEADER_READINGS.items()},
     # Accepted for compatibility; what they control is fixed in Portico (see the catalog).
     "allow-snippet-annotations": Reading(boolean, "false"),
     "log-format-escape-json": Reading(boolean, "false"),

@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ingress.build.annotations.buffering import busy_buffers_problem
 from ingress.build.annotations.responses import cookie_domain, cookie_path, redirect_location
 from ingress.build.annotations.values import InvalidValue
+from ingress.build.config.access import CLOSED_WHEN_INVALID, access_config
 from ingress.build.config.catalog import BY_NAME
 from ingress.build.config.controller import ControllerConfig
 from ingress.build.config.guards import guard_config
+from ingress.build.config.headers import READINGS as HEADER_READINGS
 from ingress.build.config.keys import READINGS
+from ingress.build.config.routes import route_config
 from ingress.build.fields import FieldError, mapping
 from ingress.model import Buffering, ObjectRef, Problem, RetryPolicy, SslRedirect, UpstreamPolicy
 from ingress.model.filters.base import ResponseFilter
@@ -46,12 +50,26 @@ def _values(data: Mapping[str, Any], ref: ObjectRef, problems: list[Problem]) ->
                 raise InvalidValue(f"must be a string, not {type(raw).__name__}")
             found[key] = reading.parse(raw)
         except InvalidValue as error:
-            problems.append(_problem(ref, key, f"{error}; ingress-nginx's default "
-                                     f"{reading.default!r} applies", "InvalidConfigMap"))
+            outcome = ("the Ingress routes answer 503 until it is fixed"
+                       if key in CLOSED_WHEN_INVALID
+                       else f"ingress-nginx's default {reading.default!r} applies")
+            problems.append(_problem(ref, key, f"{error}; {outcome}", "InvalidConfigMap"))
     for key, reading in READINGS.items():
         if key not in found:
             found[key] = reading.parse(reading.default)
     return found
+
+
+def _check_busy_buffers(v: Mapping[str, Any], ref: ObjectRef, problems: list[Problem]) -> None:
+    """proxy-busy-buffers-size next to the buffers it is a share of, as nginx checks it."""
+    busy = v["proxy-busy-buffers-size"]
+    if busy is None:
+        return
+    problem = busy_buffers_problem(busy, Buffering(buffer_size=v["proxy-buffer-size"],
+                                                   buffers=v["proxy-buffers-number"]))
+    if problem:
+        problems.append(_problem(ref, "proxy-busy-buffers-size", f"{problem}; ignored",
+                                 "InvalidConfigMap"))
 
 
 def _response_filters(v: Mapping[str, Any]) -> tuple[ResponseFilter, ...]:
@@ -115,12 +133,12 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
     )
     return ControllerConfig(
         upstream=upstream,
-        ssl_redirect=SslRedirect(v["ssl-redirect"], v["force-ssl-redirect"]),
+        ssl_redirect=SslRedirect(v["ssl-redirect"], v["force-ssl-redirect"],
+                                 v["preserve-trailing-slash"], v["http-redirect-code"]),
         balancer=v["load-balance"],
         response_filters=_response_filters(v),
         redirect_from=v["proxy-redirect-from"],
         redirect_to=v["proxy-redirect-to"],
-        error_codes=v["custom-http-errors"],
         retry_non_idempotent=v["retry-non-idempotent"],
         service_upstream=v["service-upstream"],
         allowed_response_headers=frozenset(v["global-allowed-response-headers"]),
@@ -129,6 +147,9 @@ def _config(v: Mapping[str, Any], invalid: set[str]) -> ControllerConfig:
         log_default_backend=v["enable-access-log-for-default-backend"],
         settings=_settings(v),
         **guard_config(v, invalid),
+        **access_config(v, invalid),
+        header_config_maps={key: v[key] for key in HEADER_READINGS if v[key] is not None},
+        **route_config(v),
     )
 
 
@@ -146,6 +167,7 @@ def read_config(body: Mapping[str, Any] | None, ref: ObjectRef) -> tuple[Control
         except FieldError as error:
             problems.append(error.problem(ref))
     found = _values(data, ref, problems)
+    _check_busy_buffers(found, ref, problems)
     # The keys whose value is unusable: their field is data["key"].
     invalid = {p.field[len('data["'):-len('"]')] for p in problems
                if p.reason == "InvalidConfigMap"}

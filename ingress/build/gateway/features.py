@@ -23,6 +23,9 @@ SUPPORTED_FEATURES = tuple(sorted((
     "HTTPRoutePathRewrite",
     "HTTPRoutePortRedirect",
     "HTTPRouteQueryParamMatching",
+    "HTTPRouteRequestMirror",
+    "HTTPRouteRequestMultipleMirrors",
+    "HTTPRouteRequestPercentageMirror",
     "HTTPRouteResponseHeaderModification",
     "HTTPRouteSchemeRedirect",
 )))

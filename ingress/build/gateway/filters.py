@@ -1,10 +1,12 @@
 """HTTPRoute rule filters → model filters.
 
-Header modifiers are final as parsed. A redirect and a path rewrite depend
-on the match (ReplacePrefixMatch replaces what a PathPrefix matched) and a
-redirect on the listener too (its scheme and port), so those are kept as
-specs and finished per match and listener. Filters Portico does not
-implement make the rule answer 500, never pass silently.
+Header modifiers and mirrors are final as parsed. A redirect and a path
+rewrite depend on the match (ReplacePrefixMatch replaces what a PathPrefix
+matched) and a redirect on the listener too (its scheme and port), so
+those are kept as specs and finished per match and listener. Filters
+Portico does not implement make the rule answer 500, never pass silently.
+A RequestMirror whose backendRef cannot be resolved mirrors nothing (the
+route's ResolvedRefs condition says why); the rule itself still serves.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ingress.build.fields import (
     required_str,
     sequence,
 )
+from ingress.build.gateway.backends import BackendRefs
 from ingress.build.gateway.hostnames import parse_precise_hostname
 from ingress.build.gateway.matches import REASON, MatchSpec, header_name
 from ingress.model import PathType
@@ -33,6 +36,7 @@ from ingress.model.filters.gateway import (
     RequestRedirect,
     URLRewrite,
 )
+from ingress.model.filters.mirror import Mirror
 
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -148,7 +152,38 @@ def _redirect(raw: Any, at: str) -> RedirectSpec:
     )
 
 
-def parse_filters(raw: Any, at: str) -> RuleFilters:
+def _share(raw: Any, at: str) -> float:
+    """The share of requests a RequestMirror copies: its percent or fraction (all: 1.0)."""
+    mirror = mapping(raw, at)
+    percent, fraction = mirror.get("percent"), mirror.get("fraction")
+    if percent is not None and fraction is not None:
+        raise FieldError(at, "percent and fraction cannot both be set", REASON)
+    if percent is not None:
+        if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
+            raise FieldError(f"{at}.percent", f"must be 0-100, not {percent!r}", REASON)
+        return percent / 100
+    if fraction is None:
+        return 1.0
+    parts = mapping(fraction, f"{at}.fraction")
+    numerator, denominator = parts.get("numerator"), parts.get("denominator", 100)
+    for name, value in (("numerator", numerator), ("denominator", denominator)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise FieldError(f"{at}.fraction.{name}", f"must be a whole number, not {value!r}",
+                             REASON)
+    assert isinstance(numerator, int) and isinstance(denominator, int)
+    if denominator == 0 or numerator > denominator:
+        raise FieldError(f"{at}.fraction", "needs 0 <= numerator <= denominator, "
+                         "denominator > 0", REASON)
+    return numerator / denominator
+
+
+def _mirror(raw: Any, at: str, refs: BackendRefs) -> Mirror | None:
+    share = _share(raw, at)
+    backend = refs.resolve(mapping(raw, at).get("backendRef"), f"{at}.backendRef").backend
+    return Mirror(backend=backend, ratio=share) if backend is not None else None
+
+
+def parse_filters(raw: Any, at: str, refs: BackendRefs) -> RuleFilters:
     """The filters of one rule (or of its only backendRef), in the order given."""
     result = RuleFilters()
     for i, raw_filter in enumerate(sequence(raw, at)):
@@ -172,6 +207,10 @@ def parse_filters(raw: Any, at: str) -> RuleFilters:
             result.rewrite_host = parse_precise_hostname(hostname,
                                                          f"{where}.urlRewrite.hostname")
             result.rewrite_path = _path_spec(rewrite.get("path"), f"{where}.urlRewrite.path")
+        elif kind == "RequestMirror":
+            mirror = _mirror(entry.get("requestMirror"), f"{where}.requestMirror", refs)
+            if mirror is not None:
+                result.request.append(mirror)
         elif result.unsupported is None:
             result.unsupported = (f"{where}.type", f"filter type {kind!r} is not supported by "
                                   "Portico")

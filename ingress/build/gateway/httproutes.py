@@ -164,7 +164,7 @@ class _RouteParser:
         try:
             raw_refs = sequence(rule.get("backendRefs"), f"{at}.backendRefs")
             refs = [self.refs.resolve(r, f"{at}.backendRefs[{i}]") for i, r in enumerate(raw_refs)]
-            filters = parse_filters(rule.get("filters"), f"{at}.filters")
+            filters = parse_filters(rule.get("filters"), f"{at}.filters", self.refs)
             self._backend_filters(filters, raw_refs, at)
             filters.check(matches, at)
             upstream = _upstream(rule, at, filters.rewrite_host)
@@ -200,7 +200,7 @@ class _RouteParser:
         if len(raw_refs) > 1:
             raise FieldError(where, "filters of one of several backendRefs are not supported "
                              "(put them on the rule)", "UnsupportedValue")
-        extra = parse_filters(raw_refs[0]["filters"], where)
+        extra = parse_filters(raw_refs[0]["filters"], where, self.refs)
         filters.request += extra.request
         filters.response += extra.response
         filters.unsupported = filters.unsupported or extra.unsupported

@@ -22,11 +22,15 @@ class DirectResponse(Filter):
 @dataclass(frozen=True, slots=True)
 class Redirect(Filter):
     """Answer every request with a redirect to a fixed URL, or to a path on the request's
-    own scheme and host."""
+    own scheme and host (nginx's absolute_redirect), with the listening port when it is not
+    the scheme's own and `port_in_redirect` (nginx's port_in_redirect); with `relative`
+    (absolute_redirect off), a path stays a path."""
 
     PHASE: ClassVar[Phase] = Phase.REWRITE
     status: int
     location: str
+    relative: bool = False
+    port_in_redirect: bool = False
 
 
 @dataclass(frozen=True, slots=True)

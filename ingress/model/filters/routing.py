@@ -38,12 +38,14 @@ class RewritePath(Filter):
     References in `target` are the captures of the route's regex on the
     request path; the query string is kept. `forwarded_prefix`, when set,
     is sent upstream as X-Forwarded-Prefix (ingress-nginx sets it only on
-    rewritten routes).
+    rewritten routes). With `log` (enable-rewrite-log), each rewrite is logged,
+    as nginx's rewrite_log writes it.
     """
 
     PHASE: ClassVar[Phase] = Phase.REWRITE
     target: Template
     forwarded_prefix: Template | None = None
+    log: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,14 @@
 
 from ingress.proxy.filters import (
     basicauth,
+    blocking,
     clientcert,
     core,
     cors,
     extauth,
     gateway,
+    headers,
+    mirror,
     ratelimit,
     responses,
     routing,
@@ -26,6 +29,7 @@ from ingress.proxy.filters.registry import (
 # Importing a group module registers its runners.
 GROUPS = (
     core, routing, gateway, responses, cors, ratelimit, basicauth, extauth, satisfy, clientcert,
+    mirror, blocking, headers,
 )
 
 __all__ = [

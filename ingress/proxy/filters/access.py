@@ -1,7 +1,7 @@
 """Access checks: filters of nginx's access phase (IP lists, basic and external auth).
 
 Each such filter type has a check that says allowed (None), refused (a
-`Denial`) or, when it must wait, PENDING, in which case it calls `done`
+`Denial`), DECLINED (no say), or, when it must wait, PENDING, in which case it calls `done`
 with its verdict later. Checked alone (`satisfy: all`, nginx's default),
 a refusal is answered at once; under `satisfy: any` the checks run in
 nginx's order until one allows (ingress.proxy.filters.satisfy).
@@ -46,8 +46,16 @@ class _Pending:
         return "PENDING"
 
 
+class _Declined:
+    def __repr__(self) -> str:
+        return "DECLINED"
+
+
 PENDING: Final = _Pending()
-Verdict = Denial | _Pending | None
+# nginx's NGX_DECLINED: the check has no say (no rule names the client), so alone it lets
+# the request through, and under `satisfy: any` it allows nothing either.
+DECLINED: Final = _Declined()
+Verdict = Denial | _Pending | _Declined | None
 Done = Callable[[Denial | None], None]
 Check = Callable[[FilterHost, "Exchange", Any, Done], Verdict]
 
@@ -97,7 +105,7 @@ def finisher(host: FilterHost, exchange: Exchange) -> Done:
 
 def run_check(host: FilterHost, exchange: Exchange, verdict: Verdict) -> int:
     """A check's verdict as a filter's: NEXT, ANSWERED (refused) or SUSPENDED."""
-    if verdict is None:
+    if verdict is None or verdict is DECLINED:
         return NEXT
     if isinstance(verdict, Denial):
         refuse(host, exchange, verdict)

@@ -35,9 +35,14 @@ def direct_response(host: FilterHost, exchange: Exchange, flt: DirectResponse) -
 @request_runner(Redirect)
 def redirect(host: FilterHost, exchange: Exchange, flt: Redirect) -> bool:
     location = flt.location
-    if location.startswith("/"):
-        # nginx's absolute_redirect: the request's scheme and host name, no port.
-        location = f"{host.listener.scheme.decode()}://{exchange.host}{location}"
+    if location.startswith("/") and not flt.relative:
+        # nginx's absolute_redirect: the request's scheme and host name; the port only
+        # with port_in_redirect, and not when it is the scheme's own.
+        listener = host.listener
+        port = listener.public_port
+        shown = flt.port_in_redirect and port != (b"443" if listener.tls else b"80")
+        authority = f"{exchange.host}:{port.decode()}" if shown else exchange.host
+        location = f"{listener.scheme.decode()}://{authority}{location}"
     host.redirect(exchange, flt.status, location)
     return True
 

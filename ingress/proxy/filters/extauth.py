@@ -30,7 +30,6 @@ from urllib.parse import urlsplit
 
 from ingress.model.filters.core import HeaderEdits
 from ingress.model.filters.extauth import AuthCookies, CacheRule, ExternalAuth
-from ingress.proxy.authclient import AuthAnswer, AuthClient, Service
 from ingress.proxy.filters.access import PENDING, Denial, Done, Verdict, access_filter
 from ingress.proxy.filters.registry import (
     FilterHost,
@@ -39,6 +38,7 @@ from ingress.proxy.filters.registry import (
     response_runner,
 )
 from ingress.proxy.http import HOP_BY_HOP
+from ingress.proxy.subrequests import Answer, Service, SubrequestClient
 from ingress.proxy.variables import render
 
 if TYPE_CHECKING:
@@ -63,9 +63,9 @@ class AuthCache:
 
     def __init__(self, services: FilterServices) -> None:
         self._time = services.loop.time
-        self._answers: OrderedDict[CacheKey, tuple[float, AuthAnswer]] = OrderedDict()
+        self._answers: OrderedDict[CacheKey, tuple[float, Answer]] = OrderedDict()
 
-    def get(self, key: CacheKey) -> AuthAnswer | None:
+    def get(self, key: CacheKey) -> Answer | None:
         found = self._answers.get(key)
         if found is None:
             return None
@@ -75,7 +75,7 @@ class AuthCache:
         self._answers.move_to_end(key)
         return found[1]
 
-    def put(self, key: CacheKey, answer: AuthAnswer, rules: tuple[CacheRule, ...]) -> None:
+    def put(self, key: CacheKey, answer: Answer, rules: tuple[CacheRule, ...]) -> None:
         seconds = cache_seconds(answer, rules)
         if seconds > 0:
             self._answers[key] = (self._time() + seconds, answer)
@@ -84,7 +84,7 @@ class AuthCache:
                 self._answers.popitem(last=False)
 
 
-def cache_seconds(answer: AuthAnswer, rules: tuple[CacheRule, ...]) -> float:
+def cache_seconds(answer: Answer, rules: tuple[CacheRule, ...]) -> float:
     """How long nginx's proxy_cache would keep `answer` (0: not at all)."""
     if answer.values(b"set-cookie") or b"*" in answer.values(b"vary"):
         return 0.0
@@ -158,7 +158,7 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
 
 
 def verdict(host: FilterHost, exchange: Exchange, flt: ExternalAuth,
-            answer: AuthAnswer | None) -> Denial | None:
+            answer: Answer | None) -> Denial | None:
     """What the service's answer (None: it failed) means for the request."""
     if answer is None:
         return Denial(500, final=True)
@@ -181,7 +181,7 @@ def verdict(host: FilterHost, exchange: Exchange, flt: ExternalAuth,
     return Denial(status, headers, signin, cookie_lines)
 
 
-def _copied(answer: AuthAnswer, names: tuple[str, ...]) -> HeaderEdits:
+def _copied(answer: Answer, names: tuple[str, ...]) -> HeaderEdits:
     """auth-response-headers: each set from the answer, or dropped when it has none."""
     found = []
     for name in names:
@@ -212,7 +212,7 @@ def external_auth(host: FilterHost, exchange: Exchange, flt: ExternalAuth, done:
     service, target, service_host = found
     data = subrequest(host, exchange, flt, target, service_host)
 
-    def answered(answer: AuthAnswer | None) -> None:
+    def answered(answer: Answer | None) -> None:
         if answer is not None and cache is not None:
             cache.put(key, answer, flt.cache_rules)
         done(verdict(host, exchange, flt, answer))
@@ -221,7 +221,7 @@ def external_auth(host: FilterHost, exchange: Exchange, flt: ExternalAuth, done:
     upstream = exchange.route.upstream if exchange.route is not None else None
     connect = (upstream.connect_timeout if upstream else None) or settings.connect_timeout
     read = (upstream.read_timeout if upstream else None) or settings.upstream_read_timeout
-    host.services.part(AuthClient).request(service, data, answered, connect, read,
+    host.services.part(SubrequestClient).request(service, data, answered, connect, read,
                                            head_only=flt.method == "HEAD")
     return PENDING
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from ingress.model.filters.base import Filter, ResponseFilter
+from ingress.observability.stats import ProxyStats
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
@@ -47,9 +48,11 @@ class FilterServices:
     lives as long as the data plane: a new table does not reset it.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings,
+                 stats: ProxyStats | None = None) -> None:
         self.loop = loop
         self.settings = settings
+        self.stats = stats if stats is not None else ProxyStats()
         self._parts: dict[object, object] = {}
 
     def part(self, kind: Callable[[FilterServices], P]) -> P:

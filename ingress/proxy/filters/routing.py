@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from ingress.model.filters.core import HeaderEdits
@@ -11,6 +12,8 @@ from ingress.proxy.target import path_target
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
+
+log = logging.getLogger(__name__)
 
 @request_runner(RewritePath)
 def rewrite_path(host: FilterHost, exchange: Exchange, flt: RewritePath) -> bool:
@@ -25,10 +28,28 @@ def rewrite_path(host: FilterHost, exchange: Exchange, flt: RewritePath) -> bool
     query = target[query_at:] if query_at >= 0 else b""
     # Captures come from the canonical path: decoded text, escaped again here.
     exchange.target = path_target(path).encode() + query
+    if flt.log:
+        _log_rewrite(host, exchange)
     if flt.forwarded_prefix is not None:
         prefix = flt.forwarded_prefix.expand(match).encode("latin-1", "replace")
         exchange.add_header_edits(HeaderEdits(set=((b"x-forwarded-prefix", prefix),)))
     return False
+
+
+def _log_rewrite(host: FilterHost, exchange: Exchange) -> None:
+    """What nginx's rewrite_log says: the pattern matched the path, and what it became."""
+    route = exchange.route
+    target = exchange.target.decode("latin-1")
+    path, _, query = target.partition("?")
+    log.info("rewrite", extra={
+        "pattern": route.regex.pattern if route is not None and route.regex else exchange.path,
+        "matched": exchange.path,
+        "rewritten": path,
+        "query": query,
+        "client": host.client_address,
+        "host": exchange.host,
+        "request": f"{exchange.method.decode('latin-1')} {exchange.url.decode('latin-1')}",
+    })
 
 
 @request_runner(HostRedirect)

@@ -13,6 +13,7 @@ from ingress.model.filters.base import Filter
 from ingress.model.filters.core import SourceRanges
 from ingress.model.filters.satisfy import SatisfyAny
 from ingress.proxy.filters.access import (
+    DECLINED,
     PENDING,
     Denial,
     Done,
@@ -31,7 +32,11 @@ if TYPE_CHECKING:
 
 @access_check(SourceRanges)
 def source_ranges(host: FilterHost, exchange: Exchange, flt: SourceRanges, done: Done) -> Verdict:
-    return None if source_allows(host.client_address, flt) else Denial(403)
+    if not source_allows(host.client_address, flt):
+        return Denial(403)
+    # An allow list ends in nginx's `deny all`: every address meets a rule. A deny list
+    # alone names some; for the others nginx's access module declines, allowing nothing.
+    return None if flt.allow else DECLINED
 
 
 class _AnyOf:
@@ -54,11 +59,14 @@ class _AnyOf:
             verdict = check_of(flt)(self.host, self.exchange, flt, self.checked)
             if verdict is None or verdict is PENDING:
                 return verdict
+            if verdict is DECLINED:
+                continue
             assert isinstance(verdict, Denial)
             if verdict.final:
                 return verdict
             self.denials.append(verdict)
-        return _combined(self.denials)
+        # Every check declined: nothing refused either, as in nginx.
+        return _combined(self.denials) if self.denials else None
 
     def checked(self, denial: Denial | None) -> None:
         """The verdict of the check that was pending."""
