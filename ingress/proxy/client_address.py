@@ -63,7 +63,8 @@ class ClientAddresses:
             self.trusted = ip_networks(settings.proxy_real_ip_cidr)
         self.use_headers = settings.use_forwarded_headers or bool(settings.trusted_proxies)
         self.header = settings.forwarded_for_header.strip().lower().encode("latin-1")
-        self.compute_full = settings.compute_full_forwarded_for
+        # ingress-nginx keeps the incoming chain only with use-forwarded-headers as well.
+        self.compute_full = settings.compute_full_forwarded_for and self.use_headers
 
     def trusts(self, ip: str) -> bool:
         address = parse_ip(ip)

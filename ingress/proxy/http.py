@@ -22,10 +22,12 @@ HOP_BY_HOP = frozenset(
 HOP_BY_HOP_AND_TRACEPARENT = HOP_BY_HOP | {b"traceparent"}
 
 # Headers the proxy writes itself on the upstream request: incoming copies are
-# dropped (X-Forwarded-For is appended to instead).
+# dropped (X-Forwarded-For is appended to instead). `Proxy` is dropped as ingress-nginx
+# blanks it: CGI-style backends would read it as HTTP_PROXY (httpoxy).
 SET_BY_PROXY = frozenset(
     (
         b"host",
+        b"proxy",
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",

@@ -113,9 +113,10 @@ async def test_routes_by_host_and_path(rig: Rig) -> None:
 
 
 async def test_forwarded_headers(rig: Rig) -> None:
-    sent = {"Host": "web.test", "X-Forwarded-For": "10.9.8.7"}
+    sent = {"Host": "web.test", "X-Forwarded-For": "10.9.8.7", "Proxy": "http://evil.test:3128"}
     seen = await echo(rig, "web.test", "/h?q=1", headers=sent)
     headers = {k.lower(): v for k, v in seen["headers"].items()}
+    assert "proxy" not in headers  # httpoxy
     assert seen["query"] == "q=1"
     assert headers["host"] == "web.test"
     # Without trusted proxies the client's own X-Forwarded-For is replaced, as ingress-nginx does.

@@ -136,6 +136,14 @@ def test_compute_full_forwarded_for_appends_the_peer(
     assert lines(result.block)["x-real-ip"] == result.client
 
 
+def test_compute_full_forwarded_for_needs_use_forwarded_headers() -> None:
+    # As ingress-nginx's template: alone, it leaves X-Forwarded-For the client address.
+    found = addresses(compute_full_forwarded_for=True)
+    sent = headers(("X-Forwarded-For", "1.1.1.1"))
+    result = forwarded(found, CLIENT, False, sent, b"http", b"80")
+    assert lines(result.block)["x-forwarded-for"] == CLIENT
+
+
 @pytest.mark.parametrize(
     ("flag", "value"),
     [("trusted_proxies", "10.0.0.0/8, nonsense"), ("proxy_real_ip_cidr", "300.1.1.1/8"),
