@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ingress.build import build
-from ingress.check.objects import from_cluster, from_directory, with_secrets
+from ingress.check.objects import from_cluster, from_directory, with_named
 from ingress.check.render import as_json, as_text
 from ingress.check.report import make_report
+from ingress.model import ObjectRef
 from ingress.settings import DEFAULT_CONTROLLER_NAME, DEFAULT_INGRESS_CLASS, BuildSettings
 from ingress.store import Snapshot
 
@@ -41,7 +42,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch-ingress-without-class", action="store_true",
                         help="also check Ingresses that name no class")
     parser.add_argument("--default-ssl-certificate", help="ns/name of the default TLS Secret")
+    parser.add_argument("--configmap", type=_config_map,
+                        help="ns/name of ingress-nginx's controller ConfigMap: its keys are "
+                             "checked too, and the Ingresses built with them")
     parser.add_argument("--output", choices=("text", "json"), default="text")
+
+
+def _config_map(text: str) -> ObjectRef:
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise argparse.ArgumentTypeError(f"{text!r} is not namespace/name")
+    return ObjectRef("ConfigMap", namespace, name)
 
 
 def _controller_of(objects: Snapshot, class_name: str) -> str:
@@ -53,7 +64,8 @@ def _controller_of(objects: Snapshot, class_name: str) -> str:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """0: every Ingress behaves as before; 1: some will not; 2: the objects could not be read."""
+    """0: every Ingress (and the ConfigMap) behaves as before; 1: some will not; 2: the
+    objects could not be read."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
         if args.manifests is not None:
@@ -64,20 +76,29 @@ def run_check(args: argparse.Namespace) -> int:
     except Exception as error:  # any failure to read is the user's to see, not a traceback
         print(f"portico check: cannot read the objects: {error}", file=sys.stderr)
         return 2
+    config: ObjectRef | None = args.configmap
     settings = BuildSettings(
         ingress_class=args.ingress_class,
         controller_name=args.controller_name or _controller_of(objects, args.ingress_class),
         watch_ingress_without_class=args.watch_ingress_without_class,
         default_ssl_certificate=args.default_ssl_certificate,
+        configmap=f"{config.namespace}/{config.name}" if config else None,
     )
+    if args.manifests is None and config is not None:
+        try:
+            objects = with_named(objects, "ConfigMap", frozenset({(config.namespace, config.name)}),
+                                 args.kubeconfig)
+        except Exception as error:
+            print(f"portico check: cannot read the objects: {error}", file=sys.stderr)
+            return 2
     result = build(objects, settings, time.time())
     if args.manifests is None:
         try:
-            objects = with_secrets(objects, result.referenced_secrets, args.kubeconfig)
+            objects = with_named(objects, "Secret", result.referenced_secrets, args.kubeconfig)
         except Exception as error:
             print(f"portico check: cannot read the objects: {error}", file=sys.stderr)
             return 2
         result = build(objects, settings, time.time())
-    report = make_report(objects, result)
+    report = make_report(objects, result, config)
     sys.stdout.write(as_json(report) if args.output == "json" else as_text(report))
-    return 1 if report.different else 0
+    return 0 if report.same else 1

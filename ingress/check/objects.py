@@ -16,7 +16,7 @@ _LISTS = {
     "Service": ("/api/v1/services", "/api/v1/namespaces/{ns}/services"),
     "EndpointSlice": ("/apis/discovery.k8s.io/v1/endpointslices",
                       "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
-    # Only TLS Secrets: of the others, only those an Ingress names (with_secrets).
+    # Only TLS Secrets: of the others, only those an Ingress names (with_named).
     "Secret": ("/api/v1/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls",
                "/api/v1/namespaces/{ns}/secrets?fieldSelector=type%3Dkubernetes.io%2Ftls"),
     # custom-headers names ConfigMaps.
@@ -69,32 +69,36 @@ async def _list_all(kubeconfig: str | None, namespace: str | None,
     return store.snapshot()
 
 
-def with_secrets(objects: Snapshot, wanted: frozenset[tuple[str, str]],
-                 kubeconfig: str | None) -> Snapshot:
-    """`objects` plus the Secrets of `wanted` the lists left out (auth Secrets are not TLS)."""
-    missing = sorted(wanted - set(objects.get("Secret", {})))
+def with_named(objects: Snapshot, kind: str, wanted: frozenset[tuple[str, str]],
+               kubeconfig: str | None) -> Snapshot:
+    """`objects` plus the `kind` objects of `wanted` that the lists left out (auth Secrets
+    are not TLS; the controller ConfigMap lives in the controller's namespace)."""
+    missing = sorted(wanted - set(objects.get(kind, {})))
     if not missing:
         return objects
-    return asyncio.run(_get_secrets(objects, missing, kubeconfig))
+    return asyncio.run(_get_named(objects, kind, missing, kubeconfig))
 
 
-async def _get_secrets(objects: Snapshot, keys: list[tuple[str, str]],
-                       kubeconfig: str | None) -> Snapshot:
+async def _get_named(objects: Snapshot, kind: str, keys: list[tuple[str, str]],
+                     kubeconfig: str | None) -> Snapshot:
     from ingress.operator.api import ApiError, KubeClient
     from ingress.operator.kubeconfig import load_connection
 
     connection = load_connection(kubeconfig)
     client = KubeClient(lambda: connection)
-    secrets = dict(objects.get("Secret", {}))
+    found = dict(objects.get(kind, {}))
     try:
         for namespace, name in keys:
             try:
-                body = await client.get(f"/api/v1/namespaces/{namespace}/secrets/{name}")
+                body = await client.get(f"/api/v1/namespaces/{namespace}/{_PLURALS[kind]}/{name}")
             except ApiError as error:
                 if error.status != 404:
                     raise
                 continue  # the build reports it missing
-            secrets[(namespace, name)] = {**body, "kind": "Secret"}
+            found[(namespace, name)] = {**body, "kind": kind}
     finally:
         await client.close()
-    return {**objects, "Secret": secrets}
+    return {**objects, kind: found}
+
+
+_PLURALS = {"Secret": "secrets", "ConfigMap": "configmaps"}

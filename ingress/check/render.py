@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ingress.check.report import IngressReport, Report
+from ingress.check.report import AnnotationVerdict, ConfigMapReport, IngressReport, Report
 from ingress.model import Problem
 
 _ANNOTATIONS_FIELD = "metadata.annotations["
@@ -22,15 +22,27 @@ def _short(value: str, limit: int = 40) -> str:
     return repr(line if len(line) <= limit and line == value.strip() else line[:limit] + "…")
 
 
+def _verdict_line(verdict: AnnotationVerdict) -> str:
+    note = f": {verdict.note}" if verdict.note else ""
+    return f"  {verdict.name}={_short(verdict.value)}: {verdict.verdict}{note}"
+
+
+def _behaviour(same: bool) -> str:
+    return "behaves as before" if same else "WILL BEHAVE DIFFERENTLY"
+
+
+def _config_text(config: ConfigMapReport) -> list[str]:
+    lines = [f"{config.ref}: {_behaviour(config.same)}"]
+    lines += [_verdict_line(key) for key in config.keys]
+    lines += [f"  problem ({p.reason}): {p.message}" for p in config.problems]
+    return lines
+
+
 def as_text(report: Report) -> str:
-    lines: list[str] = []
+    lines: list[str] = [] if report.config is None else _config_text(report.config)
     for ingress in report.ingresses:
-        verdict = "behaves as before" if ingress.same else "WILL BEHAVE DIFFERENTLY"
-        lines.append(f"{ingress.ref}: {verdict}")
-        for annotation in ingress.annotations:
-            note = f": {annotation.note}" if annotation.note else ""
-            lines.append(f"  {annotation.name}={_short(annotation.value)}: "
-                         f"{annotation.verdict}{note}")
+        lines.append(f"{ingress.ref}: {_behaviour(ingress.same)}")
+        lines += [_verdict_line(annotation) for annotation in ingress.annotations]
         for problem in _route_problems(ingress):
             lines.append(f"  problem ({problem.reason}) {problem.field}: {problem.message}")
         for route in ingress.routes:
@@ -49,16 +61,26 @@ def _problem(problem: Problem) -> dict[str, str]:
             "message": problem.message}
 
 
+def _verdicts(verdicts: tuple[AnnotationVerdict, ...] | list[AnnotationVerdict]
+              ) -> list[dict[str, str]]:
+    return [{"name": v.name, "value": v.value, "verdict": v.verdict.value, "note": v.note}
+            for v in verdicts]
+
+
+def _config_json(config: ConfigMapReport | None) -> dict[str, Any] | None:
+    if config is None:
+        return None
+    return {"namespace": config.ref.namespace, "name": config.ref.name, "same": config.same,
+            "keys": _verdicts(config.keys), "problems": [_problem(p) for p in config.problems]}
+
+
 def as_json(report: Report) -> str:
     ingresses: list[dict[str, Any]] = [
         {
             "namespace": ingress.ref.namespace,
             "name": ingress.ref.name,
             "same": ingress.same,
-            "annotations": [
-                {"name": a.name, "value": a.value, "verdict": a.verdict.value, "note": a.note}
-                for a in ingress.annotations
-            ],
+            "annotations": _verdicts(ingress.annotations),
             "problems": [_problem(p) for p in _route_problems(ingress)],
             "routes": [
                 {"host": r.host, "path": r.path, "pathType": r.path_type, "backend": r.backend,
@@ -70,6 +92,7 @@ def as_json(report: Report) -> str:
     ]
     total = len(report.ingresses)
     document = {
+        "configMap": _config_json(report.config),
         "ingresses": ingresses,
         "otherProblems": [_problem(p) for p in report.other_problems],
         "summary": {"ingresses": total, "same": total - report.different,

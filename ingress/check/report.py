@@ -19,6 +19,7 @@ from ingress.build import BuildResult
 from ingress.build.annotations import PREFIX
 from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import Annotations
+from ingress.build.config.catalog import BY_NAME as CONFIG_KEYS
 from ingress.model import ObjectRef, Problem, Route
 from ingress.store import Snapshot
 
@@ -64,14 +65,49 @@ class IngressReport:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigMapReport:
+    """The controller ConfigMap's keys: the defaults every Ingress starts from."""
+
+    ref: ObjectRef
+    keys: tuple[AnnotationVerdict, ...]
+    problems: tuple[Problem, ...]  # about the object itself (missing, no data)
+
+    @property
+    def same(self) -> bool:
+        return not self.problems and all(k.verdict is Verdict.APPLIED for k in self.keys)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     ingresses: tuple[IngressReport, ...]
     # Problems of other objects (EndpointSlices, Secrets, the default certificate).
     other_problems: tuple[Problem, ...]
+    config: ConfigMapReport | None = None
 
     @property
     def different(self) -> int:
         return sum(not ingress.same for ingress in self.ingresses)
+
+    @property
+    def same(self) -> bool:
+        """Will everything behave as it did under ingress-nginx?"""
+        return not self.different and (self.config is None or self.config.same)
+
+
+def _verdict(key: str, value: str, problem: Problem | None, status: Status | None,
+             note: str, unknown: str) -> AnnotationVerdict:
+    """One key's verdict: the build's problem with it, else what the catalog says."""
+    if problem is not None:
+        invalid = problem.reason in ("InvalidAnnotation", "InvalidConfigMap")
+        verdict = Verdict.INVALID if invalid else Verdict.REFUSED
+        if problem.reason == "UnknownConfigKey":
+            verdict = Verdict.UNKNOWN
+        return AnnotationVerdict(key, value, verdict, problem.message)
+    if status is None:
+        return AnnotationVerdict(key, value, Verdict.UNKNOWN, unknown)
+    if status is Status.DIFFERENT:
+        return AnnotationVerdict(key, value, Verdict.DIFFERENT, note)
+    return AnnotationVerdict(key, value, Verdict.APPLIED)
 
 
 def _annotation_verdicts(
@@ -85,21 +121,27 @@ def _annotation_verdicts(
     verdicts = []
     for key in sorted(k for k in raw if isinstance(k, str) and k.startswith(PREFIX)):
         name = key[len(PREFIX) :]
-        value = str(raw[key])
-        problem = by_field.get(Annotations.field(name))
         entry = BY_NAME.get(name)
-        if problem is not None:
-            invalid = problem.reason == "InvalidAnnotation"
-            verdict = Verdict.INVALID if invalid else Verdict.REFUSED
-            verdicts.append(AnnotationVerdict(key, value, verdict, problem.message))
-        elif entry is None:
-            verdicts.append(AnnotationVerdict(key, value, Verdict.UNKNOWN,
-                                              "not an ingress-nginx annotation"))
-        elif entry.status is Status.DIFFERENT:
-            verdicts.append(AnnotationVerdict(key, value, Verdict.DIFFERENT, entry.note))
-        else:
-            verdicts.append(AnnotationVerdict(key, value, Verdict.APPLIED))
+        verdicts.append(_verdict(key, str(raw[key]), by_field.get(Annotations.field(name)),
+                                 entry.status if entry else None, entry.note if entry else "",
+                                 "not an ingress-nginx annotation"))
     return verdicts
+
+
+def _config_report(objects: Snapshot, ref: ObjectRef,
+                   problems: list[Problem]) -> ConfigMapReport:
+    body = objects.get("ConfigMap", {}).get((ref.namespace, ref.name), {})
+    data = body.get("data")
+    if not isinstance(data, Mapping):
+        data = {}
+    by_field = {problem.field: problem for problem in problems}
+    keys = []
+    for key in sorted(data):
+        entry = CONFIG_KEYS.get(key)
+        keys.append(_verdict(key, str(data[key]), by_field.pop(f'data["{key}"]', None),
+                             entry.status if entry else None, entry.note if entry else "",
+                             "not an ingress-nginx ConfigMap key"))
+    return ConfigMapReport(ref, tuple(keys), tuple(by_field.values()))
 
 
 def _route_line(route: Route) -> RouteLine:
@@ -109,8 +151,10 @@ def _route_line(route: Route) -> RouteLine:
                      len(backend.usable))
 
 
-def make_report(objects: Snapshot, result: BuildResult) -> Report:
-    """The report of every Ingress the build owned (its class is the one checked)."""
+def make_report(objects: Snapshot, result: BuildResult,
+                config_map: ObjectRef | None = None) -> Report:
+    """The report of every Ingress the build owned (its class is the one checked), and of
+    the controller ConfigMap the build read (`config_map`)."""
     problems: dict[ObjectRef, list[Problem]] = defaultdict(list)
     for problem in result.problems:
         problems[problem.obj].append(problem)
@@ -125,5 +169,8 @@ def make_report(objects: Snapshot, result: BuildResult) -> Report:
         reports.append(IngressReport(ref, _annotation_verdicts(body, own), own,
                                      sorted(routes.get(ref, []),
                                             key=lambda r: (r.host, r.path))))
+    config = None
+    if config_map is not None:
+        config = _config_report(objects, config_map, problems.pop(config_map, []))
     others = tuple(p for refs in problems.values() for p in refs)
-    return Report(tuple(reports), others)
+    return Report(tuple(reports), others, config)

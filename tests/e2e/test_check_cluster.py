@@ -12,6 +12,7 @@ from typing import Any
 from kube import objects as o
 from kube.harness import (
     CLASSES,
+    CONFIGMAPS,
     INGRESSES,
     SECRETS,
     SERVICES,
@@ -59,7 +60,8 @@ async def test_check_lists_the_cluster_namespace_by_namespace(tmp_path: Path) ->
 
 
 async def test_check_reads_the_secrets_annotations_name(tmp_path: Path) -> None:
-    # Only TLS Secrets are listed: an auth Secret (Opaque) is read because an Ingress names it.
+    # Only TLS Secrets are listed: an auth Secret (Opaque) is read because an Ingress names it;
+    # the controller ConfigMap, in the controller's namespace, because --configmap names it.
     async with running_api() as api:
         await api.create(SERVICES, o.service("web"))
         await api.create(SLICES, o.endpoint_slice("web", ["10.0.0.1"]))
@@ -71,8 +73,13 @@ async def test_check_reads_the_secrets_annotations_name(tmp_path: Path) -> None:
         await api.create(INGRESSES, o.annotated(
             o.ingress("lost", host="lost.example"),
             **{"auth-type": "basic", "auth-secret": "nobody"}))
+        await api.create(CONFIGMAPS, o.config_map(
+            "controller", {"use-forwarded-headers": "true"}, ns="ingress-nginx"))
         kubeconfig = str(write_kubeconfig(tmp_path, api.url, namespace="default"))
-        code, report = await portico_check("--kubeconfig", kubeconfig)
+        code, report = await portico_check("--kubeconfig", kubeconfig,
+                                           "--configmap", "ingress-nginx/controller")
         assert code == 1
         assert {i["name"]: i["same"] for i in report["ingresses"]} == {"guarded": True,
                                                                         "lost": False}
+        assert report["configMap"]["same"] is True
+        assert [k["name"] for k in report["configMap"]["keys"]] == ["use-forwarded-headers"]
