@@ -17,6 +17,7 @@ runs and `traceparent` headers pass through untouched, like any other header.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import random
 import threading
@@ -165,7 +166,10 @@ class _SpanExporter:
         url = endpoint.rstrip("/")
         self._exporter = OTLPSpanExporter(
             endpoint=url if url.endswith("/v1/traces") else url + "/v1/traces", timeout=5)
-        self._resource = Resource.create({"service.name": service_name})
+        # OTEL_SERVICE_NAME (the chart's tracing.serviceName) tells installations apart;
+        # Resource.create adds what OTEL_RESOURCE_ATTRIBUTES names.
+        self._resource = Resource.create(
+            {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name})
 
     def export(self, batch: list[FinishedRequest]) -> None:
         from opentelemetry.sdk.trace import ReadableSpan

@@ -64,7 +64,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
     },
     "observability": {
         "metrics": {"grafanaDashboards": {"enabled": True},
-                    "prometheusRule": {"enabled": True, "additionalLabels": {"release": "prom"}}},
+                    "prometheusRule": {"enabled": True, "additionalLabels": {"release": "prom"}},
+                    "requests": False, "perHost": False},
+        "controller": {"accessLog": True, "accessLogFormat": "nginx", "generateRequestID": False},
+        "tracing": {"otlpEndpoint": "http://otel-collector.observability:4318",
+                    "sampleRatio": 0.25, "serviceName": "edge-eu"},
     },
 }
 

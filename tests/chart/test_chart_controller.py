@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 import subprocess
 
@@ -28,6 +29,8 @@ from ingress.settings import (
     DEFAULT_GATEWAY_CONTROLLER_NAME,
     DEFAULT_INGRESS_CLASS,
     Settings,
+    add_arguments,
+    from_args,
 )
 
 PORTICO = ROOT / ".venv" / "bin" / "portico"
@@ -141,6 +144,34 @@ def test_optional_flags_follow_values(render: Render) -> None:
     defaults = flags(render({}))
     assert not {"workers", "default-ssl-certificate", "watch-namespace", "proxy-protocol",
                 "trusted-proxies", "enable-ssl-passthrough"} & set(defaults)
+
+
+def run_settings(manifests: list[Manifest]) -> Settings:
+    """The rendered arguments as `portico run` parses them."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    return from_args(parser.parse_args(args(manifests)[1:]))
+
+
+def env(manifests: list[Manifest]) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container(manifests)["env"] if "value" in e}
+
+
+def test_observability_values_reach_portico_run(render: Render) -> None:
+    manifests = render(SCENARIOS["observability"])
+    settings = run_settings(manifests)
+    assert settings.otlp_endpoint == "http://otel-collector.observability:4318"
+    assert settings.trace_sample_ratio == 0.25
+    assert (settings.enable_metrics, settings.metrics_per_host) == (False, False)
+    assert not settings.generate_request_id
+    assert (settings.access_log, settings.access_log_format) == (True, "nginx")
+    assert env(manifests)["OTEL_SERVICE_NAME"] == "edge-eu"
+    defaults = render({})
+    settings = run_settings(defaults)
+    assert settings.otlp_endpoint is None
+    assert (settings.enable_metrics, settings.metrics_per_host) == (True, True)
+    assert settings.generate_request_id and not settings.access_log
+    assert "OTEL_SERVICE_NAME" not in env(defaults)
 
 
 def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenario: str) -> None:

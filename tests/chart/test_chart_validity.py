@@ -70,6 +70,8 @@ def test_objects_live_in_the_release_namespace_or_are_cluster_scoped(
         ({"controller": {"kind": "StatefulSet"}}, "/controller/kind"),
         ({"controller": {"containerPorts": {"http": 80}}}, "/controller/containerPorts/http"),
         ({"controller": {"workers": 0}}, "/controller/workers"),
+        ({"tracing": {"sampleRatio": 1.5}}, "/tracing/sampleRatio"),
+        ({"tracing": {"otlpEndpoint": "otel-collector:4318"}}, "/tracing/otlpEndpoint"),
         ({"controller": {"defaultSSLCertificate": "no-namespace"}},
          "/controller/defaultSSLCertificate"),
         ({"controller": {"kind": "DaemonSet", "autoscaling": {"enabled": True}}},

@@ -1,88 +1,28 @@
 """W3C trace context through the proxy, and spans exported to a real OTLP/HTTP receiver.
 
-The receiver is an aiohttp server in the test that decodes what arrives at
-/v1/traces with OpenTelemetry's own protobuf classes, as a collector does.
+The receiver (`e2e/otlp.py`) is an aiohttp server in the test that decodes
+what arrives at /v1/traces with OpenTelemetry's own protobuf classes, as a
+collector does.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-import threading
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from e2e.harness import Manifests, Pods, Portico, free_port, start_ready, wait_until
+from e2e.otlp import Receiver
 from e2e.test_observability import Rig
 from kube import objects as o
 
 PODS = ("127.0.0.2",)
 INCOMING = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-class Receiver:
-    """An OTLP/HTTP trace receiver on a loopback port, in a thread of its own."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict[str, Any]] = []
-        self.port = free_port()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner = self._call(self._start())
-
-    def _call(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
-    async def _start(self) -> web.AppRunner:
-        app = web.Application()
-        app.router.add_post("/v1/traces", self._traces)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", self.port).start()
-        return runner
-
-    async def _traces(self, request: web.Request) -> web.Response:
-        assert request.content_type == "application/x-protobuf"
-        message = ExportTraceServiceRequest()
-        message.ParseFromString(await request.read())
-        for resource_spans in message.resource_spans:
-            service = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-            for scope_spans in resource_spans.scope_spans:
-                for span in scope_spans.spans:
-                    attributes = {a.key: json.loads(_value(a.value)) for a in span.attributes}
-                    self.spans.append({
-                        "service": service.get("service.name"), "name": span.name,
-                        "trace_id": span.trace_id.hex(), "span_id": span.span_id.hex(),
-                        "parent_id": span.parent_span_id.hex(), "kind": span.kind,
-                        "start": span.start_time_unix_nano, "end": span.end_time_unix_nano,
-                        "attributes": attributes})
-        return web.Response(body=b"", content_type="application/x-protobuf")
-
-    def trace(self, trace_id: str, count: int) -> list[dict[str, Any]]:
-        def found() -> list[dict[str, Any]] | None:
-            spans = [s for s in self.spans if s["trace_id"] == trace_id]
-            return spans if len(spans) >= count else None
-        result: list[dict[str, Any]] = wait_until(found, f"{count} spans of {trace_id}")
-        return result
-
-    def close(self) -> None:
-        self._call(self._runner.cleanup())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-
-
-def _value(value: Any) -> str:
-    kind = value.WhichOneof("value")
-    return json.dumps(getattr(value, kind))
+SERVICE_NAME = "edge-eu"  # OTEL_SERVICE_NAME, as the chart's tracing.serviceName sets it
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +46,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterato
         o.ingress("api", host="trace.test", path="/api", service="web"),
     ])
     portico = start_ready(manifests.root, "--otlp-endpoint", f"http://127.0.0.1:{receiver.port}",
-                          "--trace-sample-ratio", "1", log=base / "portico.log")
+                          "--trace-sample-ratio", "1", log=base / "portico.log",
+                          env={"OTEL_SERVICE_NAME": SERVICE_NAME})
     try:
         yield Rig(portico, base)
     finally:
@@ -127,7 +68,7 @@ def test_an_incoming_trace_is_continued_and_exported(rig: Rig, receiver: Receive
     assert parent != INCOMING.split("-")[2]  # the pod's parent is Portico's upstream span
     spans = {s["name"]: s for s in receiver.trace(trace_id, 2)}
     server, upstream = spans["GET /api"], spans["upstream"]
-    assert server["service"] == "portico"
+    assert server["service"] == SERVICE_NAME
     assert server["parent_id"] == INCOMING.split("-")[2]
     assert upstream["parent_id"] == server["span_id"]
     assert upstream["span_id"] == parent

@@ -77,6 +77,21 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 - --access-log
 - --access-log-format={{ $c.accessLogFormat }}
 {{- end }}
+{{- if not $c.generateRequestID }}
+- --no-generate-request-id
+{{- end }}
+{{- if not .Values.metrics.requests }}
+- --no-enable-metrics
+{{- end }}
+{{- if not .Values.metrics.perHost }}
+- --no-metrics-per-host
+{{- end }}
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+- --otlp-endpoint={{ .otlpEndpoint }}
+- --trace-sample-ratio={{ include "portico.scalar" .sampleRatio }}
+{{- end }}
+{{- end }}
 {{- with .Values.admissionWebhook }}
 {{- if .enabled }}
 {{- $name := printf "%s-admission" (include "portico.fullname" $) }}
