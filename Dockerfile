@@ -12,13 +12,16 @@ ARG PIP_CERT=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python3 -m venv /opt/portico
 # Dependencies first, from pyproject alone, so code edits reuse this layer
-# (no RUN heredocs: podman 4.3 cannot parse them). Only the runtime ones:
-# `portico loadtest` runs here (the chart's helm test uses it) and writes its
-# report; its plots need the `loadtest` extra's matplotlib, which would about
-# double the image, so they are drawn elsewhere (`portico loadtest --compare`).
+# (no RUN heredocs: podman 4.3 cannot parse them). The runtime ones and the
+# `tracing` extra, so that the chart's `tracing.otlpEndpoint` works in this
+# image. `portico loadtest` runs here (the chart's helm test uses it) and
+# writes its report; its plots need the `loadtest` extra's matplotlib, which
+# would about double the image, so they are drawn elsewhere
+# (`portico loadtest --compare`).
 COPY pyproject.toml /src/
 RUN /opt/portico/bin/python -c 'import tomllib, sys; \
-print("\n".join(tomllib.load(sys.stdin.buffer)["project"]["dependencies"]))' \
+project = tomllib.load(sys.stdin.buffer)["project"]; \
+print("\n".join(project["dependencies"] + project["optional-dependencies"]["tracing"]))' \
     < /src/pyproject.toml > /tmp/requirements.txt
 RUN PIP_CERT=${PIP_CERT} /opt/portico/bin/pip install -r /tmp/requirements.txt
 COPY . /src/

@@ -6,6 +6,7 @@ Building needs podman, runc and debootstrap (scripts/build-image.sh) and takes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -21,8 +22,10 @@ from chart_objects import Render, args, container, one, pod_spec
 from helm_render import CHART, ROOT, template
 
 from e2e.harness import free_port
+from e2e.otlp import Receiver
 
 TAG = "localhost/portico:test"
+TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PODMAN_DIR = ROOT / ".tools" / "podman"
 
 
@@ -85,10 +88,18 @@ def container_name() -> Iterator[str]:
     podman("rm", "--force", name, check=False)
 
 
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
 def test_image_serves_with_the_charts_arguments_and_security(
-    image: str, render: Render, container_name: str
+    image: str, render: Render, container_name: str, receiver: Receiver
 ) -> None:
-    manifests = render({})
+    # The defaults, and tracing on: the image carries the `tracing` extra.
+    manifests = render({"tracing": {"otlpEndpoint": f"http://127.0.0.1:{receiver.port}"}})
     security = container(manifests)["securityContext"]
     user = f"{security['runAsUser']}:{security['runAsGroup']}"
     assert pod_spec(manifests)["securityContext"]["runAsNonRoot"]
@@ -99,11 +110,21 @@ def test_image_serves_with_the_charts_arguments_and_security(
                "--admin-bind=127.0.0.1", f"--http-port={http}", "--https-port=0",
                f"--admin-port={admin}", "--workers=1", "--shutdown-delay=0.2",
                "--shutdown-grace=5"]
+    env = [f"--env={e['name']}={e['value']}" for e in container(manifests)["env"] if "value" in e]
     podman("run", "--detach", "--name", container_name, "--network=host",
            "--read-only", "--tmpfs=/tmp", "--cap-drop=ALL", "--security-opt=no-new-privileges",
-           f"--user={user}", "-v", f"{ROOT / 'examples' / 'demo'}:/manifests:ro",
+           f"--user={user}", "-v", f"{ROOT / 'examples' / 'demo'}:/manifests:ro", *env,
            image, *command)
     wait_until_ready(f"http://127.0.0.1:{admin}/readyz", time.monotonic() + 30)
+    # A routed request (routes are traced, unmatched requests are not): whatever the demo's
+    # pods, absent here, make of it, its spans reach the collector.
+    request = urllib.request.Request(f"http://127.0.0.1:{http}/", headers={
+        "Host": "hello.local", "traceparent": f"00-{TRACE_ID}-b7ad6b7169203331-01"})
+    with contextlib.suppress(urllib.error.HTTPError):
+        urllib.request.urlopen(request, timeout=10).close()
+    spans = receiver.trace(TRACE_ID, 1)
+    # tracing.serviceName, through OTEL_SERVICE_NAME
+    assert {span["service"] for span in spans} == {"portico"}
     started = time.monotonic()
     podman("stop", "--time=20", container_name)
     assert time.monotonic() - started < 15, "SIGTERM did not lead to a prompt, clean exit"
