@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from ingress.build.result import BuildResult
 from ingress.model import RoutingTable
 from ingress.observability.admin import start_admin
+from ingress.observability.admission_metrics import AdmissionCollector, AdmissionStats
 from ingress.observability.families import Families
 from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
@@ -146,11 +147,13 @@ async def _serve(settings: Settings) -> int:
     reconciler = Reconciler(settings.build, [publish])
     source = Source(settings, reconciler)
     health = Health(reconciler, served)
+    families = Families.for_controller(settings.controller_namespace, settings.controller_name)
+    admission = AdmissionStats()
     registry = create_registry(
-        dataplane_stats, reconciler,
-        Families.for_controller(settings.controller_namespace, settings.controller_name),
+        dataplane_stats, reconciler, families,
         per_host=settings.metrics_per_host, pids=dataplane_pids, leader=source.leader,
-        election_id=settings.election_id, extra=source.collectors,
+        election_id=settings.election_id,
+        extra=[*source.collectors, AdmissionCollector(admission, families)],
     )
     try:
         admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
@@ -173,7 +176,7 @@ async def _serve(settings: Settings) -> int:
         from ingress.admission import run_webhook
 
         background.append(loop.create_task(
-            run_webhook(settings, reconciler.store.snapshot, source.client, stop),
+            run_webhook(settings, reconciler.store.snapshot, source.client, admission, stop),
             name="admission"))
     log.info(
         "listening",

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ingress.admission.certificate import generate, service_dns_names
 from ingress.admission.server import start_admission
+from ingress.observability.admission_metrics import AdmissionStats
 from ingress.settings import Settings
 from ingress.store import Snapshot
 from ingress.tls.pem_memory import load_pem_chain
@@ -76,7 +77,8 @@ class _CertificateFiles:
 
 
 async def run_webhook(settings: Settings, snapshot: Callable[[], Snapshot],
-                      client: KubeClient | None, stop: asyncio.Event) -> None:
+                      client: KubeClient | None, stats: AdmissionStats,
+                      stop: asyncio.Event) -> None:
     """Serve the webhook until `stop`; a failed start is logged and retried, never fatal."""
     files = None
     if settings.admission_cert_file and settings.admission_key_file:
@@ -92,7 +94,7 @@ async def run_webhook(settings: Settings, snapshot: Callable[[], Snapshot],
                     else:
                         context = await _generated_context(settings, client)
                     runner = await start_admission(settings.bind, settings.admission_port,
-                                                   context, snapshot, settings.build)
+                                                   context, snapshot, settings.build, stats)
                     log.info("admission webhook listening", extra={"port": settings.admission_port})
                 elif files is not None and files.changed():
                     files.load(context)

@@ -10,6 +10,7 @@ warning. Nothing is rendered or run: there is no configuration text.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import PREFIX, Annotations
 from ingress.build.classes import ClassSelector
 from ingress.model import ObjectRef, Problem
+from ingress.observability.admission_metrics import AdmissionCheck
 from ingress.settings import BuildSettings
 from ingress.store import Body, Key, Snapshot
 
@@ -82,8 +84,10 @@ def _differences(body: Body) -> list[str]:
 
 
 def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettings,
-           now: float) -> dict[str, Any]:
-    """The AdmissionReview response to `document` (an AdmissionReview request)."""
+           now: float) -> tuple[dict[str, Any], AdmissionCheck | None]:
+    """The AdmissionReview response to `document` (an AdmissionReview request), and what was
+    checked when the object is an Ingress of our class (None otherwise)."""
+    started = time.perf_counter()
     request = _dict(document.get("request"))
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": True}
     answer = {"apiVersion": document.get("apiVersion", "admission.k8s.io/v1"),
@@ -91,10 +95,10 @@ def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettin
     body = request.get("object")
     if (_dict(request.get("kind")).get("kind") != "Ingress" or request.get("operation") == "DELETE"
             or not isinstance(body, Mapping)):
-        return answer
+        return answer, None
     selector = ClassSelector.from_objects(objects.get("IngressClass", {}), settings)
     if not selector.owns(body):
-        return answer
+        return answer, None
     metadata = dict(_dict(body.get("metadata")))
     namespace = str(request.get("namespace") or metadata.get("namespace") or "default")
     name = str(metadata.get("name") or request.get("name") or "")
@@ -103,6 +107,7 @@ def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettin
     incoming = {**body, "metadata": metadata}
     key = (namespace, name)
     snapshot = {**objects, "Ingress": _neighbours(objects, key, incoming)}
+    selected = time.perf_counter()
     result = build(snapshot, settings, now)
     ref = ObjectRef("Ingress", namespace, name)
     problems = [problem for problem in result.problems if problem.obj == ref]
@@ -116,4 +121,6 @@ def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettin
         response["status"] = {"code": 400, "reason": "Invalid",
                               "message": f"{ref} would not be served as written: "
                                          + "; ".join(errors)}
-    return answer
+    check = AdmissionCheck(namespace, name, not errors, len(snapshot["Ingress"]),
+                           selected - started, time.perf_counter() - selected)
+    return answer, check

@@ -1,7 +1,8 @@
 """The ValidatingAdmissionWebhook endpoint: AdmissionReviews over HTTPS.
 
 Each review runs the pure builder in a thread, against a snapshot of the
-current store, and is time-boxed: past the limit the object is admitted
+current store, is counted in `stats` (ingress-nginx's admission metrics),
+and is time-boxed: past the limit the object is admitted
 with a warning rather than stalling the API server (whose failurePolicy
 the chart sets to Ignore for the same reason).
 """
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ingress.admission.review import review
+from ingress.observability.admission_metrics import AdmissionStats
 from ingress.settings import BuildSettings
 from ingress.store import Snapshot
 
@@ -27,8 +29,10 @@ REVIEW_TIME_LIMIT = 2.0
 
 
 def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
-                  time_limit: float = REVIEW_TIME_LIMIT) -> web.Application:
+                  stats: AdmissionStats, time_limit: float = REVIEW_TIME_LIMIT,
+                  ) -> web.Application:
     async def validate(request: web.Request) -> web.Response:
+        started = time.perf_counter()
         try:
             document = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -36,9 +40,11 @@ def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
         if not isinstance(document, dict) or not isinstance(document.get("request"), dict):
             return web.Response(status=400, text="the body is not an AdmissionReview\n")
         try:
-            answer = await asyncio.wait_for(
+            answer, check = await asyncio.wait_for(
                 asyncio.to_thread(review, document, snapshot(), settings, time.time()),
                 time_limit)
+            if check is not None:
+                stats.record(check, time.perf_counter() - started)
         except TimeoutError:
             uid = document["request"].get("uid", "")
             log.warning("admission review %s took longer than %.1f s; admitted unchecked",
@@ -60,8 +66,8 @@ def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
 
 async def start_admission(bind: str, port: int, context: ssl.SSLContext,
                           snapshot: Callable[[], Snapshot],
-                          settings: BuildSettings) -> web.AppRunner:
-    runner = web.AppRunner(admission_app(snapshot, settings), access_log=None,
+                          settings: BuildSettings, stats: AdmissionStats) -> web.AppRunner:
+    runner = web.AppRunner(admission_app(snapshot, settings, stats), access_log=None,
                            handle_signals=False)
     await runner.setup()
     try:

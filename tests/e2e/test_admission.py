@@ -60,6 +60,12 @@ async def test_reviews_over_tls_with_mounted_certificate_files(tmp_path: Path) -
                                    o.ingress("new", host="shop.example", path="/cart"))
         assert denied["allowed"] is False
         assert "is already routed by Ingress default/old" in denied["status"]["message"]
+        # ingress-nginx's admission families count both reviews and time the last one.
+        checked = {"namespace": "default", "ingress": "new"}
+        assert portico.metric("nginx_ingress_controller_check_success", **checked) == 1
+        assert portico.metric("nginx_ingress_controller_check_errors", **checked) == 1
+        assert portico.metric("nginx_ingress_controller_admission_tested_ingresses") == 2
+        assert portico.metric("nginx_ingress_controller_admission_roundtrip_duration") > 0
     finally:
         portico.stop()
 

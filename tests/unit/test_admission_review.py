@@ -8,22 +8,28 @@ import pytest
 from build_objects import NOW, ingress, path, rule, service, snapshot
 
 from ingress.admission.review import review
+from ingress.observability.admission_metrics import AdmissionCheck
 from ingress.settings import BuildSettings
 
 P = "nginx.ingress.kubernetes.io/"
 STORED = snapshot([service("web"), ingress("old", [rule("shop.example", path("/cart"))])])
 
 
-def admission(body: dict[str, Any], operation: str = "CREATE", kind: str = "Ingress",
-              objects: Any = STORED) -> dict[str, Any]:
+def reviewed(body: dict[str, Any], operation: str = "CREATE", kind: str = "Ingress",
+             objects: Any = STORED) -> tuple[dict[str, Any], AdmissionCheck | None]:
     document = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                 "request": {"uid": "u-1", "kind": {"group": "networking.k8s.io",
                                                    "version": "v1", "kind": kind},
                             "namespace": "default", "operation": operation, "object": body}}
-    answer = review(document, objects, BuildSettings(), NOW)
+    answer, check = review(document, objects, BuildSettings(), NOW)
     assert answer["kind"] == "AdmissionReview" and answer["response"]["uid"] == "u-1"
     response: dict[str, Any] = answer["response"]
-    return response
+    return response, check
+
+
+def admission(body: dict[str, Any], operation: str = "CREATE", kind: str = "Ingress",
+              objects: Any = STORED) -> dict[str, Any]:
+    return reviewed(body, operation, kind, objects)[0]
 
 
 def new(*paths: dict[str, Any], annotations: dict[str, str] | None = None,
@@ -101,4 +107,18 @@ def test_updating_the_older_ingress_keeps_its_path() -> None:
 def test_other_classes_deletes_and_other_kinds_are_not_reviewed(
     body: dict[str, Any], operation: str, kind: str
 ) -> None:
-    assert admission(body, operation, kind) == {"uid": "u-1", "allowed": True}
+    assert reviewed(body, operation, kind) == ({"uid": "u-1", "allowed": True}, None)
+
+
+def test_a_review_says_what_it_checked_for_the_admission_metrics() -> None:
+    unrelated = ingress("other", [rule("elsewhere.example", path("/"))])
+    objects = snapshot([service("web"), unrelated,
+                        ingress("old", [rule("shop.example", path("/cart"))])])
+    response, check = reviewed(new(path("/")), objects=objects)
+    assert response["allowed"] and check is not None
+    # Built with the Ingress sharing its host, not with the unrelated one.
+    assert (check.namespace, check.name, check.allowed, check.tested) == (
+        "default", "new", True, 2)
+    assert check.select_seconds >= 0 and check.build_seconds > 0
+    response, check = reviewed(new(path("/cart")), objects=objects)
+    assert not response["allowed"] and check is not None and not check.allowed

@@ -19,6 +19,12 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
 from ingress.model import Backend, Certificate, Endpoint, ObjectRef, PathType, Route, RoutingTable
+from ingress.observability import admission_metrics
+from ingress.observability.admission_metrics import (
+    AdmissionCheck,
+    AdmissionCollector,
+    AdmissionStats,
+)
 from ingress.observability.controller_metrics import ControllerCollector, table_hash
 from ingress.observability.exposition import render as render_text
 from ingress.observability.families import Families
@@ -439,3 +445,34 @@ def test_registry_holds_every_collector_and_the_extra_ones() -> None:
                  "# TYPE nginx_ingress_controller_success counter",
                  "nginx_ingress_controller_build_info{"):
         assert name in text
+
+
+def test_admission_families_as_ingress_nginx_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    stats = AdmissionStats()
+    collector = AdmissionCollector(stats, FAMILIES)
+    gauges = ("tested_ingresses", "tested_duration", "render_ingresses", "render_duration",
+              "roundtrip_duration")
+    # Before any review: the gauges at 0, no check series (ingress-nginx's vectors start empty).
+    assert render(collector) == [
+        f"nginx_ingress_controller_admission_{name}{{{CONST}}} 0" for name in gauges]
+    monkeypatch.setattr(admission_metrics, "MAX_COUNTED_INGRESSES", 2)
+    for name, allowed in (("shop", True), ("shop", True), ("shop", False), ("blog", False),
+                          ("made-up", False)):
+        stats.record(AdmissionCheck("web", name, allowed, 3, 0.001, 0.25), 0.5)
+    assert render(collector) == [
+        # Past the bound, Ingresses are counted together under empty labels.
+        f'nginx_ingress_controller_check_errors{{{CONST},namespace="",ingress=""}} 1',
+        f'nginx_ingress_controller_check_errors{{{CONST},namespace="web",ingress="blog"}} 1',
+        f'nginx_ingress_controller_check_errors{{{CONST},namespace="web",ingress="shop"}} 1',
+        f'nginx_ingress_controller_check_success{{{CONST},namespace="web",ingress="shop"}} 2',
+        f"nginx_ingress_controller_admission_tested_ingresses{{{CONST}}} 3",
+        f"nginx_ingress_controller_admission_tested_duration{{{CONST}}} 0.25",
+        f"nginx_ingress_controller_admission_render_ingresses{{{CONST}}} 3",
+        f"nginx_ingress_controller_admission_render_duration{{{CONST}}} 0.001",
+        f"nginx_ingress_controller_admission_roundtrip_duration{{{CONST}}} 0.5",
+    ]
+    assert types(collector) == {
+        "nginx_ingress_controller_check_errors": "counter",
+        "nginx_ingress_controller_check_success": "counter",
+        **{f"nginx_ingress_controller_admission_{name}": "gauge" for name in gauges},
+    }
