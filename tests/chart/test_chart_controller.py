@@ -174,6 +174,17 @@ def test_observability_values_reach_portico_run(render: Render) -> None:
     assert "OTEL_SERVICE_NAME" not in env(defaults)
 
 
+def test_an_otlp_endpoint_traces_every_ingress_unless_the_configmap_decides(
+        render: Render) -> None:
+    tracing = {"otlpEndpoint": "http://otel-collector.observability:4318"}
+    for config, traced in (({"proxy-body-size": "8m"}, "true"),
+                           ({"enable-opentelemetry": False}, "false")):
+        manifests = render({"tracing": tracing, "controller": {"config": config}})
+        assert one(manifests, "ConfigMap")["data"]["enable-opentelemetry"] == traced
+    untraced = render({"controller": {"config": {"proxy-body-size": "8m"}}})
+    assert "enable-opentelemetry" not in one(untraced, "ConfigMap")["data"]
+
+
 def test_ingress_class_matches_the_controller(manifests: list[Manifest], scenario: str) -> None:
     ingress_class = one(manifests, "IngressClass")
     assert ingress_class["metadata"]["name"] == DEFAULT_INGRESS_CLASS
