@@ -197,8 +197,9 @@ async def test_routes_are_served_and_accepted(api: ApiServer, portico: Portico,
 
 async def test_route_reasons(api: ApiServer, portico: Portico,
                              http: aiohttp.ClientSession) -> None:
-    def reported() -> bool:
-        return bool(our_parent(api, "nonexistent") and our_parent(api, "no-section"))
+    def reported() -> bool:  # routes are written one by one: wait for each one checked
+        return bool(our_parent(api, "nonexistent") and our_parent(api, "no-section")
+                    and our_parent(api, "not-allowed", "web"))
 
     await until(reported, what="route status written")
     assert our_parent(api, "not-allowed", "web")["Accepted"][:2] == (
@@ -210,7 +211,13 @@ async def test_route_reasons(api: ApiServer, portico: Portico,
 
 
 async def test_gateway_and_listener_status(api: ApiServer, portico: Portico) -> None:
-    await until(lambda: bool(listeners(api, "broken")), what="Gateway status written")
+    def written() -> bool:  # the first write may precede the CRD's version (Pending)
+        ours = api.stored("gatewayclasses", "portico", None) or {}
+        shown = conditions((ours.get("status") or {}).get("conditions"))
+        return bool(listeners(api, "broken")) and shown.get("SupportedVersion", ("",))[0] == (
+            "True")
+
+    await until(written, what="Gateway and GatewayClass status written")
     same = gateway_body(api, "same")["status"]
     assert same["addresses"] == [{"type": "IPAddress", "value": ADDRESS}]
     assert conditions(same["conditions"]) == {"Accepted": ("True", "Accepted", 1),
@@ -240,8 +247,11 @@ async def test_gateway_and_listener_status(api: ApiServer, portico: Portico) -> 
 
 async def test_merged_gateways_conflict_and_losing_routes_say_so(
         api: ApiServer, portico: Portico, http: aiohttp.ClientSession) -> None:
-    await until(lambda: bool(our_parent(api, "later") and our_parent(api, "simple-copy")),
-                what="route status written")
+    def settled() -> bool:  # the first writes may come from a build that had not seen all
+        return bool(our_parent(api, "later")) and (
+            "portico.dev/Conflicted" in our_parent(api, "simple-copy"))
+
+    await until(settled, what="the conflict and the loss reported")
     later = listeners(api, "same-later")["http"]
     assert {t: c[:2] for t, c in conditions(later["conditions"]).items()} == {
         "Accepted": ("False", "HostnameConflict"), "Programmed": ("False", "HostnameConflict"),
