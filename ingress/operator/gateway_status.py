@@ -5,7 +5,9 @@ subresource with a merge-PATCH, only when they differ from what the object
 shows (our own PATCH comes back as a watch event, so writing blindly would
 loop). It follows the conventions the Gateway API asks of controllers:
 
-- conditions are merged by type: those of other types are kept, and
+- conditions are merged by type: those of other types are kept (but a
+  route parent's conditions Portico raises only at times, PartiallyInvalid
+  and portico.dev/Conflicted, go once they no longer hold), and
   `lastTransitionTime` only moves when a condition's status does;
 - a condition whose observedGeneration is newer than the object we built
   from is left alone (our copy is stale; a newer build will come);
@@ -23,13 +25,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
 from ingress.build.gateway.status import (
+    CONFLICTED,
     FALSE,
     GROUP,
     TRUE,
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 
 API = f"/apis/{GROUP}/v1"
 Json = dict[str, Any]
+# Route parent conditions Portico raises only while they hold.
+_OCCASIONAL_ROUTE_CONDITIONS = ("PartiallyInvalid", CONFLICTED)
 
 
 def _now() -> str:
@@ -68,11 +73,14 @@ def gateway_addresses(entries: LoadBalancerIngress) -> list[Json]:
     return found
 
 
-def merge_conditions(current: Any, ours: tuple[Condition, ...], now: str) -> list[Json] | None:
-    """`current` with our conditions in place; None when our copy is older than what is shown."""
+def merge_conditions(current: Any, ours: tuple[Condition, ...], now: str,
+                     owned: Collection[str] = ()) -> list[Json] | None:
+    """`current` with our conditions in place, and those of the `owned` types we no longer
+    raise removed; None when our copy is older than what is shown."""
     shown = {c.get("type"): c for c in current or [] if isinstance(c, Mapping)}
+    replaced = {o.type for o in ours} | set(owned)
     merged = [dict(c) for c in current or [] if isinstance(c, Mapping)
-              and c.get("type") not in {o.type for o in ours}]
+              and c.get("type") not in replaced]
     for condition in ours:
         before = shown.get(condition.type) or {}
         if int(before.get("observedGeneration") or 0) > condition.observed_generation:
@@ -182,7 +190,8 @@ class GatewayStatusWriter:
         entries = []
         for parent in parents:
             before = mine.get(_ref_key(parent.parent_ref)) or {}
-            conditions = merge_conditions(before.get("conditions"), parent.conditions, now)
+            conditions = merge_conditions(before.get("conditions"), parent.conditions, now,
+                                          _OCCASIONAL_ROUTE_CONDITIONS)
             if conditions is None:
                 return
             entries.append({"parentRef": dict(parent.parent_ref),

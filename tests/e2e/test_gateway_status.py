@@ -6,8 +6,9 @@ HTTPRouteSimpleSameNamespace, HTTPRouteCrossNamespace,
 HTTPRouteInvalidCrossNamespaceParentRef, HTTPRouteInvalidParentRefNotMatchingSectionName,
 HTTPRouteInvalidNonExistentBackendRef, GatewayWithAttachedRoutes,
 GatewayInvalidListenersUnsupportedProtocol, GatewayClassObservedGenerationBump,
-GatewayObservedGenerationBump, GatewayModifyListeners, HTTPRouteObservedGenerationBump and
-HTTPRouteReferenceGrant: what they assert of status, checked in the emulator's objects.
+GatewayObservedGenerationBump, GatewayModifyListeners, HTTPRouteObservedGenerationBump,
+HTTPRouteReferenceGrant and HTTPRouteMultipleGateways (as merging the Gateways onto one
+address answers it): what they assert of status, checked in the emulator's objects.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def populate(emulator: Emulator, pod_port: int) -> None:
     put(f"{GROUP}/v1/gateways", gateway("broken", https_listener("tls", "does-not-exist"),
                                         listener("invalid", 1111, "INVALID")))
     put(f"{GROUP}/v1/gateways", gateway("theirs", cls="other"))
+    put(f"{GROUP}/v1/gateways", gateway("same-later"))  # port 80, no hostname, like "same"
     routes = [
         http_route("simple", parents=[{"name": "same"}], hostnames=["simple.test"]),
         http_route("cross", http_rule(backends=[backend_ref("web")]), namespace="web",
@@ -92,6 +94,9 @@ def populate(emulator: Emulator, pod_port: int) -> None:
         http_route("attached-to-broken", parents=[{"name": "broken", "sectionName": "tls"}]),
         http_route("granted", http_rule(backends=[backend_ref("web", namespace="web")]),
                    parents=[{"name": "same"}], hostnames=["granted.test"]),
+        http_route("later", parents=[{"name": "same-later"}], hostnames=["later.test"]),
+        http_route("simple-copy", parents=[{"name": "same"}], hostnames=["simple.test"],
+                   created="2025-01-01T00:00:00Z"),
         http_route("theirs", parents=[{"name": "theirs"}], hostnames=["theirs.test"]),
     ]
     theirs_status = {"parents": [{"parentRef": {"group": GROUP, "kind": "Gateway",
@@ -192,8 +197,9 @@ async def test_routes_are_served_and_accepted(api: ApiServer, portico: Portico,
 
 async def test_route_reasons(api: ApiServer, portico: Portico,
                              http: aiohttp.ClientSession) -> None:
-    def reported() -> bool:
-        return bool(our_parent(api, "nonexistent") and our_parent(api, "no-section"))
+    def reported() -> bool:  # routes are written one by one: wait for each one checked
+        return bool(our_parent(api, "nonexistent") and our_parent(api, "no-section")
+                    and our_parent(api, "not-allowed", "web"))
 
     await until(reported, what="route status written")
     assert our_parent(api, "not-allowed", "web")["Accepted"][:2] == (
@@ -205,14 +211,20 @@ async def test_route_reasons(api: ApiServer, portico: Portico,
 
 
 async def test_gateway_and_listener_status(api: ApiServer, portico: Portico) -> None:
-    await until(lambda: bool(listeners(api, "broken")), what="Gateway status written")
+    def written() -> bool:  # the first write may precede the CRD's version (Pending)
+        ours = api.stored("gatewayclasses", "portico", None) or {}
+        shown = conditions((ours.get("status") or {}).get("conditions"))
+        return bool(listeners(api, "broken")) and shown.get("SupportedVersion", ("",))[0] == (
+            "True")
+
+    await until(written, what="Gateway and GatewayClass status written")
     same = gateway_body(api, "same")["status"]
     assert same["addresses"] == [{"type": "IPAddress", "value": ADDRESS}]
     assert conditions(same["conditions"]) == {"Accepted": ("True", "Accepted", 1),
                                               "Programmed": ("True", "Programmed", 1)}
     http_listener = listeners(api, "same")["http"]
     assert http_listener["supportedKinds"] == [{"group": GROUP, "kind": "HTTPRoute"}]
-    assert http_listener["attachedRoutes"] == 3  # simple, nonexistent, granted
+    assert http_listener["attachedRoutes"] == 4  # simple, simple-copy, nonexistent, granted
     assert {t: c[:2] for t, c in conditions(http_listener["conditions"]).items()} == {
         "Accepted": ("True", "Accepted"), "Programmed": ("True", "Programmed"),
         "ResolvedRefs": ("True", "ResolvedRefs"), "Conflicted": ("False", "NoConflicts")}
@@ -231,6 +243,29 @@ async def test_gateway_and_listener_status(api: ApiServer, portico: Portico) -> 
                                               "SupportedVersion": ("True", "SupportedVersion", 1)}
     assert {"name": "HTTPRoute"} in ours["supportedFeatures"]
     assert "status" not in classes["other"]
+
+
+async def test_merged_gateways_conflict_and_losing_routes_say_so(
+        api: ApiServer, portico: Portico, http: aiohttp.ClientSession) -> None:
+    def settled() -> bool:  # the first writes may come from a build that had not seen all
+        return bool(our_parent(api, "later")) and (
+            "portico.dev/Conflicted" in our_parent(api, "simple-copy"))
+
+    await until(settled, what="the conflict and the loss reported")
+    later = listeners(api, "same-later")["http"]
+    assert {t: c[:2] for t, c in conditions(later["conditions"]).items()} == {
+        "Accepted": ("False", "HostnameConflict"), "Programmed": ("False", "HostnameConflict"),
+        "ResolvedRefs": ("True", "ResolvedRefs"), "Conflicted": ("True", "HostnameConflict")}
+    assert later["attachedRoutes"] == 1
+    assert conditions(gateway_body(api, "same-later")["status"]["conditions"])["Accepted"][
+        :2] == ("False", "ListenersNotValid")
+    assert our_parent(api, "later")["Accepted"][:2] == ("False", "NotAllowedByListeners")
+    assert await answer(http, portico, "later.test") == (404, None)
+    # simple.test / stays with the older route; the newer one is told so.
+    assert our_parent(api, "simple-copy")["Accepted"][:2] == ("True", "Accepted")
+    assert our_parent(api, "simple-copy")["portico.dev/Conflicted"][:2] == (
+        "True", "MatchesTaken")
+    assert "portico.dev/Conflicted" not in our_parent(api, "simple")
 
 
 async def test_observed_generation_follows_updates(api: ApiServer, portico: Portico,

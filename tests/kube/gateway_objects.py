@@ -39,9 +39,12 @@ def https_listener(name: str = "https", secret: str = "cert", hostname: str | No
 
 
 def gateway(name: str = "gw", *listeners: dict[str, Any], namespace: str = NS,
-            cls: str = "portico", generation: int = 1, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": API, "kind": "Gateway",
-            "metadata": {"name": name, "namespace": namespace, "generation": generation},
+            cls: str = "portico", generation: int = 1, created: str | None = None,
+            **spec: Any) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "generation": generation}
+    if created is not None:
+        metadata["creationTimestamp"] = created
+    return {"apiVersion": API, "kind": "Gateway", "metadata": metadata,
             "spec": {"gatewayClassName": cls, "listeners": list(listeners or [listener()]),
                      **spec}}
 

@@ -41,3 +41,13 @@ def test_addresses_by_type() -> None:
     assert gateway_addresses([{"ip": "192.0.2.1"}, {"hostname": "lb.example.com"}]) == [
         {"type": "IPAddress", "value": "192.0.2.1"},
         {"type": "Hostname", "value": "lb.example.com"}]
+
+
+def test_occasional_conditions_we_no_longer_raise_are_removed() -> None:
+    merged = merge_conditions(
+        [shown("Accepted", "True"), shown("PartiallyInvalid", "True"),
+         shown("portico.dev/Conflicted", "True"), shown("example.com/Custom", "True")],
+        (Condition("Accepted", "True", "Accepted", "", 1),), NOW,
+        ("PartiallyInvalid", "portico.dev/Conflicted"))
+    assert merged is not None
+    assert [c["type"] for c in merged] == ["example.com/Custom", "Accepted"]

@@ -18,6 +18,7 @@ from ingress.build.gateway.classes import select_classes
 from ingress.build.gateway.gateways import select_gateways
 from ingress.build.gateway.grants import ReferenceGrants
 from ingress.build.gateway.httproutes import select_routes
+from ingress.build.gateway.losses import with_losses
 from ingress.build.gateway.merge import merge
 from ingress.build.gateway.namespaces import Namespaces
 from ingress.build.gateway.objects import age
@@ -57,11 +58,13 @@ def serve_gateway_api(objects: Snapshot, controller_name: str, resolver: Backend
         body = objects.get(ref.kind, {}).get((ref.namespace, ref.name))
         return (age(body) if body is not None else "", ref.kind, ref.namespace, ref.name)
 
-    merged, conflicts = merge(table, hosts, certificates, created)
+    merged, taken = merge(table, hosts, certificates, created)
+    losses = (*shadowed, *taken)
     statuses = GatewayStatuses(
         classes.statuses,
         tuple(gateway.status() for gateway in gateways.by_key.values()),
-        tuple(routes.statuses),
+        with_losses(routes.statuses, losses, routes.served_hosts),
     )
-    return GatewayAPI(merged, statuses, (*gateways.problems, *routes.problems, *shadowed,
-                                         *conflicts), frozenset(gateways.referenced_secrets))
+    return GatewayAPI(merged, statuses, (*gateways.problems, *routes.problems,
+                                         *(loss.problem() for loss in losses)),
+                      frozenset(gateways.referenced_secrets))

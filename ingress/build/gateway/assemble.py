@@ -9,7 +9,7 @@ oldest route, then namespace/name, then rule and match order.
 A match attached through listeners of both protocols becomes one route;
 through one protocol only, it only takes requests of that protocol. A
 candidate that can never be reached (an earlier one takes every request it
-would) is reported as a Conflict.
+would) is a Loss: reported as a Conflict, and on the route's status.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingress.build.gateway.httproutes import Candidate, with_secure
-from ingress.model import PathType, Problem, Route, RouteMatch
+from ingress.build.gateway.losses import Loss
+from ingress.model import PathType, Route, RouteMatch
 
 
 @dataclass(slots=True)
@@ -63,18 +64,18 @@ def _shadows(earlier: RouteMatch | None, later: RouteMatch | None) -> bool:
     return same_protocol and (unconditional or replace(earlier, secure=later.secure) == later)
 
 
-def _chain(candidates: list[Candidate], problems: list[Problem]) -> Route:
+def _chain(candidates: list[Candidate], losses: list[Loss]) -> Route:
     ordered = sorted(candidates, key=lambda c: c.order)
     for i, candidate in enumerate(ordered):
         winner = next((e for e in ordered[:i] if _shadows(e.route.match, candidate.route.match)),
                       None)
         if winner is not None:
             route = candidate.route
-            problems.append(Problem(
-                route.source, candidate.field,
-                f"host {route.host or '*'!r} {route.path_type.value} path {route.path!r} is "
-                f"never used: {winner.route.source} ({winner.field}) takes its requests first",
-                "Conflict",
+            path = f"{route.path_type.value} path {route.path!r}"
+            losses.append(Loss(
+                route.source, candidate.field, route.host, path, winner.route.source,
+                f"host {route.host or '*'!r} {path} is never used: {winner.route.source} "
+                f"({winner.field}) takes its requests first",
             ))
     following: Route | None = None
     for candidate in reversed(ordered):
@@ -83,7 +84,7 @@ def _chain(candidates: list[Candidate], problems: list[Problem]) -> Route:
     return following
 
 
-def assemble(candidates: Iterable[Candidate]) -> tuple[dict[str, HostRoutes], list[Problem]]:
+def assemble(candidates: Iterable[Candidate]) -> tuple[dict[str, HostRoutes], list[Loss]]:
     """Routes by host ('' any host, '*.x' a wildcard), and the candidates never reachable."""
     groups: dict[tuple[str, PathType, str], list[Candidate]] = {}
     for candidate in _merge_protocols(list(candidates)):
@@ -93,17 +94,17 @@ def assemble(candidates: Iterable[Candidate]) -> tuple[dict[str, HostRoutes], li
             key = route.path.rstrip("/")
         groups.setdefault((route.host, route.path_type, key), []).append(candidate)
     hosts: dict[str, HostRoutes] = {}
-    problems: list[Problem] = []
+    losses: list[Loss] = []
     for (host, path_type, key), group in sorted(groups.items(), key=lambda g: _first(g[1])):
         routes = hosts.setdefault(host, HostRoutes())
-        chain = _chain(group, problems)
+        chain = _chain(group, losses)
         if path_type is PathType.EXACT:
             routes.exact[key] = chain
         elif path_type is PathType.PREFIX:
             routes.prefixes[key] = chain
         else:
             routes.regexes.append(chain)
-    return hosts, problems
+    return hosts, losses
 
 
 def _first(group: list[Candidate]) -> tuple[Any, ...]:

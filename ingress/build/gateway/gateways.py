@@ -9,6 +9,17 @@ see (a redirect's Location).
 A listener is *programmed* (routes attached to it are served) when it is
 accepted, not conflicted, and, for HTTPS, has a usable certificate. A broken
 listener or Gateway is reported in status and never stops the others.
+
+Every Gateway of our classes is merged onto Portico's one address, so the
+listeners of all of them form one set, which must be distinct (spec: "these
+rules also apply" to merged Gateways). Between two Gateways, the older one
+(creationTimestamp, then namespace/name) keeps what both ask for, as
+GEP-1713 orders merged listener sets: the newer listener with the same
+protocol and hostname (whatever its port number: both are served on one
+Portico port) or the same port number with another protocol (the Service
+in front maps a port to one of Portico's) is Conflicted and not served.
+Hostnames that only overlap (`*.example.com` and `a.example.com`, or none
+and `a.example.com`) are distinct: the most specific takes its requests.
 """
 
 from __future__ import annotations
@@ -30,7 +41,7 @@ from ingress.build.gateway.classes import GatewayClasses
 from ingress.build.gateway.grants import ReferenceGrants
 from ingress.build.gateway.hostnames import parse_hostname
 from ingress.build.gateway.namespaces import LabelSelector, Namespaces, parse_selector
-from ingress.build.gateway.objects import generation, mapping_of
+from ingress.build.gateway.objects import age, generation, mapping_of
 from ingress.build.gateway.status import (
     FALSE,
     GROUP,
@@ -91,11 +102,11 @@ class Listener:
                 and (not self.secure or self.certificate is not None))
 
     def status(self, gen: int) -> ListenerStatus:
+        unserved = self.conflict or (
+            "Invalid", "not served: see the Accepted, ResolvedRefs and Conflicted conditions")
         conditions = [
             _condition("Accepted", self.rejected or self.conflict, "Accepted", gen),
-            _condition("Programmed", None if self.programmed else (
-                "Invalid", "not served: see the Accepted, ResolvedRefs and Conflicted conditions"),
-                "Programmed", gen),
+            _condition("Programmed", None if self.programmed else unserved, "Programmed", gen),
             _condition("ResolvedRefs", self.unresolved, "ResolvedRefs", gen),
         ]
         if self.conflict is not None:
@@ -117,6 +128,7 @@ class Gateway:
     ref: ObjectRef
     generation: int
     listeners: list[Listener]
+    created: str = ""  # creationTimestamp: the older Gateway keeps a merged listener
     # (reason, message) when the Gateway as a whole is not Accepted
     rejected: tuple[str, str] | None = None
 
@@ -128,15 +140,18 @@ class Gateway:
 
     def status(self) -> GatewayStatus:
         gen = self.generation
-        invalid = [ls.name for ls in self.listeners if ls.rejected or ls.conflict]
+        invalid = [f"{ls.name} ({failure[0]})" for ls in self.listeners
+                   if (failure := ls.rejected or ls.conflict) is not None]
+        valid = [ls.name for ls in self.listeners if ls.rejected is None and ls.conflict is None]
         if self.rejected is not None:
             accepted = Condition("Accepted", FALSE, *self.rejected, gen)
         elif not self.accepted:
             accepted = Condition("Accepted", FALSE, "ListenersNotValid",
-                                 "no listener is valid", gen)
+                                 f"no listener is valid: {', '.join(invalid)}", gen)
         elif invalid:
             accepted = Condition("Accepted", TRUE, "ListenersNotValid",
-                                 f"not valid: {', '.join(invalid)}", gen)
+                                 f"not valid: {', '.join(invalid)}; accepted: {', '.join(valid)}",
+                                 gen)
         else:
             accepted = Condition("Accepted", TRUE, "Accepted", "", gen)
         if self.accepted and any(ls.programmed for ls in self.listeners):
@@ -163,7 +178,7 @@ class _GatewayParser:
 
     def parse(self, key: Key, body: Body, class_problem: str | None) -> Gateway:
         ref = ObjectRef("Gateway", *key)
-        gateway = Gateway(ref, generation(body), [])
+        gateway = Gateway(ref, generation(body), [], age(body))
         spec = mapping(body.get("spec"), "spec")
         for i, raw in enumerate(sequence(spec.get("listeners"), "spec.listeners")):
             at = f"spec.listeners[{i}]"
@@ -283,6 +298,41 @@ def _mark_conflicts(listeners: list[Listener]) -> None:
                                  f"port {listener.port} has hostname {listener.hostname or '*'!r}")
 
 
+def _winner(listener: Listener, loser: Listener) -> str:
+    """The listener that keeps a claim, named only to a Gateway of its own namespace (the
+    owner of the newer Gateway may not see the other namespace: GEP-1713)."""
+    if listener.gateway.namespace != loser.gateway.namespace:
+        return "a listener of an older Gateway in another namespace"
+    return f"listener {listener.name} of the older Gateway {listener.gateway.name}"
+
+
+def _mark_merged_conflicts(gateways: list[Gateway]) -> None:
+    """Listeners of different Gateways that Portico cannot keep apart: the older Gateway's
+    listener keeps the claim and the newer one is Conflicted."""
+    by_name: dict[tuple[str, str], Listener] = {}  # (protocol, hostname): Portico's port
+    by_port: dict[int, Listener] = {}  # listener port: what the Service in front maps
+    for gateway in sorted(gateways, key=lambda g: (g.created, g.ref.namespace, g.ref.name)):
+        if gateway.rejected is not None:
+            continue
+        usable = [ls for ls in gateway.listeners if ls.rejected is None and ls.conflict is None]
+        for listener in usable:
+            port = by_port.get(listener.port)
+            if port is not None and port.gateway != gateway.ref and (
+                    port.protocol != listener.protocol):
+                listener.conflict = ("ProtocolConflict", f"{_winner(port, listener)} takes "
+                                     f"port {listener.port} with protocol {port.protocol}")
+                continue
+            name = by_name.get((listener.protocol, listener.hostname))
+            if name is not None and name.gateway != gateway.ref:
+                listener.conflict = ("HostnameConflict", f"{_winner(name, listener)} takes "
+                                     f"hostname {listener.hostname or '*'!r} over "
+                                     f"{listener.protocol} (all Gateways share one address)")
+        for listener in usable:
+            if listener.conflict is None:
+                by_port.setdefault(listener.port, listener)
+                by_name.setdefault((listener.protocol, listener.hostname), listener)
+
+
 def select_gateways(
     bodies: Mapping[Key, Body],
     classes: GatewayClasses,
@@ -309,4 +359,5 @@ def select_gateways(
         except Exception as error:  # one broken object must not stop the build
             result.problems.append(Problem(ref, "", f"cannot be processed: {error!r}",
                                            "InternalError"))
+    _mark_merged_conflicts(list(result.by_key.values()))
     return result

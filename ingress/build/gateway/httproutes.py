@@ -96,6 +96,8 @@ class _Rule:
 class HTTPRoutes:
     candidates: list[Candidate] = field(default_factory=list)
     statuses: list[RouteStatus] = field(default_factory=list)
+    # By route, the hosts each of its parents (in status order) serves it on.
+    served_hosts: dict[ObjectRef, list[frozenset[str]]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -273,7 +275,8 @@ Attachment = tuple[Listener, tuple[str, ...]]  # a listener and the route's host
 def _attach(gateway: Gateway, parent: Mapping[str, Any], namespace: str,
             hostnames: tuple[str, ...],
             namespaces: Namespaces) -> tuple[tuple[str, str], list[Attachment]]:
-    """(Accepted reason, message) and the listeners the route attaches to, with its hosts."""
+    """(Accepted reason, message) and the listeners the route attaches to, with its hosts
+    (Conflicted listeners too: they count it among their attachedRoutes, not serve it)."""
     section, port = parent.get("sectionName"), parent.get("port")
     selected = [ls for ls in gateway.listeners
                 if (section is None or ls.name == section) and (port is None or ls.port == port)]
@@ -289,6 +292,10 @@ def _attach(gateway: Gateway, parent: Mapping[str, Any], namespace: str,
     if not attached:
         return ("NoMatchingListenerHostname", "no listener hostname intersects the route's "
                 "hostnames"), []
+    conflicts = [f"{ls.name}: {ls.conflict[1]}" for ls, _ in attached if ls.conflict is not None]
+    if len(conflicts) == len(attached):
+        return ("NotAllowedByListeners", "not served: its listeners are Conflicted ("
+                + "; ".join(conflicts) + ")"), attached
     return ("Accepted", ""), attached
 
 
@@ -353,27 +360,34 @@ def _route(key: Key, body: Body, gateways: Gateways, namespaces: Namespaces,
         invalid = ("UnsupportedValue", f"{error.field}: {error.message}")
         parser.problems.append(error.problem(parser.ref))
     statuses = []
+    served_hosts: list[frozenset[str]] = []
     attached_to: set[int] = set()
     for parent in parents:
         gateway = gateways.by_key[(parent["namespace"], parent["name"])]
         listeners: list[Attachment] = []
-        if not gateway.accepted:
+        if gateway.rejected is not None or all(ls.rejected for ls in gateway.listeners):
             accepted = ("NoMatchingParent", "the Gateway is not accepted")
         else:
             accepted, listeners = _attach(gateway, parent, key[0], hostnames, namespaces)
         if invalid is not None and listeners:
             accepted, listeners = invalid, []
-        conditions = _conditions(accepted, parser, bool(listeners), rule_count)
+        served = [(ls, hosts) for ls, hosts in listeners if ls.conflict is None]
+        conditions = _conditions(accepted, parser, bool(served), rule_count)
         statuses.append(ParentStatus(parent, conditions))
-        if conditions[0].status != TRUE:
+        ok = conditions[0].status == TRUE
+        served_hosts.append(frozenset(host for listener, hosts in served if ok
+                                      and listener.programmed for host in hosts))
+        conflicted_only = bool(listeners) and not served
+        if not ok and not conflicted_only:
             continue
         for listener, hosts in listeners:
             if id(listener) not in attached_to:
                 attached_to.add(id(listener))
                 listener.attached_routes += 1
-            if listener.programmed:
+            if listener.programmed and ok:
                 result.candidates += parser.candidates(rules, listener, hosts)
     result.statuses.append(RouteStatus(parser.ref, tuple(statuses)))
+    result.served_hosts[parser.ref] = served_hosts
     result.problems += parser.problems
     result.problems += [Problem(parser.ref, d.field, d.message, "UnsupportedValue")
                         for d in parser.dropped]

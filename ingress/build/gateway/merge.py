@@ -2,7 +2,8 @@
 
 Ingresses and HTTPRoutes share one table. Where both route the same host
 and path (the same Exact path or PathPrefix), the older object keeps it,
-whole, as two Ingresses settle it; the other is reported as a Conflict.
+whole, as two Ingresses settle it; the other is reported as a Conflict
+(a Loss: on an HTTPRoute's status too).
 Regular expressions of both are kept, the Ingress ones tried first; so is
 an Ingress host's nginx-style string and regex locations (they are tried
 as ingress-nginx would, HTTPRoute paths among them by the vhost's order).
@@ -18,11 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from ingress.build.gateway.assemble import HostRoutes
+from ingress.build.gateway.losses import Loss
 from ingress.build.hosts import wildcard_suffix
 from ingress.model import (
     Certificate,
     ObjectRef,
-    Problem,
     Route,
     RoutingTable,
     SslRedirect,
@@ -53,7 +54,7 @@ def _without_https_redirect(route: Route) -> Route:
 class _Merger:
     def __init__(self, age: Age) -> None:
         self._age = age
-        self.problems: list[Problem] = []
+        self.losses: list[Loss] = []
 
     def _oldest(self, chain: Route) -> tuple[str, str, str, str]:
         return min(self._age(member.source) for member in _members(chain))
@@ -74,12 +75,12 @@ class _Merger:
         return merged
 
     def _report(self, loser: Route, winner: Route) -> None:
+        path = f"{loser.path_type.value} path {loser.path!r}"
         for source in dict.fromkeys(member.source for member in _members(loser)):
-            self.problems.append(Problem(
-                source, "spec.rules",
-                f"host {loser.host or '*'!r} {loser.path_type.value} path {loser.path!r} is "
-                f"already routed by {winner.source} (the older object keeps it)",
-                "Conflict",
+            self.losses.append(Loss(
+                source, "spec.rules", loser.host, path, winner.source,
+                f"host {loser.host or '*'!r} {path} is already routed by {winner.source} "
+                "(the older object keeps it)",
             ))
 
     def vhost(self, name: str, existing: VirtualHost | None, routes: HostRoutes) -> VirtualHost:
@@ -113,7 +114,7 @@ def _certificates(table: RoutingTable,
 
 def merge(table: RoutingTable, hosts: Mapping[str, HostRoutes],
           listener_certificates: list[tuple[str, Certificate]],
-          age: Age) -> tuple[RoutingTable, list[Problem]]:
+          age: Age) -> tuple[RoutingTable, list[Loss]]:
     """`table` with the Gateway API routes and certificates added, and the conflicts."""
     merger = _Merger(age)
     exact_hosts = dict(table.hosts)
@@ -133,4 +134,4 @@ def merge(table: RoutingTable, hosts: Mapping[str, HostRoutes],
     merged = replace(table, hosts=exact_hosts, wildcards=wildcards, deep_wildcards=deep,
                      any_host=any_host, certificates=exact_certs,
                      wildcard_certificates=wildcard_certs)
-    return merged, merger.problems
+    return merged, merger.losses

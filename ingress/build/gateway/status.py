@@ -15,6 +15,8 @@ from ingress.model import ObjectRef
 
 GROUP = "gateway.networking.k8s.io"
 TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+# A route parent's condition: some of its matches go to other objects' routes (losses.py).
+CONFLICTED = "portico.dev/Conflicted"
 
 
 @dataclass(frozen=True, slots=True)
