@@ -243,13 +243,22 @@ def start_ready(manifests: Path | None, *args: str, log: Path,
 
 
 @contextlib.contextmanager
+def demo_pods(ips: Sequence[str]) -> Iterator[int]:
+    """Demo pods at `ips`, all on one free port: the port."""
+    port = free_port(ips[0])
+    pods = Pods([(ip, port) for ip in ips])
+    try:
+        yield port
+    finally:
+        pods.close()
+
+
+@contextlib.contextmanager
 def serving(base: Path, pods: Sequence[str], objects: Iterable[Mapping[str, Any]],
             *args: str) -> Iterator[tuple[Portico, Manifests]]:
     """A ready `portico run` over a manifest directory holding `objects`, with the
     IngressClass `portico` and a Service `web` whose pods are demo pods at `pods`."""
-    port = free_port(pods[0])
-    backends = Pods([(ip, port) for ip in pods])
-    try:
+    with demo_pods(pods) as port:
         manifests = Manifests(base / "manifests")
         manifests.write("objects.yaml", [
             o.ingress_class(), o.service("web", target=port),
@@ -260,8 +269,6 @@ def serving(base: Path, pods: Sequence[str], objects: Iterable[Mapping[str, Any]
             yield portico, manifests
         finally:
             portico.stop()
-    finally:
-        backends.close()
 
 
 def _given(flag: str, args: Iterable[str]) -> bool:

@@ -18,7 +18,7 @@ import pytest
 
 from chart.chart_objects import Manifest, args, container, container_port, flags, one, pod_spec
 from chart.helm_render import NAMESPACE, RELEASE, helm_or_skip, template
-from e2e.harness import Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Portico, demo_pods, eventually, start_ready
 from kube import objects as o
 from kube.harness import (
     CLASSES,
@@ -50,10 +50,8 @@ def chart(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS[0])
-    running = Pods([(ip, port) for ip in PODS])
-    yield port
-    running.close()
+    with demo_pods(PODS) as port:
+        yield port
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Manifests, Portico, demo_pods, eventually, start_ready
 from kube import objects as o
 from kube.harness import SERVICES, SLICES, ApiServer, running_api, write_kubeconfig
 
@@ -33,10 +33,8 @@ def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS[0])
-    running = Pods([(ip, port) for ip in PODS])
-    yield port
-    running.close()
+    with demo_pods(PODS) as port:
+        yield port
 
 
 async def post(url: str, size: int, host: str = "web.test") -> int:

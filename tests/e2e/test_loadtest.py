@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from e2e.harness import Manifests, Pods, free_port, start_ready
+from e2e.harness import free_port, serving
 from ingress.cli import main as cli_main
 from kube import objects as o
 
@@ -153,23 +153,12 @@ def test_a_client_that_falls_behind_says_so_in_its_exit_status(
 
 
 def test_reloads_are_read_from_the_admin_port_and_churn_loses_nothing(tmp_path: Path) -> None:
-    pod = "127.0.0.2"
-    port = free_port(pod)
-    pods = Pods([(pod, port)])
-    manifests = Manifests(tmp_path / "manifests")
-    manifests.write("app.yaml", [
-        o.ingress_class(), o.service("web", target=port),
-        o.endpoint_slice("web", [pod], port=port), o.ingress("app", host="app.test"),
-    ])
-    portico = start_ready(manifests.root, log=tmp_path / "portico.log")
-    try:
+    with serving(tmp_path, ["127.0.0.2"], [o.ingress("app", host="app.test")]) as (
+            portico, manifests):
         code, report = loadtest(tmp_path / "run", f"{portico.url}/", "--host", "app.test",
                                 "--rate", "200", "--duration", "2s", "--admin", portico.admin,
                                 "--churn", str(manifests.root), "--churn-every", "0.4s",
                                 "--slo", "errors<0.01%", *QUIET)
-    finally:
-        portico.stop()
-        pods.close()
     assert code == 0
     assert report["errors"] == 0 and report["answered"] == 400
     assert len(report["churn"]["changes"]) >= 3

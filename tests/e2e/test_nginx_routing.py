@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import Manifests, Portico, demo_pods, free_port, start_ready
 from kube import objects as o
 
 PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -159,19 +159,19 @@ class SlowPod:
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
     base = tmp_path_factory.mktemp("routing")
-    port = free_port(PODS[0])
     slow_port = free_port(SLOW_POD)
-    pods = Pods([(ip, port) for ip in PODS])
     slow = SlowPod(slow_port)
-    files = Manifests(Path(base) / "manifests")
-    files.write("objects.yaml", manifests(port, slow_port))
-    server = start_ready(files.root, log=base / "portico.log")
     try:
-        yield server
+        with demo_pods(PODS) as port:
+            files = Manifests(Path(base) / "manifests")
+            files.write("objects.yaml", manifests(port, slow_port))
+            server = start_ready(files.root, log=base / "portico.log")
+            try:
+                yield server
+            finally:
+                server.stop()
     finally:
-        server.stop()
         slow.close()
-        pods.close()
 
 
 async def get(portico: Portico, host: str, path: str = "/",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
+from e2e.harness import Manifests, Portico, demo_pods, wait_until
 from kube import objects as o
 
 POD = "127.0.0.2"
@@ -44,26 +44,25 @@ def manifests(tmp_path_factory: pytest.TempPathFactory) -> Manifests:
 
 @pytest.fixture(scope="module")
 def portico(manifests: Manifests) -> Iterator[Portico]:
-    port = free_port(POD)
-    pods = Pods([(POD, port)])
-    manifests.write(
-        "app.yaml",
-        [
-            o.ingress_class(),
-            o.service("app", target=port),
-            o.endpoint_slice("app", [POD], port=port),
-            o.ingress("app", host="app.test", service="app"),
-            # Only the counting test sends requests here.
-            o.ingress("counted", host="counted.test", service="app"),
-        ],
-    )
-    running = Portico(manifests.root, "--workers", "2", log=manifests.root.parent / "portico.log")
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
-        pods.close()
+    with demo_pods([POD]) as port:
+        manifests.write(
+            "app.yaml",
+            [
+                o.ingress_class(),
+                o.service("app", target=port),
+                o.endpoint_slice("app", [POD], port=port),
+                o.ingress("app", host="app.test", service="app"),
+                # Only the counting test sends requests here.
+                o.ingress("counted", host="counted.test", service="app"),
+            ],
+        )
+        running = Portico(manifests.root, "--workers", "2",
+                          log=manifests.root.parent / "portico.log")
+        try:
+            running.wait_ready()
+            yield running
+        finally:
+            running.stop()
 
 
 def test_both_workers_serve_and_counters_add_up(portico: Portico) -> None:
