@@ -18,12 +18,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from aiohttp import web
 
 from ingress.demo import DemoBackends, start_demo_backends
 from kube import objects as o
@@ -69,24 +69,54 @@ async def eventually(check: Callable[[], Any], what: str, deadline: float = 10.0
     raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
 
 
-class Pods:
+class LoopThread:
+    """An event loop in a daemon thread: what runs there serves whatever loop (or none)
+    each test uses, for as long as a module needs it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop; its result, within 10 s."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class AppServer(LoopThread):
+    """An aiohttp application on `host:port`, served from a loop thread of its own."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        super().__init__()
+        self._runner = self.call(self._start(app, host, port))
+
+    @staticmethod
+    async def _start(app: web.Application, host: str, port: int) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+    def close(self) -> None:
+        self.call(self._runner.cleanup())
+        self.stop()
+
+
+class Pods(LoopThread):
     """Demo pods on loopback addresses, served from a background thread's loop."""
 
     def __init__(self, addresses: Iterable[tuple[str, int]]) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._backends: DemoBackends = self._call(start_demo_backends(list(addresses)))
+        super().__init__()
+        self._backends: DemoBackends = self.call(start_demo_backends(list(addresses)))
         self.addresses = self._backends.addresses
 
-    def _call(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
     def close(self) -> None:
-        self._call(self._backends.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self.call(self._backends.close())
+        self.stop()
 
 
 class Manifests:

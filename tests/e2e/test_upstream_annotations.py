@@ -31,7 +31,15 @@ import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 
-from e2e.harness import Manifests, Portico, eventually, free_port, start_ready, wait_until
+from e2e.harness import (
+    LoopThread,
+    Manifests,
+    Portico,
+    eventually,
+    free_port,
+    start_ready,
+    wait_until,
+)
 from ingress.demo import demo_app, demo_bytes
 from kube import objects as o
 
@@ -116,13 +124,11 @@ class BigPod:
         self.listener.close()
 
 
-class Servers:
+class Servers(LoopThread):
     """Every pod of the module, on one loop in a background thread."""
 
     def __init__(self, port: int, tls_context: ssl.SSLContext) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__()
         self.runners: list[web.AppRunner] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.port = port
@@ -135,10 +141,7 @@ class Servers:
         self.cluster_port = free_port(CLUSTER_IP)
         self.dns_port = free_port(DNS_SERVER)
         self.dns_names = {"pods.example.test": PODS[0]}
-        self._call(self._start(tls_context))
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+        self.call(self._start(tls_context))
 
     async def _app(self, host: str, port: int, context: ssl.SSLContext | None = None) -> None:
         runner = web.AppRunner(demo_app(), access_log=None, handle_signals=False)
@@ -168,9 +171,8 @@ class Servers:
         self.big.close()
         self.filler.close()
         self.full.close()
-        self._call(self._stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.call(self._stop())
+        self.stop()
 
 
 def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
