@@ -175,10 +175,6 @@ class Servers(LoopThread):
         self.stop()
 
 
-def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-            "data": data}
-
 
 def external(name: str, external_name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Service",
@@ -238,9 +234,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     manifests = Manifests(tmp / "manifests")
     manifests.write("objects.yaml", [
         o.ingress_class(),
-        config_map("controller", {"global-allowed-response-headers": "My-Custom-Header"},
+        o.config_map("controller", {"global-allowed-response-headers": "My-Custom-Header"},
                    "ingress-nginx"),
-        config_map("custom-headers", {"My-Custom-Header": "42"}),
+        o.config_map("custom-headers", {"My-Custom-Header": "42"}),
         *service("web", list(PODS), port),
         *service("tls", [TLS_POD], port),
         *service("errors", [ERRORS_POD], port),
