@@ -23,8 +23,6 @@ SERVICES = "/api/v1/namespaces/{ns}/services"
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
 SECRETS = "/api/v1/namespaces/{ns}/secrets"
 CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
-EVENTS = "/api/v1/namespaces/{ns}/events"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 
 
 async def eventually(probe: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
