@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -26,6 +25,7 @@ from kube.harness import (
     SERVICES,
     SLICES,
     ApiServer,
+    lb_status,
     running_api,
     write_kubeconfig,
 )
@@ -90,11 +90,6 @@ def local_port(chart: list[Manifest], portico: Portico, port: int | str) -> int:
             for name in ("http", "https", "admin")}
     number: int = here[container_port(chart, port)]
     return number
-
-
-def lb_status(api: ApiServer, name: str) -> Any:
-    body = api.stored("ingresses", name) or {}
-    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
 
 
 async def test_controller_runs_as_the_chart_renders_it(

@@ -21,6 +21,7 @@ from kube.harness import (
     SLICES,
     ApiServer,
     eventually,
+    lb_status,
     running_api,
     write_kubeconfig,
 )
@@ -62,11 +63,6 @@ async def pod_of(http: aiohttp.ClientSession, portico: Portico, host: str,
             return None
         body: dict[str, Any] = await rsp.json()
         return str(body["pod"]).rsplit(":", 1)[0]
-
-
-def lb_status(api: ApiServer, name: str) -> Any:
-    body = api.stored("ingresses", name) or {}
-    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
 
 
 def populate(api: ApiServer, pod_port: int, ready: list[str]) -> None:

@@ -118,6 +118,12 @@ async def running_api(forget_served: bool = False, emulator_type: type[Emulator]
             await server.close()
 
 
+def lb_status(api: ApiServer, name: str) -> Any:
+    """status.loadBalancer.ingress of Ingress default/`name` (None: not written)."""
+    body = api.stored("ingresses", name) or {}
+    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+
+
 def write_kubeconfig(directory: Path, server: str, namespace: str = "default") -> Path:
     path = directory / "kubeconfig"
     path.write_text(yaml.safe_dump({
