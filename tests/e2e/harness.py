@@ -180,6 +180,7 @@ class Portico:
         if manifests is not None:
             command += ["--manifests", str(manifests)]
         self._log = log.open("wb")
+        self._terminated = False
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})})
 
@@ -235,7 +236,10 @@ class Portico:
         return self.log_path.read_text(errors="replace")
 
     def terminate(self) -> None:
-        if self.process.poll() is None:
+        """SIGTERM, once: a second one may land after the process has put its handler away
+        on its way out, and end it with -15 instead of its own exit status."""
+        if self.process.poll() is None and not self._terminated:
+            self._terminated = True
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 20.0) -> int:
