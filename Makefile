@@ -30,9 +30,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks scripts
 	$(VENV)/bin/mypy --strict ingress
 
-# The benchmark smoke run (`make bench-smoke`) is part of the suite: tests/e2e/test_bench_smoke.py.
+# Test modules run on TEST_WORKERS processes, each module whole on one (its module-scoped
+# `portico run` stays shared); then the benchmark smoke runs (tests/e2e/test_bench_smoke.py,
+# `make bench-smoke` and more), alone, as its rigs pin CPUs.
+TEST_WORKERS ?= 2
 test: $(STAMP) system-packages tools lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not bench"
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m bench
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -x tests/unit

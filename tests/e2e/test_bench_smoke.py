@@ -15,6 +15,10 @@ from benchmarks.harness.rig import CONFIGS
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# The rigs pin the proxy to CPU 0 and the load to CPU 1: `make test` runs this module
+# after the others, not beside them.
+pytestmark = pytest.mark.bench
+
 
 @pytest.mark.skipif(any(shutil.which(t) is None for t in ("nginx", "haproxy", "wrk", "taskset")),
                     reason="needs nginx, haproxy, wrk, taskset: benchmarks/setup.sh installs them")
