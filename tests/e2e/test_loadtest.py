@@ -21,6 +21,7 @@ import pytest
 
 from e2e.harness import free_port, serving
 from ingress.cli import main as cli_main
+from ingress.loadtest.command import DEFAULT_LAG_LIMIT_MS
 from kube import objects as o
 
 SERVER = Path(__file__).with_name("latency_server.py")
@@ -46,10 +47,23 @@ def loadtest(out: Path, *args: str) -> tuple[int, dict[str, Any]]:
     return code, report
 
 
+def known(lat: dict[str, float]) -> bool:
+    """Whether `lat` shows the distribution of /slow-every/50/50 (asserted one by one below)."""
+    return (lat["p50"] < 10 and lat["p90"] < 20 and 50 <= lat["p99"] <= 90
+            and 50 <= lat["p99.9"] <= 120)
+
+
 def test_percentiles_match_a_known_distribution(server: str, tmp_path: Path) -> None:
-    # Every 50th request answers 50 ms late: 2% slow, 98% fast.
-    code, report = loadtest(tmp_path, f"{server}/slow-every/50/50", "--rate", "500",
-                            "--duration", "2s", "--slo", "p99.9<2s,errors<0.1%", *QUIET)
+    # Every 50th request answers 50 ms late: 2% slow, 98% fast. Latency is the subject, and
+    # a client that sends late charges its lag to each request: a run that misses the
+    # numbers while the client fell behind (its lag over the tool's default limit, as on a
+    # starved machine) does not count, and runs again, up to three times.
+    for attempt in range(3):
+        code, report = loadtest(tmp_path / str(attempt), f"{server}/slow-every/50/50",
+                                "--rate", "500", "--duration", "2s",
+                                "--slo", "p99.9<2s,errors<0.1%", *QUIET)
+        if report["client_lag_ms"] <= DEFAULT_LAG_LIMIT_MS or known(report["latency_ms"]):
+            break
     assert code == 0
     assert report["requests"] == report["answered"] == 1000
     assert report["status"] == {"200": 1000}

@@ -37,6 +37,7 @@ from e2e.harness import (
     Portico,
     eventually,
     free_port,
+    free_port_on,
     start_ready,
     wait_until,
 )
@@ -223,7 +224,8 @@ def tls_pod_context(ca: trustme.CA) -> ssl.SSLContext:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("upstream")
-    port = free_port(PODS[0])
+    port = free_port_on((*PODS, TLS_POD, ERRORS_POD, BAD_POD, DEAF_POD, *DEAD_PODS, FULL_POD,
+                         BIG_POD))
     ca = trustme.CA()
     servers = Servers(port, tls_pod_context(ca))
     cluster_service = o.service("clustered", port=servers.cluster_port, target=port)
