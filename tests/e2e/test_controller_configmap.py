@@ -18,12 +18,17 @@ import pytest
 
 from e2e.harness import Manifests, Portico, demo_pods, eventually, start_ready
 from kube import objects as o
-from kube.harness import SERVICES, SLICES, ApiServer, running_api, write_kubeconfig
+from kube.harness import (
+    CONFIGMAPS,
+    INGRESSES,
+    SERVICES,
+    SLICES,
+    ApiServer,
+    running_api,
+    write_kubeconfig,
+)
 
 PODS = ("127.0.0.2",)
-CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
-INGRESSES = "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses"
-
 
 
 @pytest.fixture(scope="module")
