@@ -33,8 +33,8 @@ lint: $(STAMP)
 # `make test` = test-suite, then test-bench. The suite's modules run on TEST_WORKERS
 # processes, each module whole on one (its module-scoped `portico run` stays shared); the
 # tests marked `bench` (`make bench-smoke`'s run, whose load saturates both CPUs, and a
-# latency measurement) run after it, alone. compileall first: where PYTHONDONTWRITEBYTECODE is set, every `portico` process
-# the tests start would compile the package again.
+# latency measurement) run after it, alone. compileall first: where PYTHONDONTWRITEBYTECODE
+# is set, every `portico` process the tests start would compile the package again.
 TEST_WORKERS ?= 2
 test: test-suite test-bench
 
