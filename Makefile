@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench bench-smoke system-packages tools image test-image clean annotations-table conformance-gateway
+.PHONY: setup demo test test-suite test-bench test-fast lint bench bench-smoke system-packages tools image image-packages test-image clean annotations-table conformance-gateway
 
 setup: $(STAMP)
 
@@ -30,9 +30,20 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks scripts
 	$(VENV)/bin/mypy --strict ingress
 
-# The benchmark smoke run (`make bench-smoke`) is part of the suite: tests/e2e/test_bench_smoke.py.
-test: $(STAMP) system-packages tools lint
-	$(VENV)/bin/pytest -q -p no:cacheprovider
+# `make test` = test-suite, then test-bench. The suite's modules run on TEST_WORKERS
+# processes, each module whole on one (its module-scoped `portico run` stays shared); the
+# tests marked `bench` (`make bench-smoke`'s run, whose load saturates both CPUs, and a
+# latency measurement) run after it, alone. compileall first: where PYTHONDONTWRITEBYTECODE
+# is set, every `portico` process the tests start would compile the package again.
+TEST_WORKERS ?= 2
+test: test-suite test-bench
+
+test-suite: $(STAMP) system-packages tools lint
+	$(PY) -m compileall -q ingress benchmarks
+	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not bench"
+
+test-bench: $(STAMP) system-packages
+	$(VENV)/bin/pytest -q -p no:cacheprovider -m bench
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest -q -x tests/unit
@@ -60,11 +71,13 @@ annotations-table: $(STAMP)
 image:
 	bash scripts/build-image.sh localhost/portico:dev
 
-# Builds the image with podman (no Docker engine) and runs the chart's arguments in it (≈2 min).
-test-image: $(STAMP) tools
+image-packages:
 	@if ! command -v podman >/dev/null || ! command -v runc >/dev/null || ! command -v debootstrap >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null; \
 	fi
+
+# Builds the image with podman (no Docker engine) and runs the chart's arguments in it (≈2 min).
+test-image: $(STAMP) tools image-packages
 	PORTICO_IMAGE_TEST=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/chart/test_image.py
 
 clean:

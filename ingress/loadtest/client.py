@@ -36,8 +36,6 @@ from ingress.loadtest.schedule import Schedule, Share
 
 # uvloop's timers tick in milliseconds: a shorter wait rounds to zero and spins.
 _TIMER_TICK = 0.001
-# Transport-level failures; HTTP statuses are counted apart.
-ERROR_KINDS = ("connect", "tls", "timeout", "reset", "protocol")
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,4 +73,22 @@ def count(histogram: HdrHistogram) -> int:
 
 
 def mean_ms(histogram: HdrHistogram) -> float:
-    return float(histogram.get_mean_value()) / 1e3 if count(histogram) else 0.0
+    """The mean (ms), each bucket counted at its middle value, as HdrHistogram's own mean.
+
+    One pass over the buckets up to the last one recorded: the library's mean walks an
+    iterator object per value, which took a second on a thousand values.
+    """
+    left = count(histogram)
+    if not left:
+        return 0.0
+    total = 0
+    index = 0
+    while left:
+        n: int = histogram.get_count_at_index(index)
+        if n:
+            low: int = histogram.get_value_from_index(index)
+            high: int = histogram.get_highest_equivalent_value(low)
+            total += n * (low + ((high - low + 1) >> 1))
+            left -= n
+        index += 1
+    return total / count(histogram) / 1e3

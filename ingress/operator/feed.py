@@ -41,7 +41,6 @@ from ingress.store import Key, Store, key_of
 
 log = logging.getLogger(__name__)
 
-TLS_SECRET_TYPE = "kubernetes.io/tls"
 # Secrets of these types are often most of a cluster's bytes (Helm keeps every
 # release in one) and never an Ingress's business: the API server keeps them
 # to itself. Opaque ones (htpasswd files, CA bundles) are streamed, so a

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import threading
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from e2e.harness import Portico
+from e2e.harness import AppServer, Portico
 
 
 @dataclass(frozen=True)
@@ -30,35 +28,22 @@ class Seen:
     body: bytes = b""
 
 
-class AuthService:
+class AuthService(AppServer):
     def __init__(self, host: str, port: int) -> None:
         self.address = (host, port)
         self.seen: list[Seen] = []
         self.down = False  # answer 503 to everything, as a service whose pods are gone
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner = self._call(self._start())
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address[0]}:{self.address[1]}"
-
-    def _call(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
-    async def _start(self) -> web.AppRunner:
         app = web.Application()
         app.router.add_route("*", "/basic-auth/{user}/{password}", self._basic_auth)
         app.router.add_route("*", "/cookies/set/{key}/{value}", self._set_cookie)
         app.router.add_route("*", "/status/{code}", self._status)
         app.router.add_route("*", "/delay/{seconds}", self._delay)
         app.middlewares.append(self._record)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
-        await runner.setup()
-        await web.TCPSite(runner, *self.address).start()
-        return runner
+        super().__init__(app, host, port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address[0]}:{self.address[1]}"
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -95,11 +80,6 @@ class AuthService:
     async def _delay(self, request: web.Request) -> web.Response:
         await asyncio.sleep(float(request.match_info["seconds"]))
         return web.Response(text="late\n")
-
-    def close(self) -> None:
-        self._call(self._runner.cleanup())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
 
 
 @dataclass

@@ -18,18 +18,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
+from aiohttp import web
 
 from ingress.demo import DemoBackends, start_demo_backends
 from kube import objects as o
 
 T = TypeVar("T")
-STARTUP_DEADLINE = 20.0
+# A deadline, not a wait: a start takes 1-3 s, and once took over 20 s on a test machine
+# whose neighbours kept both cores busy (load average 14).
+STARTUP_DEADLINE = 60.0
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -37,6 +39,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def free_port_on(hosts: Sequence[str], attempts: int = 20) -> int:
+    """A port free on every one of `hosts` (pods that share one port): `free_port` checks
+    one address, and another module's pods may hold the same number on the next."""
+    for _ in range(attempts):
+        port = free_port(hosts[0])
+        with contextlib.ExitStack() as held:
+            try:
+                for host in hosts[1:]:
+                    held.enter_context(socket.socket()).bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no port free on all of {hosts} in {attempts} tries")
 
 
 def wait_until(check: Callable[[], T | None], what: str, deadline: float = 10.0) -> T:
@@ -69,24 +86,54 @@ async def eventually(check: Callable[[], Any], what: str, deadline: float = 10.0
     raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
 
 
-class Pods:
+class LoopThread:
+    """An event loop in a daemon thread: what runs there serves whatever loop (or none)
+    each test uses, for as long as a module needs it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop; its result, within 10 s."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+
+
+class AppServer(LoopThread):
+    """An aiohttp application on `host:port`, served from a loop thread of its own."""
+
+    def __init__(self, app: web.Application, host: str, port: int) -> None:
+        super().__init__()
+        self._runner = self.call(self._start(app, host, port))
+
+    @staticmethod
+    async def _start(app: web.Application, host: str, port: int) -> web.AppRunner:
+        runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        return runner
+
+    def close(self) -> None:
+        self.call(self._runner.cleanup())
+        self.stop()
+
+
+class Pods(LoopThread):
     """Demo pods on loopback addresses, served from a background thread's loop."""
 
     def __init__(self, addresses: Iterable[tuple[str, int]]) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._backends: DemoBackends = self._call(start_demo_backends(list(addresses)))
+        super().__init__()
+        self._backends: DemoBackends = self.call(start_demo_backends(list(addresses)))
         self.addresses = self._backends.addresses
 
-    def _call(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
     def close(self) -> None:
-        self._call(self._backends.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+        self.call(self._backends.close())
+        self.stop()
 
 
 class Manifests:
@@ -150,6 +197,7 @@ class Portico:
         if manifests is not None:
             command += ["--manifests", str(manifests)]
         self._log = log.open("wb")
+        self._terminated = False
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         env={**os.environ, **(env or {})})
 
@@ -205,7 +253,10 @@ class Portico:
         return self.log_path.read_text(errors="replace")
 
     def terminate(self) -> None:
-        if self.process.poll() is None:
+        """SIGTERM, once: a second one may land after the process has put its handler away
+        on its way out, and end it with -15 instead of its own exit status."""
+        if self.process.poll() is None and not self._terminated:
+            self._terminated = True
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 20.0) -> int:
@@ -243,13 +294,22 @@ def start_ready(manifests: Path | None, *args: str, log: Path,
 
 
 @contextlib.contextmanager
+def demo_pods(ips: Sequence[str]) -> Iterator[int]:
+    """Demo pods at `ips`, all on one free port: the port."""
+    port = free_port_on(ips)
+    pods = Pods([(ip, port) for ip in ips])
+    try:
+        yield port
+    finally:
+        pods.close()
+
+
+@contextlib.contextmanager
 def serving(base: Path, pods: Sequence[str], objects: Iterable[Mapping[str, Any]],
             *args: str) -> Iterator[tuple[Portico, Manifests]]:
     """A ready `portico run` over a manifest directory holding `objects`, with the
     IngressClass `portico` and a Service `web` whose pods are demo pods at `pods`."""
-    port = free_port(pods[0])
-    backends = Pods([(ip, port) for ip in pods])
-    try:
+    with demo_pods(pods) as port:
         manifests = Manifests(base / "manifests")
         manifests.write("objects.yaml", [
             o.ingress_class(), o.service("web", target=port),
@@ -260,8 +320,6 @@ def serving(base: Path, pods: Sequence[str], objects: Iterable[Mapping[str, Any]
             yield portico, manifests
         finally:
             portico.stop()
-    finally:
-        backends.close()
 
 
 def _given(flag: str, args: Iterable[str]) -> bool:

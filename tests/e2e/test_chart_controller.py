@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from chart.chart_objects import Manifest, args, container, container_port, flags, one, pod_spec
 from chart.helm_render import NAMESPACE, RELEASE, helm_or_skip, template
-from e2e.harness import Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Portico, demo_pods, eventually, start_ready
 from kube import objects as o
 from kube.harness import (
     CLASSES,
@@ -26,6 +25,7 @@ from kube.harness import (
     SERVICES,
     SLICES,
     ApiServer,
+    lb_status,
     running_api,
     write_kubeconfig,
 )
@@ -50,10 +50,8 @@ def chart(tmp_path_factory: pytest.TempPathFactory) -> list[Manifest]:
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS[0])
-    running = Pods([(ip, port) for ip in PODS])
-    yield port
-    running.close()
+    with demo_pods(PODS) as port:
+        yield port
 
 
 @pytest.fixture()
@@ -92,11 +90,6 @@ def local_port(chart: list[Manifest], portico: Portico, port: int | str) -> int:
             for name in ("http", "https", "admin")}
     number: int = here[container_port(chart, port)]
     return number
-
-
-def lb_status(api: ApiServer, name: str) -> Any:
-    body = api.stored("ingresses", name) or {}
-    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
 
 
 async def test_controller_runs_as_the_chart_renders_it(

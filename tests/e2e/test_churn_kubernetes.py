@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from benchmarks.churn import OTHER_POD, PODS, SCALES, STEP_INTERVAL, Change, ChurnPlan, Traffic
-from e2e.harness import Pods, free_port, start_ready
+from e2e.harness import demo_pods, start_ready
 from kube.harness import (
     CLASSES,
     INGRESSES,
@@ -38,10 +38,8 @@ COLLECTIONS = {"IngressClass": CLASSES, "Ingress": INGRESSES, "Service": SERVICE
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS[0])
-    running = Pods([(ip, port) for ip in (*PODS, OTHER_POD)])
-    yield port
-    running.close()
+    with demo_pods([*PODS, OTHER_POD]) as port:
+        yield port
 
 
 @pytest.fixture()

@@ -12,31 +12,29 @@ import asyncio
 import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Manifests, Portico, demo_pods, eventually, start_ready
 from kube import objects as o
-from kube.harness import SERVICES, SLICES, ApiServer, running_api, write_kubeconfig
+from kube.harness import (
+    CONFIGMAPS,
+    INGRESSES,
+    SERVICES,
+    SLICES,
+    ApiServer,
+    running_api,
+    write_kubeconfig,
+)
 
 PODS = ("127.0.0.2",)
-CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
-INGRESSES = "/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses"
-
-
-def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-            "data": data}
 
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS[0])
-    running = Pods([(ip, port) for ip in PODS])
-    yield port
-    running.close()
+    with demo_pods(PODS) as port:
+        yield port
 
 
 async def post(url: str, size: int, host: str = "web.test") -> int:
@@ -73,7 +71,7 @@ async def test_a_manifest_config_map_applies_in_every_worker_without_restart(
                o.endpoint_slice("web", list(PODS), port=pods),
                o.ingress("web", host="web.test")]
     manifests.write("objects.yaml", objects)
-    manifests.write("config.yaml", [config_map("controller", {
+    manifests.write("config.yaml", [o.config_map("controller", {
         "proxy-body-size": "1k", "ssl-protocols": "TLSv1.3", "no-such-key": "1"}, "ingress-nginx")])
     portico = start_ready(manifests.root, "--configmap", "ingress-nginx/controller",
                           "--workers", "2", log=tmp_path / "portico.log")
@@ -89,7 +87,7 @@ async def test_a_manifest_config_map_applies_in_every_worker_without_restart(
         assert headers is not None  # hsts defaults to true with includeSubDomains
         assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
 
-        manifests.write("config.yaml", [config_map("controller", {
+        manifests.write("config.yaml", [o.config_map("controller", {
             "proxy-body-size": "8k", "hsts": "false", "ssl-protocols": "TLSv1.2 TLSv1.3",
         }, "ingress-nginx")])
 
@@ -123,8 +121,8 @@ async def test_the_watched_config_map_and_custom_headers_hot_reload(
         "nginx.ingress.kubernetes.io/custom-headers": "default/headers"}
     await api.create(INGRESSES, ingress)
     await api.create(INGRESSES, o.ingress("plain", host="plain.test"))
-    await api.create(CONFIGMAPS, config_map("headers", {"X-Team": "blue"}))
-    await api.create(CONFIGMAPS, config_map("controller", {"proxy-body-size": "1k"}))
+    await api.create(CONFIGMAPS, o.config_map("headers", {"X-Team": "blue"}))
+    await api.create(CONFIGMAPS, o.config_map("controller", {"proxy-body-size": "1k"}))
     kubeconfig = write_kubeconfig(tmp_path, api.url)
     portico = Portico(None, "--kubeconfig", str(kubeconfig), "--configmap", "default/controller",
                       log=tmp_path / "portico.log")

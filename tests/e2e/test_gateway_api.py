@@ -26,7 +26,7 @@ import pytest
 import pytest_asyncio
 import trustme
 
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, start_ready
+from e2e.harness import Manifests, Portico, demo_pods, eventually, start_ready
 from kube import objects as o
 from kube.gateway_objects import (
     backend_ref,
@@ -139,16 +139,8 @@ def tls_secret(name: str, leaf: trustme.LeafCert) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base: Path = tmp_path_factory.mktemp("gateway-api")
-    port = free_port(PODS["v1"])
-    pods = Pods([(ip, port) for ip in PODS.values()])
     ca = trustme.CA()
     manifests = Manifests(base / "manifests")
-    backends: list[dict[str, Any]] = []
-    for name, ip in PODS.items():
-        ns = "web" if name == "web" else "infra"
-        backends += [o.service(name, port=8080, target=3000, ns=ns),
-                     o.endpoint_slice(name, [ip], port=port, ns=ns)]
-    manifests.write("backends.yaml", backends)
     manifests.write("gateways.yaml", [
         gateway_class(),
         gateway("gw", listener(), listener("http-8080", 8080, hostname="port8080.test"),
@@ -161,12 +153,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     manifests.write("ingress.yaml", [
         o.ingress_class(), o.ingress("shop", host="shop.test", service="web", port=8080,
                                      ns="web")])
-    portico = start_ready(manifests.root, "--gateway-api", log=base / "portico.log")
-    try:
-        yield Rig(portico, manifests, ca)
-    finally:
-        portico.stop()
-        pods.close()
+    with demo_pods(list(PODS.values())) as port:
+        backends: list[dict[str, Any]] = []
+        for name, ip in PODS.items():
+            ns = "web" if name == "web" else "infra"
+            backends += [o.service(name, port=8080, target=3000, ns=ns),
+                         o.endpoint_slice(name, [ip], port=port, ns=ns)]
+        manifests.write("backends.yaml", backends)
+        portico = start_ready(manifests.root, "--gateway-api", log=base / "portico.log")
+        try:
+            yield Rig(portico, manifests, ca)
+        finally:
+            portico.stop()
 
 
 @dataclass(frozen=True)

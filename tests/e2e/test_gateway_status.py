@@ -21,7 +21,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
-from e2e.harness import Pods, Portico, eventually, free_port
+from e2e.harness import Portico, demo_pods, eventually
 from kube import objects as o
 from kube.emulator import Emulator
 from kube.gateway_api import (
@@ -57,10 +57,8 @@ ADDRESS = "192.0.2.10"
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[int]:
-    port = free_port(PODS["v1"])
-    running = Pods([(ip, port) for ip in PODS.values()])
-    yield port
-    running.close()
+    with demo_pods(list(PODS.values())) as port:
+        yield port
 
 
 def populate(emulator: Emulator, pod_port: int) -> None:

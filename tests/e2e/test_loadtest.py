@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from e2e.harness import Manifests, Pods, free_port, start_ready
+from e2e.harness import free_port, serving
 from ingress.cli import main as cli_main
+from ingress.loadtest.command import DEFAULT_LAG_LIMIT_MS
 from kube import objects as o
 
 SERVER = Path(__file__).with_name("latency_server.py")
@@ -46,10 +47,26 @@ def loadtest(out: Path, *args: str) -> tuple[int, dict[str, Any]]:
     return code, report
 
 
+def known(lat: dict[str, float]) -> bool:
+    """Whether `lat` shows the distribution of /slow-every/50/50 (asserted one by one below)."""
+    return (lat["p50"] < 10 and lat["p90"] < 20 and 50 <= lat["p99"] <= 90
+            and 50 <= lat["p99.9"] <= 120)
+
+
+# Milliseconds are the subject: `make test` runs this with the other `bench` tests, after the
+# rest, so that the suite's other process cannot take the CPU this one needs.
+@pytest.mark.bench
 def test_percentiles_match_a_known_distribution(server: str, tmp_path: Path) -> None:
-    # Every 50th request answers 50 ms late: 2% slow, 98% fast.
-    code, report = loadtest(tmp_path, f"{server}/slow-every/50/50", "--rate", "500",
-                            "--duration", "2s", "--slo", "p99.9<2s,errors<0.1%", *QUIET)
+    # Every 50th request answers 50 ms late: 2% slow, 98% fast. Latency is the subject, and
+    # a client that sends late charges its lag to each request: a run that misses the
+    # numbers while the client fell behind (its lag over the tool's default limit, as on a
+    # starved machine) does not count, and runs again, up to three times.
+    for attempt in range(3):
+        code, report = loadtest(tmp_path / str(attempt), f"{server}/slow-every/50/50",
+                                "--rate", "500", "--duration", "2s",
+                                "--slo", "p99.9<2s,errors<0.1%", *QUIET)
+        if report["client_lag_ms"] <= DEFAULT_LAG_LIMIT_MS or known(report["latency_ms"]):
+            break
     assert code == 0
     assert report["requests"] == report["answered"] == 1000
     assert report["status"] == {"200": 1000}
@@ -153,23 +170,12 @@ def test_a_client_that_falls_behind_says_so_in_its_exit_status(
 
 
 def test_reloads_are_read_from_the_admin_port_and_churn_loses_nothing(tmp_path: Path) -> None:
-    pod = "127.0.0.2"
-    port = free_port(pod)
-    pods = Pods([(pod, port)])
-    manifests = Manifests(tmp_path / "manifests")
-    manifests.write("app.yaml", [
-        o.ingress_class(), o.service("web", target=port),
-        o.endpoint_slice("web", [pod], port=port), o.ingress("app", host="app.test"),
-    ])
-    portico = start_ready(manifests.root, log=tmp_path / "portico.log")
-    try:
+    with serving(tmp_path, ["127.0.0.2"], [o.ingress("app", host="app.test")]) as (
+            portico, manifests):
         code, report = loadtest(tmp_path / "run", f"{portico.url}/", "--host", "app.test",
                                 "--rate", "200", "--duration", "2s", "--admin", portico.admin,
                                 "--churn", str(manifests.root), "--churn-every", "0.4s",
                                 "--slo", "errors<0.01%", *QUIET)
-    finally:
-        portico.stop()
-        pods.close()
     assert code == 0
     assert report["errors"] == 0 and report["answered"] == 400
     assert len(report["churn"]["changes"]) >= 3

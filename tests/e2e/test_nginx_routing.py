@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready
+from e2e.harness import AppServer, Manifests, Portico, demo_pods, free_port, start_ready
 from kube import objects as o
 
 PODS = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -125,53 +123,34 @@ def manifests(port: int, slow_port: int) -> list[dict[str, Any]]:
     ]
 
 
-class SlowPod:
+def slow_pod(port: int) -> AppServer:
     """A pod that answers every request after SLOW_DELAY, on its own loop thread."""
 
-    def __init__(self, port: int) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._runner: web.AppRunner = self._call(self._start(port))
+    async def answer(request: web.Request) -> web.Response:
+        await asyncio.sleep(SLOW_DELAY)
+        return web.json_response({"pod": f"{SLOW_POD}:{port}", "path": request.path})
 
-    async def _start(self, port: int) -> web.AppRunner:
-        async def answer(request: web.Request) -> web.Response:
-            await asyncio.sleep(SLOW_DELAY)
-            return web.json_response({"pod": f"{SLOW_POD}:{port}", "path": request.path})
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", answer)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, SLOW_POD, port).start()
-        return runner
-
-    def _call(self, coro: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout=10)
-
-    def close(self) -> None:
-        self._call(self._runner.cleanup())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return AppServer(app, SLOW_POD, port)
 
 
 @pytest.fixture(scope="module")
 def portico(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portico]:
     base = tmp_path_factory.mktemp("routing")
-    port = free_port(PODS[0])
     slow_port = free_port(SLOW_POD)
-    pods = Pods([(ip, port) for ip in PODS])
-    slow = SlowPod(slow_port)
-    files = Manifests(Path(base) / "manifests")
-    files.write("objects.yaml", manifests(port, slow_port))
-    server = start_ready(files.root, log=base / "portico.log")
+    slow = slow_pod(slow_port)
     try:
-        yield server
+        with demo_pods(PODS) as port:
+            files = Manifests(Path(base) / "manifests")
+            files.write("objects.yaml", manifests(port, slow_port))
+            server = start_ready(files.root, log=base / "portico.log")
+            try:
+                yield server
+            finally:
+                server.stop()
     finally:
-        server.stop()
         slow.close()
-        pods.close()
 
 
 async def get(portico: Portico, host: str, path: str = "/",

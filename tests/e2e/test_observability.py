@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import trustme
 
-from e2e.harness import Manifests, Pods, Portico, free_port, start_ready, wait_until
+from e2e.harness import Portico, serving, wait_until
 from kube import objects as o
 from tls_clients import unverified
 
@@ -75,41 +75,24 @@ def tls_secret(ca: trustme.CA, host: str, name: str = "obs-tls") -> dict[str, An
                     type_="kubernetes.io/tls")
 
 
-def write_objects(manifests: Manifests, port: int) -> None:
-    manifests.write("objects.yaml", [
-        o.ingress_class(),
-        o.service("web", target=port),
-        o.endpoint_slice("web", list(PODS), port=port),
+def objects() -> list[dict[str, Any]]:
+    """Beside the Service `web` of the demo pods."""
+    return [
         tls_secret(trustme.CA(organization_name="Observability CA"), "secure.test"),
         o.ingress("web", host="obs.test", service="web"),
         o.ingress("secure", host="secure.test", service="web", tls_secret="obs-tls"),
         o.ingress("api", host="obs.test", path="/api", service="web"),
         o.ingress("lost", host="lost.test", service="gone"),
-    ])
+    ]
 
 
 @pytest.fixture(scope="module")
-def pods_port() -> Iterator[int]:
-    port = free_port(PODS[0])
-    pods = Pods([(ip, port) for ip in PODS])
-    try:
-        yield port
-    finally:
-        pods.close()
-
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory: pytest.TempPathFactory, pods_port: int) -> Iterator[Rig]:
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("observability")
-    manifests = Manifests(base / "manifests")
-    write_objects(manifests, pods_port)
-    portico = start_ready(manifests.root, "--access-log", log=base / "portico.log")
-    rig = Rig(portico, base)
-    try:
+    with serving(base, PODS, objects(), "--access-log") as (portico, _):
+        rig = Rig(portico, base)
         traffic(rig)
         yield rig
-    finally:
-        portico.stop()
 
 
 def traffic(rig: Rig) -> None:
@@ -287,12 +270,9 @@ def test_https_requests_log_tls_version_and_sni(rig: Rig) -> None:
     assert line["tls_version"] in ("TLSv1.2", "TLSv1.3")
 
 
-def test_nginx_access_log_format(tmp_path: Path, pods_port: int) -> None:
-    manifests = Manifests(tmp_path / "manifests")
-    write_objects(manifests, pods_port)
-    portico = start_ready(manifests.root, "--access-log", "--access-log-format", "nginx",
-                          log=tmp_path / "portico.log")
-    try:
+def test_nginx_access_log_format(tmp_path: Path) -> None:
+    with serving(tmp_path, PODS, objects(), "--access-log", "--access-log-format", "nginx") as (
+            portico, _):
         rig = Rig(portico, tmp_path)
         assert rig.get("obs.test", "/api/x?y=1", headers={"User-Agent": "probe/2",
                                                           "X-Request-ID": "n-1"})[0] == 200
@@ -304,6 +284,4 @@ def test_nginx_access_log_format(tmp_path: Path, pods_port: int) -> None:
                                         if m), None), "the nginx-format access line")
         body_bytes, _, _, upstream_length, _ = line.groups()
         assert body_bytes == upstream_length
-    finally:
-        portico.stop()
 

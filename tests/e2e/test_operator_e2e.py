@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.harness import Pods, Portico, free_port
+from e2e.harness import Portico, demo_pods
 from kube import objects as o
 from kube.harness import (
     INGRESSES,
@@ -21,6 +21,7 @@ from kube.harness import (
     SLICES,
     ApiServer,
     eventually,
+    lb_status,
     running_api,
     write_kubeconfig,
 )
@@ -37,11 +38,9 @@ async def api() -> AsyncIterator[ApiServer]:
 
 
 @pytest.fixture(scope="module")
-def pods() -> Iterator[tuple[Pods, int]]:
-    port = free_port()
-    running = Pods([(ip, port) for ip in PODS])
-    yield running, port
-    running.close()
+def pod_port() -> Iterator[int]:
+    with demo_pods(PODS) as port:
+        yield port
 
 
 @pytest.fixture()
@@ -66,11 +65,6 @@ async def pod_of(http: aiohttp.ClientSession, portico: Portico, host: str,
         return str(body["pod"]).rsplit(":", 1)[0]
 
 
-def lb_status(api: ApiServer, name: str) -> Any:
-    body = api.stored("ingresses", name) or {}
-    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
-
-
 def populate(api: ApiServer, pod_port: int, ready: list[str]) -> None:
     # The Service port is named and its targetPort is a name that differs from it:
     # the proxy must use the EndpointSlice port named like the Service port.
@@ -85,9 +79,8 @@ def slice_endpoints(ips: list[str]) -> dict[str, Any]:
 
 
 async def test_ingress_lifecycle_through_the_proxy(
-    api: ApiServer, tmp_path: Path, pods: tuple[Pods, int], http: aiohttp.ClientSession
+    api: ApiServer, tmp_path: Path, pod_port: int, http: aiohttp.ClientSession
 ) -> None:
-    _, pod_port = pods
     populate(api, pod_port, PODS[:1])
     portico = start(api, tmp_path, "portico", "--publish-address", "203.0.113.7")
     try:
@@ -140,9 +133,8 @@ async def test_ingress_lifecycle_through_the_proxy(
         assert await asyncio.to_thread(portico.stop) == 0, portico.logs()
 
 
-async def test_api_server_outage(api: ApiServer, tmp_path: Path, pods: tuple[Pods, int],
+async def test_api_server_outage(api: ApiServer, tmp_path: Path, pod_port: int,
                                  http: aiohttp.ClientSession) -> None:
-    _, pod_port = pods
     populate(api, pod_port, PODS[:2])
     api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("app", host="app.example"))
     portico = start(api, tmp_path, "portico", "--watch-ingress-without-class")
@@ -162,9 +154,8 @@ async def test_api_server_outage(api: ApiServer, tmp_path: Path, pods: tuple[Pod
 
 
 async def test_only_the_leader_writes_status_and_a_follower_takes_over(
-    api: ApiServer, tmp_path: Path, pods: tuple[Pods, int], http: aiohttp.ClientSession
+    api: ApiServer, tmp_path: Path, pod_port: int, http: aiohttp.ClientSession
 ) -> None:
-    _, pod_port = pods
     populate(api, pod_port, PODS[:1])
     api.emulator.put("networking.k8s.io/v1/ingresses", o.ingress("app", host="app.example"))
     first = start(api, tmp_path, "first", "--publish-address", "198.51.100.1")
@@ -232,11 +223,10 @@ async def _until_absent(http: aiohttp.ClientSession, portico: Portico, host: str
 
 
 async def test_an_auth_secret_reaches_the_proxy_and_so_do_its_changes(
-    api: ApiServer, tmp_path: Path, pods: tuple[Pods, int], http: aiohttp.ClientSession
+    api: ApiServer, tmp_path: Path, pod_port: int, http: aiohttp.ClientSession
 ) -> None:
     # Only TLS Secrets are kept before the first build: an Opaque one that an
     # Ingress names is fetched after it, then followed like the others.
-    _, pod_port = pods
     populate(api, pod_port, PODS[:1])
 
     def users(password: str) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from kube.harness import (
     SLICES,
     ApiServer,
     eventually,
+    lb_status,
     running_api,
     write_kubeconfig,
 )
@@ -74,11 +75,6 @@ async def running(api: ApiServer, tmp_path: Path, **overrides: Any) -> AsyncIter
         await asyncio.wait_for(tasks[0], 10)
         tasks[1].cancel()
         await asyncio.gather(tasks[1], return_exceptions=True)
-
-
-def lb_status(api: ApiServer, name: str) -> Any:
-    body = api.stored("ingresses", name) or {}
-    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
 
 
 def events_of(api: ApiServer, name: str, reason: str | None = None) -> list[dict[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port, wait_until
+from e2e.harness import Manifests, Pods, Portico, eventually, free_port_on, wait_until
 from ingress.demo import demo_bytes
 from kube import objects as o
 from kube.objects import annotated
@@ -35,7 +35,7 @@ class Rig:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("proxy")
-    port = free_port(PODS[0])
+    port = free_port_on(PODS)
     pods = Pods([(ip, port) for ip in PODS])
     manifests = Manifests(base / "manifests")
     manifests.write(

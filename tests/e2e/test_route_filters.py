@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from e2e.harness import free_port
+from e2e.harness import free_port, free_port_on
 from ingress.demo import start_demo_backends
 from ingress.model import (
     Backend,
@@ -84,7 +84,7 @@ def _fields(route: Route) -> dict[str, Any]:
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    pod_port = free_port(PODS[0])
+    pod_port = free_port_on(PODS)
     pods = await start_demo_backends([(ip, pod_port) for ip in PODS])
     port = free_port()
     settings = Settings(bind="127.0.0.1", http_port=port, https_port=0, workers=1)

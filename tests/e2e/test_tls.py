@@ -24,7 +24,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
+from e2e.harness import Manifests, Portico, demo_pods, wait_until
 from kube import objects as o
 from kube.objects import annotated
 from tls_clients import trusting, unverified
@@ -74,24 +74,22 @@ def tls_secret(name: str, cert_pem: bytes, key_pem: bytes) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     base = tmp_path_factory.mktemp("tls")
-    port = free_port(POD)
-    pods = Pods([(POD, port)])
-    manifests = Manifests(base / "manifests")
-    manifests.write(
-        "base.yaml",
-        [
-            o.ingress_class(),
-            o.service("web", target=port),
-            o.endpoint_slice("web", [POD], port=port),
-        ],
-    )
-    portico = Portico(manifests.root, "--hsts", log=base / "portico.log")
-    try:
-        portico.wait_ready()
-        yield Rig(portico, manifests, trustme.CA())
-    finally:
-        portico.stop()
-        pods.close()
+    with demo_pods([POD]) as port:
+        manifests = Manifests(base / "manifests")
+        manifests.write(
+            "base.yaml",
+            [
+                o.ingress_class(),
+                o.service("web", target=port),
+                o.endpoint_slice("web", [POD], port=port),
+            ],
+        )
+        portico = Portico(manifests.root, "--hsts", log=base / "portico.log")
+        try:
+            portico.wait_ready()
+            yield Rig(portico, manifests, trustme.CA())
+        finally:
+            portico.stop()
 
 
 # --- clients

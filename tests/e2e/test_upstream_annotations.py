@@ -31,7 +31,16 @@ import trustme
 from aiohttp import web
 from multidict import CIMultiDict
 
-from e2e.harness import Manifests, Portico, eventually, free_port, start_ready, wait_until
+from e2e.harness import (
+    LoopThread,
+    Manifests,
+    Portico,
+    eventually,
+    free_port,
+    free_port_on,
+    start_ready,
+    wait_until,
+)
 from ingress.demo import demo_app, demo_bytes
 from kube import objects as o
 
@@ -116,13 +125,11 @@ class BigPod:
         self.listener.close()
 
 
-class Servers:
+class Servers(LoopThread):
     """Every pod of the module, on one loop in a background thread."""
 
     def __init__(self, port: int, tls_context: ssl.SSLContext) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
+        super().__init__()
         self.runners: list[web.AppRunner] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.port = port
@@ -135,10 +142,7 @@ class Servers:
         self.cluster_port = free_port(CLUSTER_IP)
         self.dns_port = free_port(DNS_SERVER)
         self.dns_names = {"pods.example.test": PODS[0]}
-        self._call(self._start(tls_context))
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+        self.call(self._start(tls_context))
 
     async def _app(self, host: str, port: int, context: ssl.SSLContext | None = None) -> None:
         runner = web.AppRunner(demo_app(), access_log=None, handle_signals=False)
@@ -168,14 +172,9 @@ class Servers:
         self.big.close()
         self.filler.close()
         self.full.close()
-        self._call(self._stop())
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=5)
+        self.call(self._stop())
+        self.stop()
 
-
-def config_map(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": ns},
-            "data": data}
 
 
 def external(name: str, external_name: str) -> dict[str, Any]:
@@ -225,7 +224,8 @@ def tls_pod_context(ca: trustme.CA) -> ssl.SSLContext:
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     tmp = tmp_path_factory.mktemp("upstream")
-    port = free_port(PODS[0])
+    port = free_port_on((*PODS, TLS_POD, ERRORS_POD, BAD_POD, DEAF_POD, *DEAD_PODS, FULL_POD,
+                         BIG_POD))
     ca = trustme.CA()
     servers = Servers(port, tls_pod_context(ca))
     cluster_service = o.service("clustered", port=servers.cluster_port, target=port)
@@ -236,9 +236,9 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     manifests = Manifests(tmp / "manifests")
     manifests.write("objects.yaml", [
         o.ingress_class(),
-        config_map("controller", {"global-allowed-response-headers": "My-Custom-Header"},
+        o.config_map("controller", {"global-allowed-response-headers": "My-Custom-Header"},
                    "ingress-nginx"),
-        config_map("custom-headers", {"My-Custom-Header": "42"}),
+        o.config_map("custom-headers", {"My-Custom-Header": "42"}),
         *service("web", list(PODS), port),
         *service("tls", [TLS_POD], port),
         *service("errors", [ERRORS_POD], port),

@@ -1,4 +1,7 @@
-"""`--workers 2`: two data-plane processes behind one supervisor."""
+"""`--workers 2`: two data-plane processes behind one supervisor.
+
+One `portico run` serves the module; the test that kills a worker comes last.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,10 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from e2e.harness import Manifests, Pods, Portico, free_port, wait_until
+from e2e.harness import Manifests, Portico, demo_pods, wait_until
 from kube import objects as o
 
 POD = "127.0.0.2"
@@ -35,40 +37,41 @@ def get(portico: Portico, host: str, path: str = "/") -> int:
         return int(error.code)
 
 
-@pytest.fixture()
-def manifests(tmp_path: Path) -> Manifests:
-    return Manifests(tmp_path / "manifests")
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory: pytest.TempPathFactory) -> Manifests:
+    return Manifests(tmp_path_factory.mktemp("workers") / "manifests")
 
 
-@pytest.fixture()
-def portico(tmp_path: Path, manifests: Manifests) -> Iterator[Portico]:
-    port = free_port(POD)
-    pods = Pods([(POD, port)])
-    manifests.write(
-        "app.yaml",
-        [
-            o.ingress_class(),
-            o.service("app", target=port),
-            o.endpoint_slice("app", [POD], port=port),
-            o.ingress("app", host="app.test", service="app"),
-        ],
-    )
-    running = Portico(manifests.root, "--workers", "2", log=tmp_path / "portico.log")
-    try:
-        running.wait_ready()
-        yield running
-    finally:
-        running.stop()
-        pods.close()
+@pytest.fixture(scope="module")
+def portico(manifests: Manifests) -> Iterator[Portico]:
+    with demo_pods([POD]) as port:
+        manifests.write(
+            "app.yaml",
+            [
+                o.ingress_class(),
+                o.service("app", target=port),
+                o.endpoint_slice("app", [POD], port=port),
+                o.ingress("app", host="app.test", service="app"),
+                # Only the counting test sends requests here.
+                o.ingress("counted", host="counted.test", service="app"),
+            ],
+        )
+        running = Portico(manifests.root, "--workers", "2",
+                          log=manifests.root.parent / "portico.log")
+        try:
+            running.wait_ready()
+            yield running
+        finally:
+            running.stop()
 
 
 def test_both_workers_serve_and_counters_add_up(portico: Portico) -> None:
     assert len(worker_pids(portico)) == 2
     for _ in range(40):
-        assert get(portico, "app.test") == 200
+        assert get(portico, "counted.test") == 200
     # Each worker pushes its counters every second; the supervisor adds them up.
     wait_until(
-        lambda: portico.metric("portico_requests_total", host="app.test", status="2xx") == 40,
+        lambda: portico.metric("portico_requests_total", host="counted.test", status="2xx") == 40,
         "40 requests counted across workers",
         deadline=5,
     )

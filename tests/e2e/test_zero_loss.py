@@ -15,13 +15,13 @@ import aiohttp
 import pytest
 
 from benchmarks.churn import OTHER_POD, PODS, Churn, Traffic, pod_of
-from e2e.harness import Manifests, Pods, Portico, eventually, free_port
+from e2e.harness import Manifests, Pods, Portico, eventually, free_port_on
 from kube import objects as o
 
 
 @pytest.fixture(scope="module")
 def pods() -> Iterator[tuple[int, Pods]]:
-    port = free_port(PODS[0])
+    port = free_port_on((*PODS, OTHER_POD))
     running = Pods([(ip, port) for ip in (*PODS, OTHER_POD)])
     try:
         yield port, running

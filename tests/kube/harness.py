@@ -23,8 +23,6 @@ SERVICES = "/api/v1/namespaces/{ns}/services"
 SLICES = "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"
 SECRETS = "/api/v1/namespaces/{ns}/secrets"
 CONFIGMAPS = "/api/v1/namespaces/{ns}/configmaps"
-EVENTS = "/api/v1/namespaces/{ns}/events"
-LEASES = "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases"
 
 
 async def eventually(probe: Callable[[], T], timeout: float = 5.0, what: str = "") -> T:
@@ -118,6 +116,12 @@ async def running_api(forget_served: bool = False, emulator_type: type[Emulator]
             yield server
         finally:
             await server.close()
+
+
+def lb_status(api: ApiServer, name: str) -> Any:
+    """status.loadBalancer.ingress of Ingress default/`name` (None: not written)."""
+    body = api.stored("ingresses", name) or {}
+    return ((body.get("status") or {}).get("loadBalancer") or {}).get("ingress")
 
 
 def write_kubeconfig(directory: Path, server: str, namespace: str = "default") -> Path:

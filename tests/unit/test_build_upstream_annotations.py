@@ -37,6 +37,7 @@ from ingress.model import (
 from ingress.model.filters.core import DirectResponse, HeaderEdits, ResponseHeaders
 from ingress.model.filters.responses import CookieDomain, CookiePath, RedirectLocation
 from ingress.settings import BuildSettings
+from kube import objects as o
 
 P = "nginx.ingress.kubernetes.io/"
 ANNOTATION = 'metadata.annotations["nginx.ingress.kubernetes.io/{}"]'
@@ -170,20 +171,15 @@ def test_proxy_redirect_off_and_default_rewrite_nothing(source: str) -> None:
     assert route.response_filters == ()
 
 
-def config_map(name: str, data: dict[str, str], namespace: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data}
-
-
 CONTROLLER = BuildSettings(configmap="ingress-nginx/controller")
 
 
 def test_custom_headers_from_an_allowed_config_map() -> None:
     route, result = build_with(
         {P + "custom-headers": "default/custom-headers"},
-        config_map("custom-headers", {"My-Custom-Header": "42",
+        o.config_map("custom-headers", {"My-Custom-Header": "42",
                                       "My-Custom-Header-Dollar": "$remote_addr"}),
-        config_map("controller", {"global-allowed-response-headers":
+        o.config_map("controller", {"global-allowed-response-headers":
                                   "My-Custom-Header,My-Custom-Header-Dollar"}, "ingress-nginx"),
         settings=CONTROLLER,
     )
@@ -197,8 +193,8 @@ def test_custom_headers_from_an_allowed_config_map() -> None:
     ("objects", "why"),
     [
         ([], "not found"),  # ingress-nginx's e2e: 503 with a missing ConfigMap
-        ([config_map("custom-headers", {"My-Custom-Header": "42"})], "global-allowed"),
-        ([config_map("custom-headers", {"Bad Header": "42"})], "invalid header"),
+        ([o.config_map("custom-headers", {"My-Custom-Header": "42"})], "global-allowed"),
+        ([o.config_map("custom-headers", {"Bad Header": "42"})], "invalid header"),
     ],
 )
 def test_unusable_custom_headers_answer_503(objects: list[dict[str, Any]], why: str) -> None:
@@ -209,10 +205,10 @@ def test_unusable_custom_headers_answer_503(objects: list[dict[str, Any]], why: 
 
 
 def test_custom_headers_of_another_namespace_need_cross_namespace_resources() -> None:
-    objects = (config_map("h", {"X-A": "1"}, "other"),)
+    objects = (o.config_map("h", {"X-A": "1"}, "other"),)
     route, _ = build_with({P + "custom-headers": "other/h"}, *objects)
     assert route.filters == (DirectResponse(503),)
-    allowed = config_map("controller", {"allow-cross-namespace-resources": "true",
+    allowed = o.config_map("controller", {"allow-cross-namespace-resources": "true",
                                         "global-allowed-response-headers": "X-A"},
                          "ingress-nginx")
     route, _ = build_with({P + "custom-headers": "other/h"}, *objects, allowed,

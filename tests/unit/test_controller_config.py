@@ -31,6 +31,7 @@ from ingress.model.filters.headers import ProxySetHeaders
 from ingress.model.filters.responses import CookiePath
 from ingress.model.filters.routing import HostRedirect
 from ingress.settings import BuildSettings, Settings
+from kube import objects as o
 from scripts.annotation_table import with_configmap_table
 
 SETTINGS = BuildSettings(configmap="ingress-nginx/controller")
@@ -38,8 +39,7 @@ P = "nginx.ingress.kubernetes.io/"
 
 
 def controller(data: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "controller", "namespace": "ingress-nginx"}, "data": data}
+    return o.config_map("controller", data, "ingress-nginx")
 
 
 def build_with(data: dict[str, Any] | None, annotations: dict[str, str] | None = None,

@@ -18,21 +18,17 @@ from ingress.model.filters.core import DirectResponse
 from ingress.model.filters.extauth import CacheRule, ExternalAuth, Template
 from ingress.model.filters.ratelimit import RateLimit, RequestRate, ResponseRate
 from ingress.settings import BuildSettings
+from kube import objects as o
 
 SETTINGS = BuildSettings(configmap="ingress-nginx/controller")
 P = "nginx.ingress.kubernetes.io/"
-
-
-def config_map(name: str, namespace: str, data: dict[str, str]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": namespace}, "data": data}
 
 
 def built(data: dict[str, str], annotations: dict[str, str] | None = None,
           paths: tuple[str, ...] = ("/",), *objects: dict[str, Any]) -> BuildResult:
     body = ingress("a", [rule("foo.com", *(path(p) for p in paths))],
                    annotations={P + k: v for k, v in (annotations or {}).items()})
-    return run(body, *web(), config_map("controller", "ingress-nginx", data), *objects,
+    return run(body, *web(), o.config_map("controller", data, "ingress-nginx"), *objects,
                settings=SETTINGS)
 
 
@@ -114,8 +110,7 @@ def test_a_bad_status_code_is_reported_and_503_stays(key: str) -> None:
 
 
 def test_auth_proxy_set_headers_from_a_config_map() -> None:
-    headers = config_map("auth-headers", "default", {"X-Tenant": "acme",
-                                                     "X-Original-Host": "$host"})
+    headers = o.config_map("auth-headers", {"X-Tenant": "acme", "X-Original-Host": "$host"})
     result = built({}, {"auth-url": "http://auth/check",
                         "auth-proxy-set-headers": "auth-headers"}, ("/",), headers)
     assert problem_fields(result) == []
@@ -129,8 +124,8 @@ def test_auth_proxy_set_headers_from_a_config_map() -> None:
 @pytest.mark.parametrize(
     ("reference", "objects"),
     [("missing", []),
-     ("other/auth-headers", [config_map("auth-headers", "other", {"X-A": "1"})]),
-     ("auth-headers", [config_map("auth-headers", "default", {"X A": "1"})])],
+     ("other/auth-headers", [o.config_map("auth-headers", {"X-A": "1"}, "other")]),
+     ("auth-headers", [o.config_map("auth-headers", {"X A": "1"})])],
 )
 def test_auth_proxy_set_headers_that_cannot_be_read_deny(
     reference: str, objects: list[dict[str, Any]]

@@ -9,7 +9,7 @@ import pytest
 from ingress.loadtest.admin import AdminWatch, Reload, bucket_quantile, buckets, parse_samples
 from ingress.loadtest.churn import churn_copy
 from ingress.loadtest.client import SecondStats
-from ingress.loadtest.histogram import encode, histogram_of, percentiles_ms
+from ingress.loadtest.histogram import encode, histogram_of, mean_ms, merged, percentiles_ms
 from ingress.loadtest.request import RequestSpec, Target, parse_header
 from ingress.loadtest.schedule import Schedule, Share, parse_duration, parse_stages
 from ingress.loadtest.series import Second, Series
@@ -112,6 +112,16 @@ def test_seconds_complete_when_every_generator_sent_them_and_merge_exactly() -> 
     assert first.latency_ms[50.0] == pytest.approx(1.0, rel=1e-3)
     assert first.latency_ms[100.0] == pytest.approx(100.0, rel=1e-3)
     assert percentiles_ms(series.total, [100.0])[100.0] == pytest.approx(100.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("latencies", [
+    [0.001] * 9 + [0.1], [0.0000004, 3600.0, 7200.0], [i / 997 for i in range(1, 2000)]])
+def test_the_mean_is_hdrhistograms_own_in_one_pass(latencies: list[float]) -> None:
+    histogram = histogram_of(latencies)
+    assert mean_ms(histogram) == pytest.approx(histogram.get_mean_value() / 1e3, rel=1e-12)
+    decoded = merged([encode(histogram)])  # a decoded histogram may hold fewer buckets
+    assert mean_ms(decoded) == pytest.approx(histogram.get_mean_value() / 1e3, rel=1e-12)
+    assert mean_ms(histogram_of([])) == 0.0
 
 
 def test_slo_terms_parse_and_judge() -> None:

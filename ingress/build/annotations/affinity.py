@@ -17,18 +17,8 @@ _DOMAIN = re.compile(r"\.?[A-Za-z0-9]([-.A-Za-z0-9]*[A-Za-z0-9])?")
 _PATH = re.compile(r"/[-._~A-Za-z0-9/:,?&=]*")
 
 
-def _domain(value: str) -> str:
-    domain = value.strip()
-    if not _DOMAIN.fullmatch(domain):
-        raise values.InvalidValue(f"must be a domain name, not {value!r}")
-    return domain
-
-
-def _path(value: str) -> str:
-    path = value.strip()
-    if not _PATH.fullmatch(path):
-        raise values.InvalidValue(f"must be a path starting with '/', not {value!r}")
-    return path
+_domain = values.matching(_DOMAIN, "a domain name")
+_path = values.matching(_PATH, "a path starting with '/'")
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:

@@ -10,6 +10,7 @@ test must name it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -29,7 +30,9 @@ NOT_YET = Status.NOT_YET
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    name: str  # without the nginx.ingress.kubernetes.io/ prefix
+    """An annotation (without the nginx.ingress.kubernetes.io/ prefix) or a ConfigMap key."""
+
+    name: str
     status: Status
     # DIFFERENT: what differs from ingress-nginx; REFUSED: why; NOT_YET: what it waits for.
     note: str = ""
@@ -228,13 +231,22 @@ CATALOG: tuple[Entry, ...] = (
 BY_NAME = {entry.name: entry for entry in CATALOG}
 
 
-def markdown_table() -> str:
-    """The README's annotation reference, generated from CATALOG."""
+def reference_table(entries: Sequence[Entry], noun: str, columns: Sequence[str],
+                    cells: Callable[[Entry], list[str]] = lambda entry: []) -> str:
+    """A README reference: a count by status, then a row per entry (name, status, the
+    `cells` of the middle `columns`, note); † marks entries not `listed`."""
     counts = {status: 0 for status in Status}
-    rows = ["| annotation | status | notes |", "|---|---|---|"]
-    for entry in CATALOG:
+    rows = [f"| {noun} | status | {''.join(c + ' | ' for c in columns)}notes |",
+            "|---|---|" + "---|" * len(columns) + "---|"]
+    for entry in entries:
         counts[entry.status] += 1
         name = entry.name if entry.listed else f"{entry.name} †"
-        rows.append(f"| `{name}` | {entry.status.value} | {entry.note} |")
+        middle = "".join(cell + " | " for cell in cells(entry))
+        rows.append(f"| `{name}` | {entry.status.value} | {middle}{entry.note} |")
     summary = ", ".join(f"{count} {status.value}" for status, count in counts.items())
-    return "\n".join([f"{len(CATALOG)} annotations: {summary}.", "", *rows, ""])
+    return "\n".join([f"{len(entries)} {noun}s: {summary}.", "", *rows, ""])
+
+
+def markdown_table() -> str:
+    """The README's annotation reference, generated from CATALOG."""
+    return reference_table(CATALOG, "annotation", ())

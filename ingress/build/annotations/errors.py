@@ -32,11 +32,7 @@ def error_codes(value: str) -> frozenset[int]:
     return frozenset(int(code) for code in text.split(",") if code)
 
 
-def service_name(value: str) -> str:
-    text = value.strip()
-    if not _SERVICE.fullmatch(text):
-        raise values.InvalidValue(f"must be a Service name, not {value!r}")
-    return text
+service_name = values.matching(_SERVICE, "a Service name")
 
 
 def parse(annotations: Annotations, spec: RouteSpec) -> None:

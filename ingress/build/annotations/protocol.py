@@ -64,11 +64,7 @@ def _ciphers(value: str) -> str:
     return text
 
 
-def _ssl_name(value: str) -> str:
-    text = value.strip()
-    if not _SSL_NAME.fullmatch(text):
-        raise values.InvalidValue(f"must be a server name, not {value!r}")
-    return text
+_ssl_name = values.matching(_SSL_NAME, "a server name")
 
 
 def _verify_depth(value: str) -> int:

@@ -91,6 +91,19 @@ def non_negative_integer(value: str) -> int:
     return number
 
 
+def matching(pattern: re.Pattern[str], expected: str) -> Callable[[str], str]:
+    """A parser accepting text (spaces around it dropped) that `pattern` matches whole;
+    `expected` completes "must be ..." in the message otherwise."""
+
+    def parse(value: str) -> str:
+        text = value.strip()
+        if not pattern.fullmatch(text):
+            raise InvalidValue(f"must be {expected}, not {value!r}")
+        return text
+
+    return parse
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     """A parser accepting `choices` in any letter case, returning the choice as spelled here."""
     by_lower = {choice.lower(): choice for choice in choices}
@@ -132,27 +145,10 @@ def networks(value: str) -> tuple[Network, ...]:
 _OBJECT_NAME = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"
 _OBJECT_REFERENCE = re.compile(rf"({_OBJECT_NAME}/)?{_OBJECT_NAME}")
 
-
-def object_reference(value: str) -> str:
-    """`name` or `namespace/name` of a Kubernetes object."""
-    text = value.strip()
-    if not _OBJECT_REFERENCE.fullmatch(text):
-        raise InvalidValue(f"must be name or namespace/name, not {value!r}")
-    return text
-
-
-def host_and_port(value: str) -> str:
-    host = value.strip()
-    if not _HOST_PORT.fullmatch(host):
-        raise InvalidValue(f"must be a host name (optionally with :port), not {value!r}")
-    return host
-
-
-def cookie_name(value: str) -> str:
-    name = value.strip()
-    if not _COOKIE_NAME.fullmatch(name):
-        raise InvalidValue(f"must be a cookie name of letters, digits and '-._~', not {value!r}")
-    return name
+# `name` or `namespace/name` of a Kubernetes object.
+object_reference = matching(_OBJECT_REFERENCE, "name or namespace/name")
+host_and_port = matching(_HOST_PORT, "a host name (optionally with :port)")
+cookie_name = matching(_COOKIE_NAME, "a cookie name of letters, digits and '-._~'")
 
 
 _HEADER_NAME = re.compile(r"[A-Za-z0-9_-]+")  # ingress-nginx's custom header names

@@ -1,7 +1,7 @@
 """Every key of ingress-nginx's controller ConfigMap, and what Portico does with it.
 
 The README's ConfigMap reference is generated from this list
-(`make configmap-table`); `ingress.build.config.keys` parses the supported
+(`make annotations-table`); `ingress.build.config.keys` parses the supported
 ones. `listed`: in ingress-nginx's ConfigMap documentation table
 (192 entries); the others are read by its code.
 """
@@ -9,7 +9,6 @@ ones. `listed`: in ingress-nginx's ConfigMap documentation table
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ingress.build.annotations.catalog import (
     DIFFERENT,
@@ -18,18 +17,9 @@ from ingress.build.annotations.catalog import (
     SNIPPET,
     SUPPORTED,
     WAF,
-    Status,
+    reference_table,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Key:
-    name: str
-    status: Status
-    # DIFFERENT: what differs from ingress-nginx; REFUSED: why.
-    note: str = ""
-    listed: bool = True
-
+from ingress.build.annotations.catalog import Entry as Key  # one entry shape for both catalogs
 
 ADD_HEADERS = "values are set as written: a value with nginx variables is reported and left out"
 BLOCK_LIST = ("regexes are RE2 syntax; requests to Ingress routes are blocked, not those "
@@ -268,12 +258,6 @@ BY_NAME = {key.name: key for key in CATALOG}
 
 def markdown_table(defaults: Mapping[str, str]) -> str:
     """The README's ConfigMap reference; `defaults`: ingress-nginx's, of the supported keys."""
-    counts = {status: 0 for status in Status}
-    rows = ["| key | status | ingress-nginx default | notes |", "|---|---|---|---|"]
-    for key in CATALOG:
-        counts[key.status] += 1
-        name = key.name if key.listed else f"{key.name} †"
-        default = f"`{defaults[key.name]}`" if defaults.get(key.name) else ""
-        rows.append(f"| `{name}` | {key.status.value} | {default} | {key.note} |")
-    summary = ", ".join(f"{count} {status.value}" for status, count in counts.items())
-    return "\n".join([f"{len(CATALOG)} keys: {summary}.", "", *rows, ""])
+    return reference_table(
+        CATALOG, "key", ("ingress-nginx default",),
+        lambda key: [f"`{defaults[key.name]}`" if defaults.get(key.name) else ""])
