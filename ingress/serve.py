@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import uvloop
 from prometheus_client.registry import Collector
 
-from ingress.build.result import BuildResult
 from ingress.model import RoutingTable
+from ingress.model.changes import TableChange
 from ingress.observability.admin import start_admin
 from ingress.observability.admission_metrics import AdmissionCollector, AdmissionStats
 from ingress.observability.families import Families
@@ -33,7 +33,7 @@ from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import tracing_available
-from ingress.pipeline import Reconciler
+from ingress.pipeline import Reconciler, TableSink
 from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
@@ -92,6 +92,19 @@ class Source:
         await run_file_source(self._settings.manifests, self._reconciler, stop)
 
 
+class LocalDataplane:
+    """The data plane of this process (--workers 1): a change arrives with no pickling."""
+
+    def __init__(self, dataplane: Dataplane, tls: TlsContexts | None) -> None:
+        self._dataplane = dataplane
+        self._tls = tls
+
+    def apply(self, table: RoutingTable, change: TableChange) -> None:
+        if self._tls is not None and change.certificates_changed():
+            self._tls.update(table)
+        self._dataplane.swap(table, change)
+
+
 class Health:
     """Readiness: a first table is served, and the process is not shutting down."""
 
@@ -120,14 +133,14 @@ async def _serve(settings: Settings) -> int:
             settings, generate_default_certificate() if settings.https_port else None
         )
         dataplane_stats: Callable[[], ProxyStats] = workers.stats
-        swap: Callable[[RoutingTable], None] = workers.swap
+        sink: TableSink = workers
         served: Callable[[], bool] = workers.all_current
         dataplane_pids: Callable[[], list[int]] = workers.pids
     else:
         dataplane = Dataplane(settings, loop)
 
         dataplane_stats = dataplane.snapshot
-        swap = dataplane.swap
+        sink = LocalDataplane(dataplane, tls)
 
         def this_process() -> list[int]:
             return [os.getpid()]
@@ -139,12 +152,7 @@ async def _serve(settings: Settings) -> int:
 
         served = always
 
-    def publish(result: BuildResult) -> None:
-        if tls is not None:
-            tls.update(result.table)
-        swap(result.table)
-
-    reconciler = Reconciler(settings.build, [publish])
+    reconciler = Reconciler(settings.build, [], sink)
     source = Source(settings, reconciler)
     health = Health(reconciler, served)
     families = Families.for_controller(settings.controller_namespace, settings.controller_name)

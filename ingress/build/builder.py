@@ -21,6 +21,7 @@ from ingress.build.clientauth import guarded, guarded_claims, policy_of
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
 from ingress.build.config.headers import with_headers
 from ingress.build.config.read import read_config
+from ingress.build.endpoints import SliceIndex, index_slices
 from ingress.build.fields import FieldError
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
@@ -277,11 +278,14 @@ def _share_certificate(certificates: dict[str, Certificate], tls: TLSAssignment,
 
 
 def build(
-    objects: Snapshot, settings: BuildSettings, now: float, generation: int = 0
+    objects: Snapshot, settings: BuildSettings, now: float, generation: int = 0,
+    slices: SliceIndex | None = None,
 ) -> BuildResult:
     """The routing table of the Ingresses we own, and every problem found on the way.
 
-    `now` (epoch seconds) decides which certificates have expired.
+    `now` (epoch seconds) decides which certificates have expired. `slices`
+    are the snapshot's EndpointSlices already parsed (`index_slices`), as a
+    caller that follows them one change at a time keeps them.
     """
     selector = ClassSelector.from_objects(objects.get("IngressClass", {}), settings)
     owned = sorted(
@@ -289,7 +293,9 @@ def build(
         for key, body in objects.get("Ingress", {}).items()
         if selector.owns(body)
     )
-    resolver = BackendResolver(objects.get("Service", {}), objects.get("EndpointSlice", {}),
+    if slices is None:
+        slices = index_slices(objects.get("EndpointSlice", {}))
+    resolver = BackendResolver(objects.get("Service", {}), slices,
                                external_names=not settings.disable_svc_external_name)
     tls = TLSAssigner(CertificateLoader(objects.get("Secret", {}), now))
     tls.add_default(settings.default_ssl_certificate)
@@ -315,9 +321,12 @@ def build(
         table, gateway_statuses = gateway.table, gateway.statuses
         problems += gateway.problems
         referenced |= gateway.referenced_secrets
-    problems += routes.problems + resolver.problems + tls.result.problems
+    endpoints, slice_problems = resolver.endpoint_sets()
+    problems += routes.problems + resolver.problems + slice_problems + tls.result.problems
     return BuildResult(
-        table=table,
+        table=replace(table, endpoints=endpoints),
+        backends_by_service=resolver.ports,
+        routed_on_endpoints=frozenset(resolver.routed_on_endpoints),
         problems=tuple(problems),
         owned=tuple(refs),
         referenced_secrets=frozenset(referenced),

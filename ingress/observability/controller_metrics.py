@@ -57,6 +57,12 @@ class ReloadState(Protocol):
     @property
     def result(self) -> BuildResult | None: ...
 
+    @property
+    def table(self) -> RoutingTable: ...  # served: the last build's, with endpoint changes since
+
+    @property
+    def endpoint_updates(self) -> int: ...  # endpoint changes sent without a rebuild
+
 
 @dataclass(frozen=True, slots=True)
 class CertificateInfo:
@@ -109,20 +115,22 @@ def served_certificates(table: RoutingTable) -> Iterator[tuple[str, Certificate]
         yield "_", table.default_certificate
 
 
-def orphans(result: BuildResult) -> dict[tuple[str, str], tuple[bool, bool]]:
-    """(namespace, name) of each owned Ingress → (no Service, no endpoint)."""
+def orphans(result: BuildResult, table: RoutingTable) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """(namespace, name) of each owned Ingress → (no Service, no endpoint in `table`)."""
     missing = {(p.obj.namespace, p.obj.name) for p in result.problems
                if p.reason == "ServiceNotFound"}
-    empty = {(r.source.namespace, r.source.name) for r in result.table.all_routes()
-             if not r.backend.usable}
+    empty = {(r.source.namespace, r.source.name) for r in table.all_routes()
+             if not table.endpoint_set(r.backend).usable}
     return {(ref.namespace, ref.name): ((ref.namespace, ref.name) in missing,
                                         (ref.namespace, ref.name) in empty)
             for ref in result.owned}
 
 
 def table_hash(table: RoutingTable) -> int:
-    """A 52-bit digest of what the table routes (a float64 holds it exactly)."""
-    data = pickle.dumps(dataclasses.replace(table, generation=0), pickle.HIGHEST_PROTOCOL)
+    """A 52-bit digest of what the table routes (a float64 holds it exactly). Endpoints
+    are left out: as in ingress-nginx, they change without a reload."""
+    routing = dataclasses.replace(table, generation=0, endpoints={})
+    data = pickle.dumps(routing, pickle.HIGHEST_PROTOCOL)
     return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest()) >> 12
 
 
@@ -165,7 +173,8 @@ class ControllerCollector:
         orphan = f.new("orphan_ingress",
                        "Gauge reporting status of ingress orphanity, 1 indicates orphaned "
                        "ingress. 'type' is 'no-service' or 'no-endpoint'", "gauge")
-        for (namespace, name), flags in sorted(orphans(result).items() if result else ()):
+        for (namespace, name), flags in sorted(
+                orphans(result, reloads.table).items() if result else ()):
             for kind, flag in zip(("no-service", "no-endpoint"), flags, strict=True):
                 f.sample(orphan, "", ("namespace", "ingress", "type"), (namespace, name, kind),
                          int(flag))

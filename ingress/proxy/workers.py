@@ -1,11 +1,18 @@
 """Several data-plane processes on the same ports (SO_REUSEPORT).
 
 The supervisor (the process running the source and the builder) starts N
-worker processes, each connected by a private socketpair. Every new table is
-pickled once and sent to all workers; certificates travel inside it, never
-through the file system. A worker acknowledges each table it swaps in and
-pushes its counters every second; one that dies is restarted with the
-current table before it accepts connections.
+worker processes, each connected by a private socketpair. A new table
+travels as a `TableChange` from the one before (what a rebuild changed, or
+an EndpointSlice change's endpoint sets), pickled once for all workers;
+certificates travel inside it, never through the file system. A large
+change goes in parts that a worker unpickles one at a time, answering
+requests in between, and applies once the last has come. Frames on one
+channel arrive in the order they were sent, and a change applies only to
+the generation it was computed from: a worker that ever gets one that does
+not fit asks for the whole table again (`resync`) and keeps serving its own
+meanwhile. A worker acknowledges each table it swaps in and pushes its
+counters every second; one that dies is restarted with the current table
+before it accepts connections.
 
 Frames are a 4-byte big-endian length and a pickle of `(kind, payload)`.
 """
@@ -25,6 +32,7 @@ import sys
 from typing import Any
 
 from ingress.model import Certificate, RoutingTable
+from ingress.model.changes import StaleChange, TableChange, join, split
 from ingress.observability.stats import ProxyStats
 from ingress.settings import Settings
 
@@ -32,6 +40,8 @@ log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 _RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
+# Routes and endpoints per part of a change: a part unpickles in a few milliseconds.
+PART_BUDGET = 100
 
 
 def frame(kind: str, payload: Any) -> bytes:
@@ -43,6 +53,12 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
     (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
     kind, payload = pickle.loads(await reader.readexactly(length))
     return str(kind), payload
+
+
+def change_frames(change: TableChange, budget: int = PART_BUDGET) -> bytes:
+    """`change` as "part" frames and a last "change" frame."""
+    *parts, last = split(change, budget)
+    return b"".join([*(frame("part", part) for part in parts), frame("change", last)])
 
 
 class _Worker:
@@ -79,9 +95,10 @@ class WorkerPool:
         self._tasks = [loop.create_task(self._supervise(worker)) for worker in self._workers]
         await asyncio.gather(*(worker.started for worker in self._workers))
 
-    def swap(self, table: RoutingTable) -> None:
+    def apply(self, table: RoutingTable, change: TableChange) -> None:
+        """Serve `table`, which `change` makes of the table served until now."""
         self._table = table
-        data = frame("table", table)  # pickled once for every worker
+        data = change_frames(change)  # pickled once for every worker
         for worker in self._workers:
             worker.send(data)
 
@@ -152,6 +169,8 @@ class WorkerPool:
                         worker.started.set_result(None)
                 elif kind == "ack":
                     worker.generation = int(payload)
+                elif kind == "resync":
+                    worker.send(frame("table", self._table))
                 elif kind == "stats":
                     worker.stats = payload
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -178,10 +197,10 @@ async def worker_main(fd: int) -> int:
     dataplane = Dataplane(settings, loop, stats)
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
 
-    def swap(new: RoutingTable) -> None:
-        if tls is not None:
+    def swap(new: RoutingTable, change: TableChange | None = None) -> None:
+        if tls is not None and (change is None or change.certificates_changed()):
             tls.update(new)
-        dataplane.swap(new)
+        dataplane.swap(new, change)
         writer.write(frame("ack", new.generation))
 
     if table is not None:
@@ -197,10 +216,27 @@ async def worker_main(fd: int) -> int:
             writer.write(frame("stats", dataplane.snapshot()))
 
     pusher = loop.create_task(push_stats())
+    parts: list[TableChange] = []
+    resyncing = False  # changes are dropped until the whole table comes
     try:
         while True:
             kind, payload = await read_frame(reader)
-            if kind == "table":
+            if kind == "part":
+                parts.append(payload)
+                await asyncio.sleep(0)  # requests run between two parts
+            elif kind == "change":
+                parts.append(payload)
+                change, parts = join(parts), []
+                if resyncing:
+                    continue
+                try:
+                    swap(change.apply(dataplane.table), change)
+                except StaleChange as error:
+                    log.error("worker %d: %s; asking for the whole table", os.getpid(), error)
+                    resyncing = True
+                    writer.write(frame("resync", dataplane.table.generation))
+            elif kind == "table":
+                resyncing = False
                 swap(payload)
             elif kind == "drain":
                 await dataplane.drain(float(payload))
