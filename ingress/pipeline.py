@@ -235,7 +235,10 @@ class Reconciler:
             if remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(changed.wait(), min(quiet, remaining))
+                # Not wait_for: on Python 3.11 it swallows a cancellation that arrives as the
+                # event is set, and this task would outlive its shutdown.
+                async with asyncio.timeout(min(quiet, remaining)):
+                    await changed.wait()
             except TimeoutError:
                 return
             quiet = self._debounce  # more is coming: coalesce it

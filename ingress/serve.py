@@ -43,6 +43,9 @@ if TYPE_CHECKING:  # kopf (under the operator's client) is imported only for a c
 
 log = logging.getLogger(__name__)
 
+# Seconds a source gets to stop by itself (the Kubernetes source gives kopf 5 of them).
+_SOURCE_EXIT_TIMEOUT = 10.0
+
 
 def run(settings: Settings) -> int:
     configure_logging(settings.log_format, settings.log_level)
@@ -211,6 +214,9 @@ async def _serve(settings: Settings) -> int:
     else:
         await dataplane.drain(settings.shutdown_grace)
     stop.set()
+    # A source ends by itself once told to stop (kopf closes its watches); cancelled in the
+    # middle of that, kopf can be left waiting on its own workers, and the process with it.
+    await asyncio.wait({feeding}, timeout=_SOURCE_EXIT_TIMEOUT)
     for task in (*background, feeding, waiter):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

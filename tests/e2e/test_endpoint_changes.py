@@ -95,11 +95,13 @@ def test_round_robin_goes_on_across_an_endpoint_change(served: Served) -> None:
     served.move("app", *PODS)
     wait_until(lambda: {served.pod("app.test") for _ in range(6)} == set(PODS), "three pods")
     wait_until(lambda: served.pod("app.test") == PODS[0], "the first pod's turn")
-    # The cursor points at the second pod now; the third leaves the slice.
+    # The cursor points at the second pod now; another Service's endpoints change.
     rebuilds, updates = served.counters()
-    served.move("app", *PODS[:2])
+    served.move("other", PODS[2])
     wait_until(lambda: served.counters()[1] > updates, "the endpoint change")
-    assert [served.pod("app.test") for _ in range(3)] == [PODS[1], PODS[0], PODS[1]]
+    assert [served.pod("app.test") for _ in range(3)] == [PODS[1], PODS[2], PODS[0]]
     assert served.counters()[0] == rebuilds
     served.move("app", PODS[0])
+    served.move("other", PODS[1])
     wait_until(lambda: served.moved_to("app.test", PODS[0]), "traffic back")
+    wait_until(lambda: served.moved_to("other.test", PODS[1]), "other back")
