@@ -28,7 +28,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from ingress.build import build
@@ -37,6 +37,7 @@ from ingress.build.result import BuildResult
 from ingress.endpoint_changes import SliceTracker, changed_sets
 from ingress.model import EMPTY_TABLE, EndpointSet, Problem, RoutingTable
 from ingress.model.changes import EntryChanges, TableChange, endpoints_change, table_change
+from ingress.observability.config_hash import ConfigDigest
 from ingress.settings import BuildSettings
 from ingress.store import Key, Snapshot, Store
 
@@ -54,6 +55,13 @@ _ENDPOINTS_MAX_DELAY = 0.05
 # Builds that took less than this last time run on the loop: a thread hand-off
 # (and the GIL contention during it) would cost more than the build itself.
 _INLINE_BUILD = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class _Built:
+    result: BuildResult
+    change: TableChange  # from the table served when the build started
+    digest: ConfigDigest
 
 
 class TableSink(Protocol):
@@ -106,6 +114,8 @@ class Reconciler:
         # The table served: the last build's, with every endpoint change since.
         self.table: RoutingTable = EMPTY_TABLE
         self.generation = 0
+        self._digest = ConfigDigest()
+        self.config_hash = 0  # identifies the routing served (ingress-nginx's config_hash)
         self.endpoint_updates = 0  # endpoint changes sent without a rebuild
         self.last_event_to_swap_seconds = 0.0
         self.last_build_seconds = 0.0
@@ -150,12 +160,12 @@ class Reconciler:
             started = time.perf_counter()
             try:
                 if self.last_build_seconds < _INLINE_BUILD:
-                    result, change = self._build(snapshot, slices, generation, base)
+                    built = self._build(snapshot, slices, generation, base)
                 else:
                     # A large build (10,000 Ingresses ≈ 1 s) must not stall the proxy and
                     # the admin endpoints that share this loop. It only reads the snapshot,
                     # whose objects nothing mutates.
-                    result, change = await asyncio.to_thread(
+                    built = await asyncio.to_thread(
                         self._build, snapshot, slices, generation, base)
             except Exception:  # a builder bug must not stop routing: keep the last table
                 log.exception("building the routing table failed; serving the previous one")
@@ -165,13 +175,15 @@ class Reconciler:
             finally:
                 since_snapshot, self._since_snapshot = self._since_snapshot or set(), None
             self.last_build_seconds = time.perf_counter() - started
-            result, change = self._with_endpoints_of(since_snapshot, result, change)
-            self._publish(result, change, pending_since)
+            result, change = self._with_endpoints_of(since_snapshot, built.result, built.change)
+            self._publish(_Built(result, change, built.digest), pending_since)
 
     def _build(self, snapshot: Snapshot, slices: SliceIndex, generation: int,
-               base: RoutingTable) -> tuple[BuildResult, TableChange]:
+               base: RoutingTable) -> _Built:
+        """The new table, what differs from `base`, and its configuration hash."""
         result = build(snapshot, self._settings, time.time(), generation, slices)
-        return result, table_change(base, result.table)
+        change = table_change(base, result.table)
+        return _Built(result, change, self._digest.updated(base, change))
 
     def _with_endpoints_of(self, services: set[Key], result: BuildResult,
                            change: TableChange) -> tuple[BuildResult, TableChange]:
@@ -250,13 +262,15 @@ class Reconciler:
         self._index_slices()
         self._delta_services.clear()  # the build has them
         started = time.perf_counter()
-        result, change = self._build(self.store.snapshot(), self._slices.snapshot(),
-                                     self.generation + 1, self.table)
+        built = self._build(self.store.snapshot(), self._slices.snapshot(),
+                            self.generation + 1, self.table)
         self.last_build_seconds = time.perf_counter() - started
-        self._publish(result, change, pending_since)
-        return result
+        self._publish(built, pending_since)
+        return built.result
 
-    def _publish(self, result: BuildResult, change: TableChange, pending_since: float) -> None:
+    def _publish(self, built: _Built, pending_since: float) -> None:
+        result, change = built.result, built.change
+        self._digest, self.config_hash = built.digest, built.digest.value
         self.generation = result.table.generation
         self.last_success_at = time.time()
         self.last_build_failed = False

@@ -25,7 +25,8 @@ from ingress.observability.admission_metrics import (
     AdmissionCollector,
     AdmissionStats,
 )
-from ingress.observability.controller_metrics import ControllerCollector, table_hash
+from ingress.observability.config_hash import table_hash
+from ingress.observability.controller_metrics import ControllerCollector
 from ingress.observability.exposition import render as render_text
 from ingress.observability.families import Families
 from ingress.observability.metrics import (

@@ -17,6 +17,7 @@ from ingress.model.changes import (
     split,
     table_change,
 )
+from ingress.observability.config_hash import ConfigDigest, table_hash
 
 
 def cluster(count: int, *, pods: int = 1, extra: tuple[dict[str, Any], ...] = (),
@@ -133,3 +134,21 @@ def test_endpoint_sets_prefer_ready_pods() -> None:
     assert EndpointSet(ready, (terminating,)).usable == ready
     assert EndpointSet().usable == ()
 
+
+
+def test_the_config_hash_follows_changes_as_if_computed_anew() -> None:
+    tables = [cluster(3), cluster(4, generation=2), cluster(2, generation=3),
+              cluster(2, extra=(ingress("x", [rule("app-0.test", path("/x", "app-1"))]),),
+                      generation=4)]
+    digest, served = ConfigDigest(), EMPTY_TABLE
+    values = []
+    for table in tables:
+        digest = digest.updated(served, table_change(served, table))
+        served = table
+        assert digest.value == table_hash(table)
+        values.append(digest.value)
+    assert len(set(values)) == len(values)
+    # Endpoints are no configuration: they change without a reload.
+    moved = endpoints_change(served, {"default/app-0:80": EndpointSet()})
+    assert digest.updated(served, moved).value == digest.value
+    assert table_hash(replace(served, generation=9)) == digest.value
