@@ -137,7 +137,7 @@ async def _serve(settings: Settings) -> int:
         )
         dataplane_stats: Callable[[], ProxyStats] = workers.stats
         sink: TableSink = workers
-        served: Callable[[], bool] = workers.all_current
+        served: Callable[[], bool] = workers.all_serving
         dataplane_pids: Callable[[], list[int]] = workers.pids
     else:
         dataplane = Dataplane(settings, loop)

@@ -102,9 +102,11 @@ class WorkerPool:
         for worker in self._workers:
             worker.send(data)
 
-    def all_current(self) -> bool:
-        table = self._table
-        return table is not None and all(w.generation == table.generation for w in self._workers)
+    def all_serving(self) -> bool:
+        """Whether every worker serves a table (readiness). Not necessarily the newest: a
+        worker still applying a change serves the one before, which is no reason to take
+        the replica out of its Service."""
+        return self._table is not None and all(w.generation > 0 for w in self._workers)
 
     def pids(self) -> list[int]:
         """The worker processes running now."""
