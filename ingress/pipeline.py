@@ -159,12 +159,12 @@ class Reconciler:
             self._since_snapshot = set()
             started = time.perf_counter()
             try:
-                if self.last_build_seconds < _INLINE_BUILD:
+                if self.generation and self.last_build_seconds < _INLINE_BUILD:
                     built = self._build(snapshot, slices, generation, base)
                 else:
                     # A large build (10,000 Ingresses ≈ 1 s) must not stall the proxy and
-                    # the admin endpoints that share this loop. It only reads the snapshot,
-                    # whose objects nothing mutates.
+                    # the admin endpoints that share this loop (the first one's size is
+                    # unknown). It only reads the snapshot, whose objects nothing mutates.
                     built = await asyncio.to_thread(
                         self._build, snapshot, slices, generation, base)
             except Exception:  # a builder bug must not stop routing: keep the last table

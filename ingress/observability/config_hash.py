@@ -12,12 +12,11 @@ in ingress-nginx, they change without a reload.
 from __future__ import annotations
 
 import hashlib
-import pickle
 from collections.abc import Mapping
-from typing import Any
 
 from ingress.model import EMPTY_TABLE, RoutingTable
-from ingress.model.changes import EntryChanges, TableChange, singles_of, table_change
+from ingress.model.changes import TableChange, singles_of, table_change
+from ingress.model.pickling import ModelPickler
 
 
 def _digest(*parts: bytes) -> int:
@@ -27,9 +26,6 @@ def _digest(*parts: bytes) -> int:
     return int.from_bytes(digest.digest())
 
 
-def _entry(kind: str, key: str, value: object) -> int:
-    return _digest(kind.encode(), b"\0", key.encode(), b"\0",
-                   pickle.dumps(value, pickle.HIGHEST_PROTOCOL))
 
 
 class ConfigDigest:
@@ -47,6 +43,7 @@ class ConfigDigest:
     def updated(self, old: RoutingTable, change: TableChange) -> ConfigDigest:
         """The digest of the table `change` makes of `old` (whose digest this is)."""
         entries = dict(self._entries)
+        pickler = ModelPickler()
         for kind, changes in (
             ("hosts", change.hosts),
             ("wildcards", change.wildcards),
@@ -54,16 +51,13 @@ class ConfigDigest:
             ("certificates", change.certificates),
             ("wildcard_certificates", change.wildcard_certificates),
         ):
-            _apply(kind, changes, entries)
+            for key in changes.removed:
+                del entries[kind, key]
+            for key, value in changes.put.items():
+                entries[kind, key] = _digest(kind.encode(), b"\0", key.encode(), b"\0",
+                                             pickler.dumps(value))
         singles = change.singles or singles_of(old)
-        return ConfigDigest(entries, _digest(pickle.dumps(singles, pickle.HIGHEST_PROTOCOL)))
-
-
-def _apply(kind: str, changes: EntryChanges[Any], entries: dict[tuple[str, str], int]) -> None:
-    for key in changes.removed:
-        del entries[kind, key]
-    for key, value in changes.put.items():
-        entries[kind, key] = _entry(kind, key, value)
+        return ConfigDigest(entries, _digest(pickler.dumps(singles)))
 
 
 def table_hash(table: RoutingTable) -> int:

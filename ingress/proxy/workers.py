@@ -33,6 +33,7 @@ from typing import Any
 
 from ingress.model import Certificate, RoutingTable
 from ingress.model.changes import StaleChange, TableChange, join, split
+from ingress.model.pickling import ModelPickler
 from ingress.observability.stats import ProxyStats
 from ingress.settings import Settings
 
@@ -44,8 +45,8 @@ _RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 PART_BUDGET = 100
 
 
-def frame(kind: str, payload: Any) -> bytes:
-    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+def frame(kind: str, payload: Any, pickler: ModelPickler | None = None) -> bytes:
+    data = (pickler or ModelPickler()).dumps((kind, payload))
     return _LENGTH.pack(len(data)) + data
 
 
@@ -58,7 +59,9 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
 def change_frames(change: TableChange, budget: int = PART_BUDGET) -> bytes:
     """`change` as "part" frames and a last "change" frame."""
     *parts, last = split(change, budget)
-    return b"".join([*(frame("part", part) for part in parts), frame("change", last)])
+    pickler = ModelPickler()
+    return b"".join([*(frame("part", part, pickler) for part in parts),
+                     frame("change", last, pickler)])
 
 
 class _Worker:

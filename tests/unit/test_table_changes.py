@@ -17,6 +17,7 @@ from ingress.model.changes import (
     split,
     table_change,
 )
+from ingress.model.pickling import dumps
 from ingress.observability.config_hash import ConfigDigest, table_hash
 
 
@@ -152,3 +153,25 @@ def test_the_config_hash_follows_changes_as_if_computed_anew() -> None:
     moved = endpoints_change(served, {"default/app-0:80": EndpointSet()})
     assert digest.updated(served, moved).value == digest.value
     assert table_hash(replace(served, generation=9)) == digest.value
+
+
+P = "nginx.ingress.kubernetes.io/"
+
+
+def test_the_model_pickles_through_its_constructors_and_loads_equal() -> None:
+    table = run(
+        ingress("re", [rule("re.test", path("/api/(.*)", "web"))],
+                annotations={P + "use-regex": "true", P + "rewrite-target": "/$1",
+                             P + "enable-cors": "true", P + "upstream-hash-by": "$request_uri",
+                             P + "canary": "false", P + "proxy-read-timeout": "7"}),
+        ingress("sticky", [rule("s.test", path("/", "web"))],
+                annotations={P + "affinity": "cookie", P + "whitelist-source-range": "10.0.0.0/8"}),
+        service("web"),
+        endpoint_slice("web-x", "web", [endpoint("10.0.0.1"), endpoint("10.0.0.2")]),
+    ).table
+    loaded = pickle.loads(dumps(table))
+    assert loaded == table
+    route = loaded.route("re.test", "/api/x")
+    assert route is not None and route.regex is not None and route.filters
+    assert route.labels == table.route("re.test", "/api/x").labels  # type: ignore[union-attr]
+    assert len(dumps(table)) < len(pickle.dumps(table, pickle.HIGHEST_PROTOCOL))
