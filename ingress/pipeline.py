@@ -33,6 +33,7 @@ from typing import Protocol
 
 from ingress.build import build
 from ingress.build.endpoints import SliceIndex
+from ingress.build.parse_cache import NO_CACHE
 from ingress.build.result import BuildResult
 from ingress.endpoint_changes import SliceTracker, changed_sets
 from ingress.model import EMPTY_TABLE, EndpointSet, Problem, RoutingTable
@@ -181,7 +182,8 @@ class Reconciler:
     def _build(self, snapshot: Snapshot, slices: SliceIndex, generation: int,
                base: RoutingTable) -> _Built:
         """The new table, what differs from `base`, and its configuration hash."""
-        result = build(snapshot, self._settings, time.time(), generation, slices)
+        previous = self.result.parse_cache if self.result is not None else NO_CACHE
+        result = build(snapshot, self._settings, time.time(), generation, slices, previous)
         change = table_change(base, result.table)
         return _Built(result, change, self._digest.updated(base, change))
 

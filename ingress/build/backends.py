@@ -11,7 +11,7 @@ gets a fixed endpoint set, which only a rebuild changes.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ingress.build.endpoints import SliceIndex, endpoint_set, slice_problems
@@ -139,6 +139,27 @@ def with_session_cookie(backend: Backend, session_cookie: SessionCookie | None) 
                    session_cookie=session_cookie)
 
 
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    """Where one backend's endpoints come from, and what its Service is wrong in."""
+
+    service: Key
+    endpoints_key: str
+    port_name: str | None  # the EndpointSlice port; None: `fixed` by the Service
+    fixed: EndpointSet | None = None
+    problem: Problem | None = None
+
+
+@dataclass(slots=True)
+class ResolverJournal:
+    """What resolving one Ingress's backends read and registered: to tell whether that
+    work still holds in a later build, and to register the same again without doing it."""
+
+    services: dict[Key, Body | None] = field(default_factory=dict)  # read, as they were
+    registrations: list[_Registration] = field(default_factory=list)
+    read_endpoints: bool = False  # a decision depended on endpoints (never reusable)
+
+
 class BackendResolver:
     """Resolves Ingress backends against one snapshot of Services and EndpointSlices.
 
@@ -156,14 +177,36 @@ class BackendResolver:
         self._services = services
         self._slices = slices
         self._external_names = external_names
-        self._backends: dict[tuple[str, str, str, _Balancing, BackendOptions], Backend] = {}
+        self._backends: dict[tuple[str, str, str, _Balancing, BackendOptions],
+                             tuple[Backend, _Registration]] = {}
         # (namespace, Service) → endpoints key of each backend → the Service port's name.
         self.ports: dict[Key, dict[str, str]] = {}
         # Endpoint sets that come from the Service itself, by endpoints key.
         self._fixed: dict[str, EndpointSet] = {}
         # Services whose endpoints a routing decision read (`has_endpoints`).
         self.routed_on_endpoints: set[Key] = set()
-        self.problems: list[Problem] = []
+        self.problems: dict[Problem, None] = {}  # in order, each once
+        self.journal: ResolverJournal | None = None  # kept while one Ingress is resolved
+
+    def holds(self, journal: ResolverJournal) -> bool:
+        """Whether what `journal` read is the same in this build."""
+        services = self._services
+        return not journal.read_endpoints and all(
+            services.get(key) is body for key, body in journal.services.items())
+
+    def replay(self, journal: ResolverJournal) -> None:
+        """Register the backends `journal` resolved, as resolving them again would."""
+        for registration in journal.registrations:
+            self._register(registration)
+
+    def _register(self, registration: _Registration) -> None:
+        if registration.port_name is not None:
+            self.ports.setdefault(registration.service, {})[registration.endpoints_key] = (
+                registration.port_name)
+        elif registration.fixed is not None:
+            self._fixed[registration.endpoints_key] = registration.fixed
+        if registration.problem is not None:
+            self.problems[registration.problem] = None
 
     def resolve(self, namespace: str, raw: Any, field: str, balancer: Balancer,
                 hash_key: HashKey | None = None,
@@ -187,7 +230,7 @@ class BackendResolver:
 
     def first_port(self, namespace: str, service: str) -> Backend:
         """The Backend of a Service's first port (default-backend), or FieldError."""
-        body = self._services.get((namespace, service))
+        body = self._service(namespace, service)
         ports = mapping(body.get("spec"), "spec").get("ports") if body is not None else None
         first = sequence(ports, "spec.ports")[:1]
         if body is not None and not first:
@@ -205,6 +248,8 @@ class BackendResolver:
         """Whether `backend` has endpoints to send requests to now. A build that decides
         on it must run again when they change: the Service is recorded for that."""
         self.routed_on_endpoints.add((backend.namespace, backend.service))
+        if self.journal is not None:
+            self.journal.read_endpoints = True
         fixed = self._fixed.get(backend.endpoints_key)
         if fixed is not None:
             return bool(fixed.usable)
@@ -226,15 +271,28 @@ class BackendResolver:
     def _backend(self, namespace: str, service: str, port: _ServicePort, field: str,
                  balancing: _Balancing, options: BackendOptions) -> Backend:
         memo_key = (namespace, service, port.ref, balancing, options)
-        backend = self._backends.get(memo_key)
-        if backend is None:
-            backend = self._backends[memo_key] = self._build_backend(
+        built = self._backends.get(memo_key)
+        journal = self.journal
+        if journal is not None:
+            journal.services[namespace, service] = self._services.get((namespace, service))
+        if built is None:
+            built = self._backends[memo_key] = self._build_backend(
                 namespace, service, port, field, balancing, options)
-        return backend
+            self._register(built[1])
+        if journal is not None:
+            journal.registrations.append(built[1])
+        return built[0]
+
+    def _service(self, namespace: str, service: str) -> Body | None:
+        body = self._services.get((namespace, service))
+        if self.journal is not None:
+            self.journal.services[namespace, service] = body
+        return body
 
     def _build_backend(self, namespace: str, service: str, port: _ServicePort, field: str,
-                       balancing: _Balancing, options: BackendOptions) -> Backend:
-        body = self._services.get((namespace, service))
+                       balancing: _Balancing, options: BackendOptions
+                       ) -> tuple[Backend, _Registration]:
+        body = self._service(namespace, service)
         if body is None:
             raise FieldError(f"{field}.service.name", f"Service {namespace}/{service} not found",
                              "ServiceNotFound")
@@ -247,11 +305,11 @@ class BackendResolver:
         try:
             spec = mapping(body.get("spec"), "spec")
             if spec.get("type") == "ExternalName":
-                name, number = self._external(namespace, service, spec, port)
+                name, number, problem = self._external(namespace, service, spec, port)
                 external = Backend(namespace, service, port.ref, external_name=name,
                                    external_port=number, **shared)
-                self._fixed[external.endpoints_key] = NO_ENDPOINTS
-                return external
+                return external, _Registration((namespace, service), external.endpoints_key,
+                                               None, NO_ENDPOINTS, problem)
             target = self._service_port(spec, port)
         except FieldError as error:
             raise FieldError(f"{field}.service", f"{where}: {error}", error.reason) from None
@@ -262,12 +320,11 @@ class BackendResolver:
         cluster_ip = canonical_ip(optional_str(spec.get("clusterIP"), "spec.clusterIP"))
         if options.service_upstream and cluster_ip is not None:
             upstream = Backend(namespace, service, port.ref, cluster_ip=True, **shared)
-            self._fixed[upstream.endpoints_key] = EndpointSet((Endpoint(cluster_ip,
-                                                                        target.number),))
-            return upstream
+            fixed = EndpointSet((Endpoint(cluster_ip, target.number),))
+            return upstream, _Registration((namespace, service), upstream.endpoints_key, None,
+                                           fixed)
         backend = Backend(namespace, service, port.ref, **shared)
-        self.ports.setdefault((namespace, service), {})[backend.endpoints_key] = target.name
-        return backend
+        return backend, _Registration((namespace, service), backend.endpoints_key, target.name)
 
     def _service_port(self, spec: Mapping[str, Any], port: _ServicePort) -> _PortTarget | None:
         for i, raw in enumerate(sequence(spec.get("ports"), "spec.ports")):
@@ -283,18 +340,18 @@ class BackendResolver:
         return None
 
     def _external(self, namespace: str, service: str, spec: Mapping[str, Any],
-                  port: _ServicePort) -> tuple[str, int]:
+                  port: _ServicePort) -> tuple[str, int, Problem | None]:
         """Backend fields of an ExternalName Service, with ingress-nginx's choice of port:
-        the named or numbered Service port's targetPort (else its port), else the number."""
+        the named or numbered Service port's targetPort (else its port), else the number;
+        and the problem when ExternalNames are disabled."""
         if not self._external_names:
-            self.problems.append(Problem(
+            return "", 0, Problem(
                 ObjectRef("Service", namespace, service), "spec.type",
                 "ExternalName Services are disabled (--disable-svc-external-name): "
-                "its routes answer 503", "UnsupportedBackend"))
-            return "", 0
+                "its routes answer 503", "UnsupportedBackend")
         name = _external_name(spec, "spec")
         target = self._service_port(spec, port)
         number = (target.target or target.number) if target is not None else port.number
         if not number:
             raise FieldError("spec.ports", f"has no port {port.ref!r}", "ServicePortNotFound")
-        return name, number
+        return name, number, None

@@ -25,8 +25,9 @@ from ingress.build.endpoints import SliceIndex, index_slices
 from ingress.build.fields import FieldError
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
-from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
+from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim
 from ingress.build.locations import virtual_host
+from ingress.build.parse_cache import NO_CACHE, CachingParser, ParseCache
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
 from ingress.model import (
@@ -279,13 +280,15 @@ def _share_certificate(certificates: dict[str, Certificate], tls: TLSAssignment,
 
 def build(
     objects: Snapshot, settings: BuildSettings, now: float, generation: int = 0,
-    slices: SliceIndex | None = None,
+    slices: SliceIndex | None = None, cache: ParseCache = NO_CACHE,
 ) -> BuildResult:
     """The routing table of the Ingresses we own, and every problem found on the way.
 
     `now` (epoch seconds) decides which certificates have expired. `slices`
     are the snapshot's EndpointSlices already parsed (`index_slices`), as a
-    caller that follows them one change at a time keeps them.
+    caller that follows them one change at a time keeps them; `cache` is the
+    previous build's `BuildResult.parse_cache` (the table is the same
+    without it, only slower to make).
     """
     selector = ClassSelector.from_objects(objects.get("IngressClass", {}), settings)
     owned = sorted(
@@ -301,10 +304,12 @@ def build(
     tls.add_default(settings.default_ssl_certificate)
     problems: list[Problem] = []
     lookups = _lookups(objects, settings, resolver, now, problems)
+    parser = CachingParser(cache, (settings, lookups.config, lookups.default_backend), resolver,
+                           lookups)
     routes = _Routes()
     refs = []
     for _, key, body in owned:
-        request = parse_ingress(key, body, resolver, lookups)
+        request = parser.parse(key, body)
         refs.append(request.ref)
         problems.extend(request.problems)
         routes.add(request)
@@ -322,7 +327,7 @@ def build(
         problems += gateway.problems
         referenced |= gateway.referenced_secrets
     endpoints, slice_problems = resolver.endpoint_sets()
-    problems += routes.problems + resolver.problems + slice_problems + tls.result.problems
+    problems += [*routes.problems, *resolver.problems, *slice_problems, *tls.result.problems]
     return BuildResult(
         table=replace(table, endpoints=endpoints),
         backends_by_service=resolver.ports,
@@ -332,6 +337,7 @@ def build(
         referenced_secrets=frozenset(referenced),
         referenced_config_maps=frozenset(lookups.referenced_config_maps),
         gateway=gateway_statuses,
+        parse_cache=parser.cache(),
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ingress.build.gateway.status import NO_STATUSES, GatewayStatuses
+from ingress.build.parse_cache import NO_CACHE, ParseCache
 from ingress.model import EMPTY_TABLE, ObjectRef, Problem, RoutingTable
 from ingress.store import Key
 
@@ -28,3 +29,5 @@ class BuildResult:
     backends_by_service: Mapping[Key, Mapping[str, str]] = field(default_factory=dict)
     # Services whose endpoints decided a route: a change of their EndpointSlices rebuilds.
     routed_on_endpoints: frozenset[Key] = frozenset()
+    # What the next build may reuse of this one's work (`build(..., cache=...)`).
+    parse_cache: ParseCache = NO_CACHE
