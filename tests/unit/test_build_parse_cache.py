@@ -77,7 +77,7 @@ def test_a_changed_service_takes_the_ingresses_that_name_it_along() -> None:
 
 
 def test_a_deleted_ingress_leaves_its_service_to_the_others() -> None:
-    world = objects() + [ingress("a-too", [rule("a-too.test", path("/", "a"))])]
+    world = [*objects(), ingress("a-too", [rule("a-too.test", path("/", "a"))])]
     first = build(snapshot(world), BuildSettings(), NOW)
     second = rebuild([o for o in world if o["metadata"]["name"] != "a" or
                       o["kind"] != "Ingress"], first)
