@@ -25,9 +25,12 @@ published, so it never takes back a newer endpoint change.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -52,6 +55,10 @@ _ISOLATED = 0.005
 
 # Endpoint changes wait at most this long for more to coalesce with.
 _ENDPOINTS_MAX_DELAY = 0.05
+
+# While a build runs, a thread waiting for the GIL gets it after this long (default 5 ms).
+_BUILD_SWITCH_INTERVAL = 0.001
+_NO_FULL_COLLECTION = 1 << 30  # gen1 collections before a full one: never, in practice
 
 # Builds that took less than this last time run on the loop: a thread hand-off
 # (and the GIL contention during it) would cost more than the build itself.
@@ -183,9 +190,15 @@ class Reconciler:
                base: RoutingTable) -> _Built:
         """The new table, what differs from `base`, and its configuration hash."""
         previous = self.result.parse_cache if self.result is not None else NO_CACHE
-        result = build(snapshot, self._settings, time.time(), generation, slices, previous)
-        change = table_change(base, result.table)
-        return _Built(result, change, self._digest.updated(base, change))
+        with _yielding_build():
+            result = build(snapshot, self._settings, time.time(), generation, slices, previous)
+            change = table_change(base, result.table)
+            # The same table, made of the served one's parts where they are equal: the
+            # build's copies of those go now, and no more objects outlive the build than
+            # changed (each of them is work for every later full collection).
+            result = replace(result, table=change.apply(base))
+            digest = self._digest.updated(base, change)
+        return _Built(result, change, digest)
 
     def _with_endpoints_of(self, services: set[Key], result: BuildResult,
                            change: TableChange) -> tuple[BuildResult, TableChange]:
@@ -288,6 +301,29 @@ class Reconciler:
             publish(result)
         if pending_since:
             self.last_event_to_swap_seconds = time.monotonic() - pending_since
+
+
+@contextlib.contextmanager
+def _yielding_build() -> Iterator[None]:
+    """A build shares the process with the proxy (with --workers 1): run it so that the
+    event loop waits as little as it can for it.
+
+    The interpreter hands the GIL to a waiting thread after `_BUILD_SWITCH_INTERVAL`
+    instead of 5 ms. And a build makes a few hundred thousand objects, none in a cycle:
+    while they are alive, a full pass of the cyclic collector would walk them all,
+    holding every thread for tens of milliseconds, so there is none until the build is
+    done (the young generations are still collected, a few hundred objects at a time);
+    reference counting frees the build's objects.
+    """
+    interval = sys.getswitchinterval()
+    thresholds = gc.get_threshold()
+    sys.setswitchinterval(_BUILD_SWITCH_INTERVAL)
+    gc.set_threshold(thresholds[0], thresholds[1], _NO_FULL_COLLECTION)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        sys.setswitchinterval(interval)
 
 
 def _log_problem(problem: Problem) -> None:

@@ -203,9 +203,16 @@ async def worker_main(fd: int) -> int:
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
 
     def swap(new: RoutingTable, change: TableChange | None = None) -> None:
+        first = not dataplane.table.generation
         if tls is not None and (change is None or change.certificates_changed()):
             tls.update(new)
         dataplane.swap(new, change)
+        if first:
+            # The first table is most of what this process holds: out of the full
+            # collections, which would walk all of it (100 ms and more at 10,000
+            # Ingresses) while requests wait. Once, before this worker is ready.
+            gc.collect()
+            gc.freeze()
         writer.write(frame("ack", new.generation))
 
     if table is not None:
