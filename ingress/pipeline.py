@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import sys
 import time
@@ -38,6 +37,7 @@ from ingress.build import build
 from ingress.build.endpoints import SliceIndex
 from ingress.build.parse_cache import NO_CACHE
 from ingress.build.result import BuildResult
+from ingress.collection import FullPasses
 from ingress.endpoint_changes import SliceTracker, changed_sets
 from ingress.model import EMPTY_TABLE, EndpointSet, Problem, RoutingTable
 from ingress.model.changes import EntryChanges, TableChange, endpoints_change, table_change
@@ -58,7 +58,6 @@ _ENDPOINTS_MAX_DELAY = 0.05
 
 # While a build runs, a thread waiting for the GIL gets it after this long (default 5 ms).
 _BUILD_SWITCH_INTERVAL = 0.001
-_NO_FULL_COLLECTION = 1 << 30  # gen1 collections before a full one: never, in practice
 
 # Builds that took less than this last time run on the loop: a thread hand-off
 # (and the GIL contention during it) would cost more than the build itself.
@@ -306,23 +305,17 @@ class Reconciler:
 @contextlib.contextmanager
 def _yielding_build() -> Iterator[None]:
     """A build shares the process with the proxy (with --workers 1): run it so that the
-    event loop waits as little as it can for it.
-
-    The interpreter hands the GIL to a waiting thread after `_BUILD_SWITCH_INTERVAL`
-    instead of 5 ms. And a build makes a few hundred thousand objects, none in a cycle:
-    while they are alive, a full pass of the cyclic collector would walk them all,
-    holding every thread for tens of milliseconds, so there is none until the build is
-    done (the young generations are still collected, a few hundred objects at a time);
-    reference counting frees the build's objects.
-    """
+    event loop waits as little as it can for it. The interpreter hands the GIL to a
+    waiting thread after `_BUILD_SWITCH_INTERVAL` instead of 5 ms, and the many objects
+    a build makes trigger no full pass of the cyclic collector (`ingress.collection`)."""
     interval = sys.getswitchinterval()
-    thresholds = gc.get_threshold()
+    full_passes = FullPasses()
     sys.setswitchinterval(_BUILD_SWITCH_INTERVAL)
-    gc.set_threshold(thresholds[0], thresholds[1], _NO_FULL_COLLECTION)
+    full_passes.hold()
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        full_passes.release()
         sys.setswitchinterval(interval)
 
 

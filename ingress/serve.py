@@ -25,8 +25,7 @@ import uvloop
 from prometheus_client.registry import Collector
 
 from ingress.build.result import BuildResult
-from ingress.model import RoutingTable
-from ingress.model.changes import TableChange
+from ingress.collection import freeze_survivors
 from ingress.observability.admin import start_admin
 from ingress.observability.admission_metrics import AdmissionCollector, AdmissionStats
 from ingress.observability.families import Families
@@ -36,6 +35,7 @@ from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import tracing_available
 from ingress.pipeline import Reconciler, TableSink
 from ingress.proxy.dataplane import Dataplane
+from ingress.proxy.installer import LocalInstaller
 from ingress.settings import Settings
 from ingress.tls import TlsContexts, generate_default_certificate
 
@@ -101,21 +101,7 @@ def _freeze_the_first(result: BuildResult) -> None:
     the objects, the table and the caches are most of the process, and a full pass over
     them (half a second at 10,000 Ingresses) holds every thread, the proxy's included."""
     if result.table.generation == 1:
-        gc.collect()
-        gc.freeze()
-
-
-class LocalDataplane:
-    """The data plane of this process (--workers 1): a change arrives with no pickling."""
-
-    def __init__(self, dataplane: Dataplane, tls: TlsContexts | None) -> None:
-        self._dataplane = dataplane
-        self._tls = tls
-
-    def apply(self, table: RoutingTable, change: TableChange) -> None:
-        if self._tls is not None and change.certificates_changed():
-            self._tls.update(table)
-        self._dataplane.swap(table, change)
+        freeze_survivors(full=True)
 
 
 class Health:
@@ -153,7 +139,7 @@ async def _serve(settings: Settings) -> int:
         dataplane = Dataplane(settings, loop)
 
         dataplane_stats = dataplane.snapshot
-        sink = LocalDataplane(dataplane, tls)
+        sink = LocalInstaller(dataplane, tls)
 
         def this_process() -> list[int]:
             return [os.getpid()]

@@ -31,7 +31,7 @@ from ingress.proxy.client_address import ClientAddresses
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
-from ingress.proxy.holders import TableContents
+from ingress.proxy.holders import Left, TableContents
 from ingress.proxy.listeners import (
     Acceptor,
     Listening,
@@ -96,6 +96,7 @@ class Dataplane:
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.contents = TableContents()
+        self._left = Left()  # what the changes staged since the last install take away
         self.pools: dict[tuple[str, int], EndpointPool] = {}
         # Pools of TLS connections (backend-protocol HTTPS), by address and TLS settings.
         self.tls_pools: dict[tuple[tuple[str, int], str], EndpointPool] = {}
@@ -121,14 +122,22 @@ class Dataplane:
         `change` is what differs from the table served until now (computed
         here when not given): the work done here is in proportion to it.
         """
+        self.stage(change if change is not None else table_change(self.table, table))
+        self.install(table)
+
+    def stage(self, change: TableChange) -> None:
+        """Take in what `change` (or one part of a change in parts) brings and takes away,
+        ahead of `install`: a large change is staged a part at a time, between requests."""
+        self.contents.update(self.table, change, self._left)
+
+    def install(self, table: RoutingTable) -> None:
+        """Serve `table`, which the changes staged since the last install make."""
         old = self.table
-        if change is None:
-            change = table_change(old, table)
         if table.settings != old.settings:
             self._configure(table.settings)
         self.table = table
         contents = self.contents
-        left = contents.update(old, table, change)
+        left, self._left = self._left, Left()
         self.has_tls_hosts = contents.tls_hosts > 0
         names = contents.external_names
         if names.added or left.external_names:

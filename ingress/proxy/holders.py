@@ -52,7 +52,7 @@ class Holders(Generic[K]):
 
 @dataclass(slots=True)
 class Left:
-    """What left the table in one change."""
+    """What left the table in one change (or so far, in the parts of one)."""
 
     labels: list[RouteLabels] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)  # Backend.key
@@ -72,22 +72,27 @@ class TableContents:
         self.addresses: Holders[Address] = Holders()
         self.tls_hosts = 0  # exact and wildcard hosts with TLS
 
-    def update(self, old: RoutingTable, new: RoutingTable, change: TableChange) -> Left:
-        """Follow `change` from `old` to `new`."""
-        left = Left()
-        for entries, before, after, counted in (
-            (change.hosts, old.hosts, new.hosts, True),
-            (change.wildcards, old.wildcards, new.wildcards, True),
-            (change.deep_wildcards, old.deep_wildcards, new.deep_wildcards, False),
+    def update(self, old: RoutingTable, change: TableChange, left: Left) -> None:
+        """Follow `change` (or one part of it) from `old`, the table served; what leaves
+        goes to `left`."""
+        for entries, before, counted in (
+            (change.hosts, old.hosts, True),
+            (change.wildcards, old.wildcards, True),
+            (change.deep_wildcards, old.deep_wildcards, False),
         ):
-            for key in entries.touched():
-                self._vhost(before.get(key), after.get(key), counted, left)
-        if change.singles is not None:
-            self._vhost(old.any_host, new.any_host, False, left)
-            self._routes(_chain(new.default_backend), _chain(old.default_backend), left)
-        for key in change.endpoints.touched():
-            self._endpoints(old.endpoints.get(key), new.endpoints.get(key), left)
-        return left
+            for key, vhost in entries.put.items():
+                self._vhost(before.get(key), vhost, counted, left)
+            for key in entries.removed:
+                self._vhost(before.get(key), None, counted, left)
+        singles = change.singles
+        if singles is not None:
+            self._vhost(old.any_host, singles.any_host, False, left)
+            self._routes(_chain(singles.default_backend), _chain(old.default_backend), left)
+        endpoints = change.endpoints
+        for key, found in endpoints.put.items():
+            self._endpoints(old.endpoints.get(key), found, left)
+        for key in endpoints.removed:
+            self._endpoints(old.endpoints.get(key), None, left)
 
     def _vhost(self, before: VirtualHost | None, after: VirtualHost | None, counted: bool,
                left: Left) -> None:

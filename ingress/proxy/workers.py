@@ -5,8 +5,8 @@ worker processes, each connected by a private socketpair. A new table
 travels as a `TableChange` from the one before (what a rebuild changed, or
 an EndpointSlice change's endpoint sets), pickled once for all workers;
 certificates travel inside it, never through the file system. A large
-change goes in parts that a worker unpickles one at a time, answering
-requests in between, and applies once the last has come. Frames on one
+change goes in parts that a worker unpickles and stages one at a time,
+answering requests in between, and swaps in with the last. Frames on one
 channel arrive in the order they were sent, and a change applies only to
 the generation it was computed from: a worker that ever gets one that does
 not fit asks for the whole table again (`resync`) and keeps serving its own
@@ -31,18 +31,18 @@ import struct
 import sys
 from typing import Any
 
+from ingress.collection import FullPasses, freeze_survivors
 from ingress.model import Certificate, RoutingTable
-from ingress.model.changes import StaleChange, TableChange, join, split
+from ingress.model.changes import TableChange, join, split, table_change
 from ingress.model.pickling import ModelPickler
 from ingress.observability.stats import ProxyStats
+from ingress.proxy.installer import PART_BUDGET
 from ingress.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct(">I")
 _RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
-# Routes and endpoints per part of a change: a part unpickles in a few milliseconds.
-PART_BUDGET = 100
 
 
 def frame(kind: str, payload: Any, pickler: ModelPickler | None = None) -> bytes:
@@ -201,19 +201,32 @@ async def worker_main(fd: int) -> int:
     stats = ProxyStats()
     dataplane = Dataplane(settings, loop, stats)
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
+    full_passes = FullPasses()
+    large = False  # the change being installed came in parts
 
-    def swap(new: RoutingTable, change: TableChange | None = None) -> None:
+    def install(new: RoutingTable, change: TableChange) -> None:
+        """Serve `new`, whose change from the table served was staged part by part."""
+        nonlocal large
         first = not dataplane.table.generation
-        if tls is not None and (change is None or change.certificates_changed()):
+        if tls is not None and change.certificates_changed():
             tls.update(new)
-        dataplane.swap(new, change)
+        dataplane.install(new)
+        full_passes.release()
         if first:
-            # The first table is most of what this process holds: out of the full
-            # collections, which would walk all of it (100 ms and more at 10,000
-            # Ingresses) while requests wait. Once, before this worker is ready.
-            gc.collect()
-            gc.freeze()
+            # The first table is most of what this process holds: out of the full passes
+            # (`ingress.collection`), before this worker is ready.
+            freeze_survivors(full=True)
+        elif large:
+            freeze_survivors()
+        large = False
         writer.write(frame("ack", new.generation))
+
+    def swap(new: RoutingTable) -> None:
+        nonlocal large
+        change = table_change(dataplane.table, new)
+        dataplane.stage(change)
+        large = True
+        install(new, change)
 
     if table is not None:
         swap(table)
@@ -233,20 +246,25 @@ async def worker_main(fd: int) -> int:
     try:
         while True:
             kind, payload = await read_frame(reader)
-            if kind == "part":
-                parts.append(payload)
-                await asyncio.sleep(0)  # requests run between two parts
-            elif kind == "change":
-                parts.append(payload)
-                change, parts = join(parts), []
+            if kind in ("part", "change"):
                 if resyncing:
                     continue
-                try:
-                    swap(change.apply(dataplane.table), change)
-                except StaleChange as error:
-                    log.error("worker %d: %s; asking for the whole table", os.getpid(), error)
+                if payload.base != dataplane.table.generation:
+                    log.error("worker %d: a change of generation %d cannot apply to "
+                              "generation %d; asking for the whole table", os.getpid(),
+                              payload.base, dataplane.table.generation)
                     resyncing = True
                     writer.write(frame("resync", dataplane.table.generation))
+                    continue
+                dataplane.stage(payload)
+                parts.append(payload)
+                if kind == "part":
+                    full_passes.hold()  # a large change: its objects outlive the parts
+                    large = True
+                    await asyncio.sleep(0)  # requests run between two parts
+                    continue
+                change, parts = join(parts), []
+                install(change.apply(dataplane.table), change)
             elif kind == "table":
                 resyncing = False
                 swap(payload)

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from ingress.model import (
+    EMPTY_TABLE,
     Backend,
     Balancer,
     Endpoint,
@@ -21,6 +22,7 @@ from ingress.model import (
 )
 from ingress.model.changes import endpoints_change, table_change
 from ingress.proxy.dataplane import Dataplane
+from ingress.proxy.installer import LocalInstaller
 from ingress.settings import Settings
 
 PODS = tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, 5))
@@ -110,3 +112,33 @@ def test_a_swap_without_a_change_works_it_out(dataplane: Dataplane) -> None:
     dataplane.swap(replace(TABLE, hosts={}, endpoints={}, generation=2))
     assert dataplane.contents.labels.counts == {} and dataplane.contents.addresses.counts == {}
     assert dataplane.pools == {} and not dataplane.has_tls_hosts
+
+
+def big_table(hosts: int, generation: int) -> RoutingTable:
+    vhosts = {f"h{n}.test": host(f"h{n}.test", Backend("default", f"s{n}", "80"))
+              for n in range(hosts)}
+    endpoints = {f"default/s{n}:80": EndpointSet(PODS[:2]) for n in range(hosts)}
+    return RoutingTable(hosts=vhosts, endpoints=endpoints, generation=generation)
+
+
+async def test_a_large_change_is_installed_in_parts_and_nothing_overtakes_it() -> None:
+    plane = Dataplane(Settings(), asyncio.get_running_loop())
+    installer = LocalInstaller(plane, None)
+    first = big_table(300, 1)
+    installer.apply(first, table_change(EMPTY_TABLE, first))
+    assert plane.table is EMPTY_TABLE  # staged a part at a time, between other callbacks
+    moved = endpoints_change(first, {"default/s7:80": EndpointSet(PODS[2:3])})
+    installer.apply(moved.apply(first), moved)  # small, but behind the large one
+    assert plane.table is EMPTY_TABLE
+    ticks = 0
+    while plane.table.generation != 1 or plane.table.endpoints["default/s7:80"].ready != (
+            PODS[2],):
+        ticks += 1
+        await asyncio.sleep(0)
+    assert ticks > 3
+    assert plane.contents.labels.counts.keys() == {
+        r.labels for r in moved.apply(first).all_routes()}
+    # A small change on an idle installer goes in at once.
+    again = endpoints_change(plane.table, {"default/s8:80": EndpointSet(PODS[3:])})
+    installer.apply(again.apply(plane.table), again)
+    assert plane.table.endpoints["default/s8:80"].ready == (PODS[3],)
