@@ -20,7 +20,8 @@ whose Service has one real loopback pod. Measured:
   `consecutive` of them in a row come from the new pod; p50/p99/max over
   `--changes` changes, and the slowest probe request meanwhile;
 - *CPU per change*: CPU time of the tree over the change loop, per change;
-- *table swaps*: steady keep-alive requests to the probe (`harness/steady.py`)
+- *table swaps*: steady keep-alive requests to the probe (`harness/steady.py`,
+  a process of its own)
   for `BASELINE_S` seconds without any change (their p99), then during
   `--swaps` routing changes, each a full rebuild: the `swap` Ingress's path
   changes and requests on fresh connections wait for the new path to answer
@@ -44,6 +45,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,7 +65,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator and its kubeconfig live with the tests
 
 from e2e.harness import free_port  # noqa: E402
-from ingress.demo import start_demo_backends  # noqa: E402
 from ingress.loadtest.histogram import histogram_of, percentiles_ms  # noqa: E402
 from kube.harness import write_kubeconfig  # noqa: E402
 
@@ -400,7 +401,8 @@ async def measure(run: Run, plan: Plan, pod_port: int) -> None:
                         (tree_cpu_seconds(portico.proc.pid) - cpu_before) / max(1, plan.changes))
                     run.slowest_probe_ms = probe.slowest * 1000
                     if plan.swaps:
-                        await measure_swaps(run, objects, probe, portico, plan, consecutive)
+                        await measure_swaps(run, objects, probe, portico, plan, consecutive,
+                                            workdir)
                         metrics = await portico.metrics(http)
                         run.rebuild_s = metrics["portico_config_last_rebuild_duration_seconds"]
                         portico.sample_memory()
@@ -411,15 +413,14 @@ async def measure(run: Run, plan: Plan, pod_port: int) -> None:
 
 
 async def measure_swaps(run: Run, objects: ManifestCluster | ApiCluster, probe: Probe,
-                        portico: Portico, plan: Plan, consecutive: int) -> None:
+                        portico: Portico, plan: Plan, consecutive: int, workdir: Path) -> None:
     """Steady requests' latency without table swaps, then during `swaps` routing changes."""
-    steady = Steady(portico.http_port, cluster.PROBE_HOST)
-    steady.start()
+    steady = Steady(portico.http_port, cluster.PROBE_HOST, workdir / "steady.samples")
     try:
         await asyncio.sleep(1.0)  # connections open, pools warm
-        quiet_from = time.perf_counter()
+        quiet_from = time.monotonic()
         await asyncio.sleep(plan.baseline)
-        swaps_from = time.perf_counter()
+        swaps_from = time.monotonic()
         for version in range(1, plan.swaps + 1):
             started = time.perf_counter()
             await objects.change_route(version)
@@ -427,13 +428,13 @@ async def measure_swaps(run: Run, objects: ManifestCluster | ApiCluster, probe: 
                                               started)
             run.route_changes_ms.append(took * 1000)
             await asyncio.sleep(SWAP_GAP_S)
-        swaps_to = time.perf_counter()
+        swaps_to = time.monotonic()
     finally:
-        await steady.stop()
+        await asyncio.to_thread(steady.stop)
     quiet = sorted(steady.between(quiet_from, swaps_from))
     during = steady.between(swaps_from, swaps_to)
     if not quiet or not during:
-        raise RuntimeError(f"no steady requests were answered ({steady.errors} errors)")
+        raise RuntimeError("no steady requests were answered")
     run.steady_p99_ms = _percentile([s * 1000 for s in quiet], 99)
     run.steady_max_ms = quiet[-1] * 1000
     run.swaps_max_ms = max(during) * 1000
@@ -447,10 +448,32 @@ def runs_of(sources: list[str], sizes: list[int], workers: list[int]) -> Iterato
                 yield Run(source, size, count)
 
 
+@contextlib.contextmanager
+def pods(port: int) -> Iterator[None]:
+    """The demo pods, each a `portico echo` process: this one's loop (probes, API calls)
+    must not slow their answers down and pass for a stall of Portico's."""
+    procs = [subprocess.Popen([sys.executable, "-m", "ingress.cli", "echo", "--bind", ip,
+                               "--port", str(port)], stdin=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=ROOT) for ip in PODS]
+    try:
+        deadline = time.monotonic() + 30
+        for ip in PODS:
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection((ip, port), 1):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the demo pod on {ip}:{port} did not start")
+                time.sleep(0.05)
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
 async def run_all(runs: list[Run], plan: Plan) -> None:
     pod_port = free_port()
-    backends = await start_demo_backends([(ip, pod_port) for ip in PODS])
-    try:
+    with pods(pod_port):
         for run in runs:
             print(f"{run.label} ...", file=sys.stderr, flush=True)
             try:
@@ -458,8 +481,6 @@ async def run_all(runs: list[Run], plan: Plan) -> None:
             except (RuntimeError, TimeoutError, OSError, aiohttp.ClientError) as error:
                 run.error = str(error)
             print(f"  {summary_line(run)}", file=sys.stderr, flush=True)
-    finally:
-        await backends.close()
 
 
 def summary_line(run: Run) -> str:

@@ -27,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -58,6 +60,7 @@ _ENDPOINTS_MAX_DELAY = 0.05
 
 # While a build runs, a thread waiting for the GIL gets it after this long (default 5 ms).
 _BUILD_SWITCH_INTERVAL = 0.001
+_BUILD_NICENESS = 10  # how much lower than the rest of the process a build thread runs
 
 # Builds that took less than this last time run on the loop: a thread hand-off
 # (and the GIL contention during it) would cost more than the build itself.
@@ -173,7 +176,7 @@ class Reconciler:
                     # the admin endpoints that share this loop (the first one's size is
                     # unknown). It only reads the snapshot, whose objects nothing mutates.
                     built = await asyncio.to_thread(
-                        self._build, snapshot, slices, generation, base)
+                        self._build_in_background, snapshot, slices, generation, base)
             except Exception:  # a builder bug must not stop routing: keep the last table
                 log.exception("building the routing table failed; serving the previous one")
                 self.failures += 1
@@ -198,6 +201,21 @@ class Reconciler:
             result = replace(result, table=change.apply(base))
             digest = self._digest.updated(base, change)
         return _Built(result, change, digest)
+
+    def _build_in_background(self, snapshot: Snapshot, slices: SliceIndex, generation: int,
+                             base: RoutingTable) -> _Built:
+        """`_build` in a thread the OS schedules after the proxy's: with several workers on
+        few cores, a build must not take a core from a worker that has requests."""
+        thread = threading.get_native_id()
+        priority = os.getpriority(os.PRIO_PROCESS, thread)
+        with contextlib.suppress(OSError):  # a sandbox may refuse: then it runs as it is
+            os.setpriority(os.PRIO_PROCESS, thread, priority + _BUILD_NICENESS)
+        try:
+            return self._build(snapshot, slices, generation, base)
+        finally:
+            # Back for the executor's other work, where the OS lets a process raise it again.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, thread, priority)
 
     def _with_endpoints_of(self, services: set[Key], result: BuildResult,
                            change: TableChange) -> tuple[BuildResult, TableChange]:
