@@ -27,7 +27,7 @@ from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
 from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim
 from ingress.build.locations import virtual_host
-from ingress.build.parse_cache import NO_CACHE, CachingParser, ParseCache
+from ingress.build.parse_cache import NO_CACHE, BuiltHost, CachingParser, ParseCache
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
 from ingress.model import (
@@ -180,8 +180,11 @@ class _Routes:
             return
         self.default_backend = replace(mainline, canary=canary)
 
-    def table(self, tls: TLSAssignment, config: ControllerConfig,
-              generation: int) -> RoutingTable:
+    def table(self, tls: TLSAssignment, config: ControllerConfig, generation: int,
+              previous: Mapping[str, BuiltHost]) -> tuple[RoutingTable, dict[str, BuiltHost]]:
+        """The table, and how each virtual host without a client-auth policy was made
+        (`previous`: the last build's, reused where made of the same claims)."""
+        built: dict[str, BuiltHost] = {}
         hosts: dict[str, VirtualHost] = {}
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
@@ -192,10 +195,18 @@ class _Routes:
             app_root = routes.app_root
             if policy is not None and app_root is not None:
                 app_root = guarded(app_root, policy)
-            vhost = virtual_host(name, guarded_claims(list(routes.claims.values()), policy),
-                                 name in tls.tls_hosts, app_root)
+            claims, has_tls = tuple(routes.claims.values()), name in tls.tls_hosts
+            before = previous.get(name)
+            if policy is None and before is not None and before.made_of(claims, has_tls,
+                                                                       app_root):
+                vhost = before.vhost
+            else:
+                vhost = virtual_host(name, guarded_claims(list(claims), policy), has_tls,
+                                     app_root)
             if policy is not None:
                 vhost = replace(vhost, client_auth=policy)
+            else:
+                built[name] = BuiltHost(claims, has_tls, app_root, vhost)
             if name in self.server_tls:
                 vhost = replace(vhost, server_tls=self.server_tls[name])
             if name in self.passthrough:
@@ -231,7 +242,7 @@ class _Routes:
             passthrough=passthrough,
             settings=config.settings,
             generation=generation,
-        )
+        ), built
 
 
 def _passthrough_problem(vhost: VirtualHost) -> tuple[Backend | None, str]:
@@ -317,7 +328,7 @@ def build(
     routes.merge_canaries()
     if routes.default_backend is None and lookups.default_backend is not None:
         routes.default_backend = _controller_default_route(lookups)
-    table = routes.table(tls.result, lookups.config, generation)
+    table, built_hosts = routes.table(tls.result, lookups.config, generation, parser.hosts)
     referenced = set(tls.result.referenced_secrets | lookups.referenced_secrets)
     gateway_statuses = NO_STATUSES
     if settings.gateway_api:
@@ -337,7 +348,7 @@ def build(
         referenced_secrets=frozenset(referenced),
         referenced_config_maps=frozenset(lookups.referenced_config_maps),
         gateway=gateway_statuses,
-        parse_cache=parser.cache(),
+        parse_cache=parser.cache(built_hosts),
     )
 
 

@@ -1,13 +1,16 @@
 """What one build parsed of each Ingress, for the next build to reuse.
 
 Most rebuilds change one object; parsing every Ingress again each time is
-most of a full build's cost (a second for 10,000 Ingresses). A build gets
+most of a full build's cost (a second for 10,000 Ingresses), and making
+every virtual host again most of the rest. A build gets
 the previous build's `ParseCache` and reuses an Ingress's parse when the
 Ingress is the same object as then and everything that parse read is too:
 the Services its backends named (identity, as the store keeps unchanged
 objects), and the build-wide inputs (settings, the controller ConfigMap's
 decisions, the controller's default backend). A parse that read Secrets,
-ConfigMaps or endpoints is not kept: it is redone every build. Nothing
+ConfigMaps or endpoints is not kept: it is redone every build. A virtual
+host made of the same claims (the same objects) as in the previous build is
+that build's virtual host. Nothing
 here is state: the cache is an input and a part of the result, and a
 build with or without it returns the same table.
 """
@@ -19,7 +22,8 @@ from dataclasses import dataclass, field
 
 from ingress.build.annotations.spec import Lookups
 from ingress.build.backends import BackendResolver, ResolverJournal
-from ingress.build.ingress import IngressRequest, parse_ingress
+from ingress.build.ingress import IngressRequest, PathClaim, parse_ingress
+from ingress.model import Route, VirtualHost
 from ingress.store import Body, Key
 
 
@@ -31,9 +35,25 @@ class CachedParse:
 
 
 @dataclass(frozen=True, slots=True)
+class BuiltHost:
+    """A virtual host and what it was made of: the same claims make the same host."""
+
+    claims: tuple[PathClaim, ...]
+    tls: bool
+    app_root: Route | None
+    vhost: VirtualHost
+
+    def made_of(self, claims: tuple[PathClaim, ...], tls: bool, app_root: Route | None) -> bool:
+        return (tls == self.tls and app_root is self.app_root
+                and len(claims) == len(self.claims)
+                and all(a is b for a, b in zip(claims, self.claims, strict=True)))
+
+
+@dataclass(frozen=True, slots=True)
 class ParseCache:
     environment: tuple[object, ...] = ()  # the build-wide inputs the parses read
     entries: Mapping[Key, CachedParse] = field(default_factory=dict)
+    hosts: Mapping[str, BuiltHost] = field(default_factory=dict)  # by host name
 
 
 NO_CACHE = ParseCache()
@@ -73,7 +93,10 @@ class CachingParser:
 
     def __init__(self, previous: ParseCache, environment: tuple[object, ...],
                  resolver: BackendResolver, lookups: Lookups) -> None:
-        self._reusable = previous.entries if previous.environment == environment else {}
+        same = previous.environment == environment
+        self._reusable = previous.entries if same else {}
+        # The virtual hosts of the previous build, reusable when their claims are the same.
+        self.hosts = previous.hosts if same else {}
         self._environment = environment
         self._resolver = resolver
         self._lookups = lookups
@@ -102,8 +125,8 @@ class CachingParser:
             self._entries[key] = CachedParse(body, request, journal)
         return request
 
-    def cache(self) -> ParseCache:
-        return ParseCache(self._environment, self._entries)
+    def cache(self, hosts: Mapping[str, BuiltHost]) -> ParseCache:
+        return ParseCache(self._environment, self._entries, hosts)
 
     def _reads(self) -> int:
         return (self._secrets.reads + self._config_maps.reads + self._referenced_secrets.adds
