@@ -58,6 +58,8 @@ def test_unchanged_ingresses_are_not_parsed_again() -> None:
     assert request_of(second, "b") is request_of(first, "b")
     assert request_of(second, "a") is not request_of(first, "a")
     assert "a2.test" in second.table.hosts and "a.test" not in second.table.hosts
+    # The virtual hosts of unchanged Ingresses are the ones the first build made.
+    assert second.table.hosts["b.test"] is first.table.hosts["b.test"]
 
 
 def test_a_changed_service_takes_the_ingresses_that_name_it_along() -> None:
