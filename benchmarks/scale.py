@@ -483,6 +483,13 @@ async def run_all(runs: list[Run], plan: Plan) -> None:
             print(f"  {summary_line(run)}", file=sys.stderr, flush=True)
 
 
+def load_runs(path: Path) -> list[Run]:
+    """The runs of a results.json (an older one lacks the newer measurements)."""
+    names = {f.name for f in dataclasses.fields(Run)}
+    return [Run(**{k: v for k, v in raw.items() if k in names})
+            for raw in json.loads(path.read_text()) if not raw.get("error")]
+
+
 def summary_line(run: Run) -> str:
     if run.error:
         return f"failed: {run.error}"
@@ -538,6 +545,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="20 Ingresses, 3 changes, 3 swaps after 1 s of steady traffic")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--before", type=Path,
+                        help="an earlier run's results.json: compare.png puts the two side by side")
     args = parser.parse_args()
     if args.smoke:
         args.sizes, args.changes, args.swaps = "20", 3, 3
@@ -554,6 +563,11 @@ def main() -> None:
     (out / "results.json").write_text(json.dumps(
         [{**dataclasses.asdict(r), "label": r.label} for r in runs], indent=1))
     plot(out / "scale.png", runs)
+    if args.before is not None:
+        from benchmarks.harness.plots import plot_scale_before_after
+
+        plot_scale_before_after(out / "compare.png", load_runs(args.before),
+                                [r for r in runs if not r.error])
     print(text)
     sys.exit(1 if any(r.error for r in runs) else 0)
 
