@@ -26,8 +26,6 @@ def _digest(*parts: bytes) -> int:
     return int.from_bytes(digest.digest())
 
 
-
-
 class ConfigDigest:
     """The digest of one table's routing; `updated` gives the next table's."""
 
