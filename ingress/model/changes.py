@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from ingress.model.backends import EndpointSet
+from ingress.model.backends import Backend, EndpointSet
 from ingress.model.routes import Route
 from ingress.model.table import Certificate, RoutingTable, VirtualHost
 
@@ -74,6 +74,7 @@ class Singles:
     any_host: VirtualHost | None
     default_backend: Route | None
     default_certificate: Certificate | None
+    passthrough: Mapping[str, Backend]
     settings: Mapping[str, object]
 
 
@@ -104,6 +105,7 @@ class TableChange:
             certificates=self.certificates.applied(table.certificates),
             wildcard_certificates=self.wildcard_certificates.applied(table.wildcard_certificates),
             default_certificate=singles.default_certificate,
+            passthrough=singles.passthrough,
             settings=singles.settings,
             endpoints=self.endpoints.applied(table.endpoints),
             generation=self.generation,
@@ -123,7 +125,7 @@ class TableChange:
 
 def singles_of(table: RoutingTable) -> Singles:
     return Singles(table.any_host, table.default_backend, table.default_certificate,
-                   table.settings)
+                   table.passthrough, table.settings)
 
 
 def table_change(old: RoutingTable, new: RoutingTable) -> TableChange:

@@ -103,7 +103,7 @@ class Dataplane:
         self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
-        self.services = FilterServices(loop, settings, self.stats)
+        self.services = FilterServices(loop, settings, self.stats, self.usable)
         # --enable-ssl-passthrough: connections for passthrough hosts are spliced to their pods.
         self.passthrough = Passthrough(loop, lambda: self.table, lambda: self.settings,
                                        self.stats) if settings.enable_ssl_passthrough else None

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from build_objects import endpoint, endpoint_slice, ingress, path, rule, run, service
 
-from ingress.model import EMPTY_TABLE, Endpoint, EndpointSet, RoutingTable
+from ingress.model import EMPTY_TABLE, Backend, Endpoint, EndpointSet, RoutingTable
 from ingress.model.changes import (
     StaleChange,
     endpoints_change,
@@ -88,6 +88,15 @@ def test_singles_travel_only_when_they_change() -> None:
                            generation=2)
     change = table_change(old, with_default)
     assert change.singles is not None and change.apply(old) == with_default
+
+
+def test_passthrough_hosts_travel_with_the_change() -> None:
+    old = cluster(2)
+    new = replace(cluster(2, generation=2),
+                  passthrough={"app-0.test": Backend("default", "app-0", "80")})
+    change = table_change(old, new)
+    assert change.singles is not None and change.apply(old) == new
+    assert table_change(new, replace(new, generation=3)).singles is None
 
 
 def test_a_large_change_splits_into_parts_that_join_back() -> None:
