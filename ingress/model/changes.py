@@ -111,10 +111,13 @@ class TableChange:
             generation=self.generation,
         )
 
-    def certificates_changed(self) -> bool:
-        return bool(self.certificates.put or self.certificates.removed
-                    or self.wildcard_certificates.put or self.wildcard_certificates.removed
-                    or self.singles is not None)
+    def tls_changed(self) -> bool:
+        """Whether the TLS contexts must be prepared again: a certificate, a setting, or a
+        host (its client-certificate policy, its TLS settings, which host a server name
+        names) changed. Only an endpoint change leaves them as they are."""
+        entries = (self.hosts, self.wildcards, self.deep_wildcards, self.certificates,
+                   self.wildcard_certificates)
+        return self.singles is not None or any(e.put or e.removed for e in entries)
 
     def weight(self) -> int:
         """About how many routes and endpoints the change holds (see `split`)."""

@@ -66,7 +66,7 @@ class LocalInstaller:
             freeze_survivors()
 
     def _install(self, table: RoutingTable, change: TableChange) -> None:
-        if self._tls is not None and change.certificates_changed():
+        if self._tls is not None and change.tls_changed():
             self._tls.update(table)
         self._dataplane.install(table)
 

@@ -208,7 +208,7 @@ async def worker_main(fd: int) -> int:
         """Serve `new`, whose change from the table served was staged part by part."""
         nonlocal large
         first = not dataplane.table.generation
-        if tls is not None and change.certificates_changed():
+        if tls is not None and change.tls_changed():
             tls.update(new)
         dataplane.install(new)
         full_passes.release()

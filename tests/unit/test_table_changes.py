@@ -72,7 +72,7 @@ def test_an_endpoint_change_keeps_the_generation_and_the_routes() -> None:
     change = endpoints_change(table, {"default/app-1:80": moved})
     assert (change.base, change.generation) == (1, 1)
     assert not change.hosts.put and change.singles is None
-    assert not change.certificates_changed()
+    assert not change.tls_changed()
     applied = change.apply(table)
     assert applied.hosts is table.hosts and applied.generation == 1
     assert applied.endpoints["default/app-1:80"] is moved
@@ -97,6 +97,14 @@ def test_passthrough_hosts_travel_with_the_change() -> None:
     change = table_change(old, new)
     assert change.singles is not None and change.apply(old) == new
     assert table_change(new, replace(new, generation=3)).singles is None
+
+
+def test_tls_contexts_are_prepared_again_for_any_change_but_endpoints() -> None:
+    # A host's client-certificate policy or TLS settings can change with no certificate.
+    old = cluster(2)
+    assert table_change(old, cluster(3, generation=2)).tls_changed()
+    assert table_change(old, cluster(1, generation=2)).tls_changed()
+    assert not endpoints_change(old, {"default/app-0:80": EndpointSet()}).tls_changed()
 
 
 def test_a_large_change_splits_into_parts_that_join_back() -> None:
@@ -134,7 +142,7 @@ def test_a_new_table_from_an_unchanged_world_is_no_change_at_all() -> None:
     change = table_change(cluster(4), cluster(4, generation=2))
     assert change.weight() == 0
     assert not any(entries.removed for entries in (change.hosts, change.endpoints))
-    assert not change.certificates_changed()
+    assert not change.tls_changed()
 
 
 def test_endpoint_sets_prefer_ready_pods() -> None:
