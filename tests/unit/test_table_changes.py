@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pickle
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 import pytest
@@ -11,7 +11,9 @@ from build_objects import endpoint, endpoint_slice, ingress, path, rule, run, se
 
 from ingress.model import EMPTY_TABLE, Backend, Endpoint, EndpointSet, RoutingTable
 from ingress.model.changes import (
+    Singles,
     StaleChange,
+    TableChange,
     endpoints_change,
     join,
     split,
@@ -97,6 +99,14 @@ def test_passthrough_hosts_travel_with_the_change() -> None:
     change = table_change(old, new)
     assert change.singles is not None and change.apply(old) == new
     assert table_change(new, replace(new, generation=3)).singles is None
+
+
+def test_every_field_of_a_table_travels_in_a_change() -> None:
+    # Workers build their tables by applying changes: a RoutingTable field that no change
+    # carries would silently be missing from them (as `passthrough` was after a merge).
+    entries = {f.name for f in fields(TableChange)} - {"base", "generation", "singles"}
+    singles = {f.name for f in fields(Singles)}
+    assert {f.name for f in fields(RoutingTable)} == entries | singles | {"generation"}
 
 
 def test_tls_contexts_are_prepared_again_for_any_change_but_endpoints() -> None:
