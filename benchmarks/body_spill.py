@@ -26,6 +26,7 @@ from ingress.model import (
     Backend,
     Buffering,
     Endpoint,
+    EndpointSet,
     ObjectRef,
     PathType,
     Route,
@@ -69,11 +70,12 @@ async def _measure(pod_port: int, buffered: bool, clients: int, size: int) -> di
     dataplane = Dataplane(Settings(bind="127.0.0.1", http_port=port, https_port=0, workers=1,
                                    access_log=False), loop)
     policy = UpstreamPolicy(buffering=Buffering(request=True) if buffered else None)
-    backend = Backend("bench", "pod", "80", (Endpoint("127.0.0.1", pod_port),))
+    backend = Backend("bench", "pod", "80")
     route = Route("/", PathType.PREFIX, backend, ObjectRef("Ingress", "bench", "bench"),
                   "bench.local", upstream=policy)
-    dataplane.swap(RoutingTable(hosts={"bench.local": VirtualHost("bench.local",
-                                                                  prefixes={"": route})}))
+    dataplane.swap(RoutingTable(
+        hosts={"bench.local": VirtualHost("bench.local", prefixes={"": route})},
+        endpoints={backend.endpoints_key: EndpointSet((Endpoint("127.0.0.1", pod_port),))}))
     await dataplane.start()
     lags: list[float] = []
     done = threading.Event()

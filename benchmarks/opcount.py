@@ -23,7 +23,16 @@ from typing import Any
 
 import uvloop
 
-from ingress.model import Backend, Endpoint, ObjectRef, PathType, Route, RoutingTable, VirtualHost
+from ingress.model import (
+    Backend,
+    Endpoint,
+    EndpointSet,
+    ObjectRef,
+    PathType,
+    Route,
+    RoutingTable,
+    VirtualHost,
+)
 from ingress.proxy.dataplane import Dataplane
 from ingress.settings import Settings
 
@@ -98,11 +107,12 @@ async def _measure(pod_port: int, requests: int, warmup: int) -> Counter:
         port = probe.getsockname()[1]
     dataplane = Dataplane(Settings(bind="127.0.0.1", http_port=port, https_port=0, workers=1),
                           loop)
-    backend = Backend("bench", "upstream", "80", (Endpoint("127.0.0.1", pod_port),))
+    backend = Backend("bench", "upstream", "80")
     route = Route("/", PathType.PREFIX, backend, ObjectRef("Ingress", "bench", "bench"),
                   "bench.local")
-    dataplane.swap(RoutingTable(hosts={"bench.local": VirtualHost("bench.local",
-                                                                  prefixes={"": route})}))
+    dataplane.swap(RoutingTable(
+        hosts={"bench.local": VirtualHost("bench.local", prefixes={"": route})},
+        endpoints={backend.key: EndpointSet((Endpoint("127.0.0.1", pod_port),))}))
     await dataplane.start()
     counter = Counter()
     done = threading.Event()

@@ -10,8 +10,8 @@ whose Service has one real loopback pod. Measured:
 - *settled*: until the rebuild counter stays still for `QUIET` seconds (the
   Kubernetes source writes every Ingress's status meanwhile, and each write
   comes back as a watch event);
-- *rebuild*: `portico_config_last_rebuild_duration_seconds` after each
-  change (every change is a full rebuild today), median;
+- *rebuild*: `portico_config_last_rebuild_duration_seconds` after the
+  routing changes below (an endpoint change is no rebuild);
 - *RSS/PSS* of the whole process tree (supervisor and workers), the
   largest sample taken after readiness, after settling and after each change;
 - *change → traffic*: the probe's only endpoint moves to the other pod
@@ -19,7 +19,15 @@ whose Service has one real loopback pod. Measured:
   on fresh connections, so that any worker may answer, run back to back until
   `consecutive` of them in a row come from the new pod; p50/p99/max over
   `--changes` changes, and the slowest probe request meanwhile;
-- *CPU per change*: CPU time of the tree over the change loop, per change.
+- *CPU per change*: CPU time of the tree over the change loop, per change;
+- *table swaps*: steady keep-alive requests to the probe (`harness/steady.py`,
+  a process of its own)
+  for `BASELINE_S` seconds without any change (their p99), then during
+  `--swaps` routing changes, each a full rebuild: the `swap` Ingress's path
+  changes and requests on fresh connections wait for the new path to answer
+  (*route change → traffic*). A swap that stalls a worker shows as the
+  slowest request of the second window (target: under the first window's
+  p99 + 20 ms); the first window's slowest shows what the machine alone does.
 
     python -m benchmarks.scale            # sizes 100, 1,000, 10,000; 1 and 2 workers; both sources
     python -m benchmarks.scale --sizes 1000 --sources api --workers 1
@@ -36,8 +44,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import math
 import os
-import statistics
+import socket
 import subprocess
 import sys
 import tempfile
@@ -51,13 +60,12 @@ import aiohttp
 
 from benchmarks.harness import cluster
 from benchmarks.harness.procs import tree_cpu_seconds, tree_memory
+from benchmarks.harness.steady import Steady
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the emulator and its kubeconfig live with the tests
 
 from e2e.harness import free_port  # noqa: E402
-from ingress.demo import start_demo_backends  # noqa: E402
-from ingress.loadtest.histogram import histogram_of, percentiles_ms  # noqa: E402
 from kube.harness import write_kubeconfig  # noqa: E402
 
 PODS = ("127.0.0.2", "127.0.0.3")
@@ -69,6 +77,8 @@ CHANGE_TIMEOUT = 30.0
 PUBLISH_ADDRESS = "192.0.2.1"
 # Manifest files of at most this many objects, as a GitOps checkout might hold them.
 OBJECTS_PER_FILE = 3_000
+BASELINE_S = 5.0  # steady traffic without swaps (--smoke: 1 s)
+SWAP_GAP_S = 0.3  # after a routing change is served, before the next
 
 
 @dataclasses.dataclass
@@ -84,6 +94,11 @@ class Run:
     changes_ms: list[float] = dataclasses.field(default_factory=list)
     slowest_probe_ms: float = 0.0
     cpu_per_change_s: float = 0.0
+    route_changes_ms: list[float] = dataclasses.field(default_factory=list)
+    steady_p99_ms: float = 0.0  # steady requests without swaps
+    steady_max_ms: float = 0.0  # the slowest of them: the machine's own noise
+    swaps_max_ms: float = 0.0  # the slowest steady request during swaps
+    steady_requests: int = 0
     error: str = ""
 
     @property
@@ -91,9 +106,19 @@ class Run:
         return f"{self.source}, {self.ingresses} Ingresses, --workers {self.workers}"
 
     def change_percentile(self, p: float) -> float:
-        if not self.changes_ms:
-            return float("nan")
-        return percentiles_ms(histogram_of(ms / 1000 for ms in self.changes_ms), (p,))[p]
+        return _percentile(self.changes_ms, p)
+
+    def route_change_percentile(self, p: float) -> float:
+        return _percentile(self.route_changes_ms, p)
+
+
+def _percentile(values_ms: list[float], p: float) -> float:
+    """The nearest-rank percentile: one of the values, so never above the largest (a
+    histogram's bucket can round it past)."""
+    if not values_ms:
+        return float("nan")
+    ordered = sorted(values_ms)
+    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 class Portico:
@@ -195,6 +220,29 @@ class Probe:
         self.slowest = max(self.slowest, time.perf_counter() - started)
         return None if body is None else str(body["pod"]).rpartition(":")[0]
 
+    async def wait_for_route(self, path: str, consecutive: int, timeout: float,
+                             started: float) -> float:
+        """Seconds from `started` to the first of `consecutive` 200s in a row for `path` of
+        the swap host."""
+        first, run = 0.0, 0
+        while run < consecutive:
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{cluster.SWAP_HOST}{path} not served within {timeout:.0f} s")
+            try:
+                async with self._session.get(self.url.rstrip("/") + path,
+                                             headers={"Host": cluster.SWAP_HOST}) as rsp:
+                    await rsp.read()
+                    ok = rsp.status == 200
+            except aiohttp.ClientError:
+                ok = False
+            now = time.perf_counter()
+            if ok:
+                first, run = (first if run else now), run + 1
+            else:
+                run = 0
+                await asyncio.sleep(0.001)
+        return first - started
+
     async def wait_for(self, pod: str, consecutive: int, timeout: float,
                        started: float | None = None) -> float:
         """Seconds from `started` (default: now) to the first of `consecutive` answers in a row
@@ -225,12 +273,19 @@ class ManifestCluster:
         for n, start in enumerate(range(0, len(objects), OBJECTS_PER_FILE)):
             _write_list(directory / f"cluster-{n:03}.json", objects[start:start + OBJECTS_PER_FILE])
         self._write_slice(PODS[0])
+        self._write_swap(0)
 
     def args(self) -> list[str]:
         return ["--manifests", str(self.directory)]
 
     async def move_probe(self, pod: str) -> None:
         self._write_slice(pod)
+
+    async def change_route(self, version: int) -> None:
+        self._write_swap(version)
+
+    def _write_swap(self, version: int) -> None:
+        _write_list(self.directory / "swap-ingress.json", [cluster.swap_ingress(version)])
 
     def _write_slice(self, pod: str) -> None:
         # Written aside and renamed in, as editors and ConfigMap volumes do.
@@ -245,7 +300,8 @@ class ApiCluster:
     """The cluster in an emulated API server (another process); a change PATCHes the slice."""
 
     def __init__(self, workdir: Path, count: int, pod_port: int) -> None:
-        objects = cluster.cluster_objects(count) + cluster.probe_objects(PODS[0], pod_port)
+        objects = [*cluster.cluster_objects(count), *cluster.probe_objects(PODS[0], pod_port),
+                   cluster.swap_ingress(0)]
         objects_file, port_file = workdir / "objects.json", workdir / "apiserver.port"
         port_file.unlink(missing_ok=True)
         objects_file.write_text(json.dumps([cluster.as_applied(o) for o in objects]))
@@ -270,7 +326,15 @@ class ApiCluster:
     async def move_probe(self, pod: str) -> None:
         path = (f"/apis/discovery.k8s.io/v1/namespaces/{cluster.PROBE_NAMESPACE}"
                 f"/endpointslices/{cluster.PROBE_SLICE}")
-        body = {"endpoints": [{"addresses": [pod], "conditions": {"ready": True}}]}
+        await self._patch(path, {"endpoints": [{"addresses": [pod],
+                                                "conditions": {"ready": True}}]})
+
+    async def change_route(self, version: int) -> None:
+        path = (f"/apis/networking.k8s.io/v1/namespaces/{cluster.PROBE_NAMESPACE}"
+                f"/ingresses/{cluster.SWAP_NAME}")
+        await self._patch(path, {"spec": cluster.swap_ingress(version)["spec"]})
+
+    async def _patch(self, path: str, body: dict[str, Any]) -> None:
         async with self._http.patch(self.url + path, json=body, headers={
                 "Content-Type": "application/merge-patch+json"}) as rsp:
             if rsp.status >= 300:
@@ -305,7 +369,15 @@ async def source_cluster(source: str, workdir: Path, count: int,
         await made.close()
 
 
-async def measure(run: Run, changes: int, pod_port: int, quiet: float) -> None:
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    changes: int  # endpoint changes
+    swaps: int  # routing changes under steady traffic
+    quiet: float  # seconds without a rebuild that count as settled
+    baseline: float  # seconds of steady traffic before the swaps
+
+
+async def measure(run: Run, plan: Plan, pod_port: int) -> None:
     with tempfile.TemporaryDirectory(prefix="portico-scale-") as tmp:
         workdir = Path(tmp)
         async with source_cluster(run.source, workdir, run.ingresses, pod_port) as objects:
@@ -317,50 +389,108 @@ async def measure(run: Run, changes: int, pod_port: int, quiet: float) -> None:
                     portico.sample_memory()
                     consecutive = 1 if run.workers == 1 else 4
                     await probe.wait_for(PODS[0], consecutive, CHANGE_TIMEOUT)
-                    run.settled_s = await portico.wait_settled(http, quiet)
+                    run.settled_s = await portico.wait_settled(http, plan.quiet)
                     portico.sample_memory()
                     probe.slowest = 0.0
                     cpu_before = tree_cpu_seconds(portico.proc.pid)
-                    rebuilds: list[float] = []
-                    for n in range(changes):
+                    for n in range(plan.changes):
                         pod = PODS[(n + 1) % 2]
                         started = time.perf_counter()
                         await objects.move_probe(pod)
                         moved = await probe.wait_for(pod, consecutive, CHANGE_TIMEOUT, started)
                         run.changes_ms.append(moved * 1000)
-                        metrics = await portico.metrics(http)
-                        rebuilds.append(metrics["portico_config_last_rebuild_duration_seconds"])
                         portico.sample_memory()
                     run.cpu_per_change_s = (
-                        (tree_cpu_seconds(portico.proc.pid) - cpu_before) / max(1, changes))
-                    run.rebuild_s = statistics.median(rebuilds) if rebuilds else 0.0
+                        (tree_cpu_seconds(portico.proc.pid) - cpu_before) / max(1, plan.changes))
                     run.slowest_probe_ms = probe.slowest * 1000
+                    if plan.swaps:
+                        await measure_swaps(run, objects, probe, portico, plan, consecutive,
+                                            workdir)
+                        metrics = await portico.metrics(http)
+                        run.rebuild_s = metrics["portico_config_last_rebuild_duration_seconds"]
+                        portico.sample_memory()
                     run.rss_mb, run.pss_mb = portico.rss_mb, portico.pss_mb
             finally:
                 await probe.close()
                 portico.stop()
 
 
-def plan(sources: list[str], sizes: list[int], workers: list[int]) -> Iterator[Run]:
+async def measure_swaps(run: Run, objects: ManifestCluster | ApiCluster, probe: Probe,
+                        portico: Portico, plan: Plan, consecutive: int, workdir: Path) -> None:
+    """Steady requests' latency without table swaps, then during `swaps` routing changes."""
+    steady = Steady(portico.http_port, cluster.PROBE_HOST, workdir / "steady.samples")
+    try:
+        await asyncio.sleep(1.0)  # connections open, pools warm
+        quiet_from = time.monotonic()
+        await asyncio.sleep(plan.baseline)
+        swaps_from = time.monotonic()
+        for version in range(1, plan.swaps + 1):
+            started = time.perf_counter()
+            await objects.change_route(version)
+            took = await probe.wait_for_route(f"/v{version}", consecutive, CHANGE_TIMEOUT,
+                                              started)
+            run.route_changes_ms.append(took * 1000)
+            await asyncio.sleep(SWAP_GAP_S)
+        swaps_to = time.monotonic()
+    finally:
+        await asyncio.to_thread(steady.stop)
+    quiet = sorted(steady.between(quiet_from, swaps_from))
+    during = steady.between(swaps_from, swaps_to)
+    if not quiet or not during:
+        raise RuntimeError("no steady requests were answered")
+    run.steady_p99_ms = _percentile([s * 1000 for s in quiet], 99)
+    run.steady_max_ms = quiet[-1] * 1000
+    run.swaps_max_ms = max(during) * 1000
+    run.steady_requests = len(quiet) + len(during)
+
+
+def runs_of(sources: list[str], sizes: list[int], workers: list[int]) -> Iterator[Run]:
     for source in sources:
         for size in sizes:
             for count in workers:
                 yield Run(source, size, count)
 
 
-async def run_all(runs: list[Run], changes: int, quiet: float) -> None:
-    pod_port = free_port()
-    backends = await start_demo_backends([(ip, pod_port) for ip in PODS])
+@contextlib.contextmanager
+def pods(port: int) -> Iterator[None]:
+    """The demo pods, each a `portico echo` process: this one's loop (probes, API calls)
+    must not slow their answers down and pass for a stall of Portico's."""
+    procs = [subprocess.Popen([sys.executable, "-m", "ingress.cli", "echo", "--bind", ip,
+                               "--port", str(port)], stdin=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=ROOT) for ip in PODS]
     try:
+        deadline = time.monotonic() + 30
+        for ip in PODS:
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection((ip, port), 1):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the demo pod on {ip}:{port} did not start")
+                time.sleep(0.05)
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def run_all(runs: list[Run], plan: Plan) -> None:
+    pod_port = free_port()
+    with pods(pod_port):
         for run in runs:
             print(f"{run.label} ...", file=sys.stderr, flush=True)
             try:
-                await measure(run, changes, pod_port, quiet)
+                await measure(run, plan, pod_port)
             except (RuntimeError, TimeoutError, OSError, aiohttp.ClientError) as error:
                 run.error = str(error)
             print(f"  {summary_line(run)}", file=sys.stderr, flush=True)
-    finally:
-        await backends.close()
+
+
+def load_runs(path: Path) -> list[Run]:
+    """The runs of a results.json (an older one lacks the newer measurements)."""
+    names = {f.name for f in dataclasses.fields(Run)}
+    return [Run(**{k: v for k, v in raw.items() if k in names})
+            for raw in json.loads(path.read_text()) if not raw.get("error")]
 
 
 def summary_line(run: Run) -> str:
@@ -368,30 +498,36 @@ def summary_line(run: Run) -> str:
         return f"failed: {run.error}"
     return (f"ready {run.ready_s:.1f} s, settled {run.settled_s:.1f} s, rebuild "
             f"{run.rebuild_s * 1000:.0f} ms, RSS {run.rss_mb:.0f} MB, change → traffic p50 "
-            f"{run.change_percentile(50):.0f} ms p99 {run.change_percentile(99):.0f} ms")
+            f"{run.change_percentile(50):.0f} ms p99 {run.change_percentile(99):.0f} ms, "
+            f"route change p99 {run.route_change_percentile(99):.0f} ms, steady p99 "
+            f"{run.steady_p99_ms:.1f} ms, slowest during swaps {run.swaps_max_ms:.1f} ms")
 
 
-def report(runs: list[Run], changes: int, load: tuple[float, float]) -> str:
+def report(runs: list[Run], plan: Plan, load: tuple[float, float]) -> str:
     lines = [
         "# Scale run", "",
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
-        f"{changes} endpoint changes per run, load average {load[0]:.1f} before and "
-        f"{load[1]:.1f} after (the machine's other work competes for the same CPUs).", "",
+        f"{plan.changes} endpoint changes and {plan.swaps} routing changes per run, load average "
+        f"{load[0]:.1f} before and {load[1]:.1f} after (the machine's other work competes "
+        "for the same CPUs).", "",
         "| source | Ingresses | workers | ready s | settled s | rebuild ms | RSS MB | PSS MB "
-        "| change p50 ms | change p99 ms | change max ms | slowest probe ms | CPU s / change |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| change p50 ms | change p99 ms | change max ms | slowest probe ms | CPU s / change "
+        "| route change p50 / p99 ms | steady p99 / max ms | slowest during swaps ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run in runs:
         if run.error:
             lines.append(f"| {run.source} | {run.ingresses} | {run.workers} | failed: "
-                         f"{run.error.splitlines()[0]} |||||||||| ")
+                         f"{run.error.splitlines()[0]} ||||||||||||| ")
             continue
         lines.append(
             f"| {run.source} | {run.ingresses} | {run.workers} | {run.ready_s:.1f} "
             f"| {run.settled_s:.1f} | {run.rebuild_s * 1000:.0f} | {run.rss_mb:.0f} "
             f"| {run.pss_mb:.0f} | {run.change_percentile(50):.0f} "
-            f"| {run.change_percentile(99):.0f} | {max(run.changes_ms):.0f} "
-            f"| {run.slowest_probe_ms:.0f} | {run.cpu_per_change_s:.2f} |")
+            f"| {run.change_percentile(99):.0f} | {max(run.changes_ms, default=0):.0f} "
+            f"| {run.slowest_probe_ms:.0f} | {run.cpu_per_change_s:.2f} "
+            f"| {run.route_change_percentile(50):.0f} / {run.route_change_percentile(99):.0f} "
+            f"| {run.steady_p99_ms:.1f} / {run.steady_max_ms:.1f} | {run.swaps_max_ms:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -407,22 +543,34 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--sources", default=",".join(SOURCES))
     parser.add_argument("--changes", type=int, default=20)
-    parser.add_argument("--smoke", action="store_true", help="20 Ingresses, 3 changes")
+    parser.add_argument("--swaps", type=int, default=20,
+                        help="routing changes under steady traffic (0: none)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="20 Ingresses, 3 changes, 3 swaps after 1 s of steady traffic")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--before", type=Path,
+                        help="an earlier run's results.json: compare.png puts the two side by side")
     args = parser.parse_args()
     if args.smoke:
-        args.sizes, args.changes = "20", 3
-    runs = list(plan(args.sources.split(","), [int(s) for s in args.sizes.split(",")],
-                     [int(w) for w in args.workers.split(",")]))
+        args.sizes, args.changes, args.swaps = "20", 3, 3
+    runs = list(runs_of(args.sources.split(","), [int(s) for s in args.sizes.split(",")],
+                        [int(w) for w in args.workers.split(",")]))
+    plan = Plan(args.changes, args.swaps, SMOKE_QUIET if args.smoke else QUIET,
+                1.0 if args.smoke else BASELINE_S)
     load_before = os.getloadavg()[1]
-    asyncio.run(run_all(runs, args.changes, SMOKE_QUIET if args.smoke else QUIET))
+    asyncio.run(run_all(runs, plan))
     out = args.out or ROOT / "benchmarks" / "results" / f"scale-{datetime.now(UTC):%Y-%m-%d}"
     out.mkdir(parents=True, exist_ok=True)
-    text = report(runs, args.changes, (load_before, os.getloadavg()[1]))
+    text = report(runs, plan, (load_before, os.getloadavg()[1]))
     (out / "README.md").write_text(text)
     (out / "results.json").write_text(json.dumps(
         [{**dataclasses.asdict(r), "label": r.label} for r in runs], indent=1))
     plot(out / "scale.png", runs)
+    if args.before is not None:
+        from benchmarks.harness.plots import plot_scale_before_after
+
+        plot_scale_before_after(out / "compare.png", load_runs(args.before),
+                                [r for r in runs if not r.error])
     print(text)
     sys.exit(1 if any(r.error for r in runs) else 0)
 

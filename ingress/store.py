@@ -28,13 +28,13 @@ def key_of(body: Body) -> Key:
 
 
 class Store:
-    """Objects by kind and (namespace, name), with a change callback.
+    """Objects by kind and (namespace, name), with a callback told each object that changed.
 
     `snapshot()` copies only the outer mappings, so a build sees a stable
     view while sources keep writing.
     """
 
-    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, on_change: Callable[[str, Key], None] | None = None) -> None:
         self._objects: dict[str, dict[Key, Body]] = {kind: {} for kind in KINDS}
         self._on_change = on_change
 
@@ -49,23 +49,29 @@ class Store:
             return False
         bucket[key] = body
         if notify:
-            self._changed()
+            self._changed(kind, key)
         return True
 
     def delete(self, kind: str, namespace: str, name: str) -> bool:
         bucket = self._objects.get(kind)
         if bucket is None or bucket.pop((namespace, name), None) is None:
             return False
-        self._changed()
+        self._changed(kind, (namespace, name))
         return True
 
     def replace_all(self, kind: str, bodies: list[Body]) -> bool:
         """Make `kind` hold exactly `bodies` (a full re-list or a re-read directory)."""
         new = {key_of(b): b for b in bodies}
-        if self._objects.get(kind) == new:
+        old = self._objects.get(kind, {})
+        # A body kept from the last read is the same object: most compare by identity.
+        changed = [key for key, body in new.items()
+                   if (before := old.get(key)) is not body and before != body]
+        changed += [key for key in old if key not in new]
+        if not changed:
             return False
         self._objects[kind] = new
-        self._changed()
+        for key in changed:
+            self._changed(kind, key)
         return True
 
     def get(self, kind: str, namespace: str, name: str) -> Body | None:
@@ -74,6 +80,6 @@ class Store:
     def snapshot(self) -> Snapshot:
         return {kind: dict(bucket) for kind, bucket in self._objects.items()}
 
-    def _changed(self) -> None:
+    def _changed(self, kind: str, key: Key) -> None:
         if self._on_change is not None:
-            self._on_change()
+            self._on_change(kind, key)

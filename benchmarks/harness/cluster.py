@@ -4,7 +4,8 @@ Each Ingress has two paths to its own Service, whose EndpointSlice lists
 three ready pods (addresses nobody dials): the shape of a large
 multi-tenant cluster. One more Ingress, `probe`, routes `PROBE_HOST` to a
 Service whose endpoints are real loopback pods, so a benchmark can move them
-and watch traffic follow.
+and watch traffic follow; and `swap` (`swap_ingress`) routes `SWAP_HOST` to
+the same Service on a path a benchmark changes, to rebuild the table.
 
 `applied=True` dresses every object the way `kubectl apply` leaves it in
 the API server: a `last-applied-configuration` annotation holding the
@@ -23,6 +24,8 @@ PROBE_NAMESPACE = "bench"
 PROBE_NAME = "probe"
 PROBE_HOST = "probe.bench.example"
 PROBE_SLICE = f"{PROBE_NAME}-x1"
+SWAP_NAME = "swap"
+SWAP_HOST = "swap.bench.example"
 CLASS = "portico"
 
 Obj = dict[str, Any]
@@ -85,6 +88,18 @@ def probe_objects(pod: str, pod_port: int) -> list[Obj]:
         service(PROBE_NAMESPACE, PROBE_NAME, pod_port),
         probe_slice(pod, pod_port),
     ]
+
+
+def swap_ingress(version: int) -> Obj:
+    """An Ingress whose one path names `version` (`/v<version>`), to the probe's Service:
+    changing the version is a routing change, which rebuilds the table."""
+    backend = {"service": {"name": PROBE_NAME, "port": {"number": 80}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": SWAP_NAME, "namespace": PROBE_NAMESPACE},
+        "spec": {"ingressClassName": CLASS, "rules": [{"host": SWAP_HOST, "http": {"paths": [
+            {"path": f"/v{version}", "pathType": "Exact", "backend": backend}]}}]},
+    }
 
 
 def probe_slice(pod: str, pod_port: int) -> Obj:

@@ -1,23 +1,20 @@
-"""Ingress backend → Service port → EndpointSlice endpoints.
+"""Ingress backend → Service port → the name its EndpointSlices know it by.
 
 An Ingress names a Service port by number or name. That Service port's
-*name* is what the EndpointSlices of the Service (label
-`kubernetes.io/service-name`) carry, with the pod-side port number
-(targetPort resolved by the EndpointSlice controller, so never assumed to
-equal the Service port). Endpoints come from every slice of the Service.
-
-Conditions follow the EndpointSlice API: `ready` absent means ready,
-`serving` absent means whatever `ready` is, `terminating` absent means
-false. Terminating endpoints never receive new traffic unless nothing else
-can (they become `Backend.fallback` while still serving).
+*name* is what the EndpointSlices of the Service carry: the resolver
+records it for each backend, and `build.endpoints` turns the slices into
+the backend's endpoint set. A backend whose endpoints do not come from
+slices (service-upstream's ClusterIP, an ExternalName the proxy resolves)
+gets a fixed endpoint set, which only a rebuild changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ingress.build.endpoints import SliceIndex, endpoint_set, slice_problems
 from ingress.build.fields import (
     FieldError,
     mapping,
@@ -28,10 +25,12 @@ from ingress.build.fields import (
 )
 from ingress.build.hosts import canonical_ip, parse_host
 from ingress.model import (
+    NO_ENDPOINTS,
     Backend,
     BackendProtocol,
     Balancer,
     Endpoint,
+    EndpointSet,
     HashKey,
     ObjectRef,
     Problem,
@@ -39,94 +38,6 @@ from ingress.model import (
     UpstreamTls,
 )
 from ingress.store import Body, Key
-
-SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-_IP_ADDRESS_TYPES = ("IPv4", "IPv6")
-
-
-@dataclass(frozen=True, slots=True)
-class _SliceEndpoint:
-    addresses: tuple[str, ...]
-    ready: bool
-    serving: bool
-    terminating: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Slice:
-    ports: Mapping[str, int]  # EndpointSlice port name ('' when unnamed) → number
-    endpoints: tuple[_SliceEndpoint, ...]
-
-
-_EMPTY_SLICE = _Slice({}, ())
-
-
-def _slice_service(body: Body) -> str | None:
-    metadata = body.get("metadata")
-    labels = metadata.get("labels") if isinstance(metadata, Mapping) else None
-    service = labels.get(SERVICE_NAME_LABEL) if isinstance(labels, Mapping) else None
-    return service if isinstance(service, str) and service else None
-
-
-def _condition(conditions: Mapping[str, Any], name: str, default: bool, field: str) -> bool:
-    value = conditions.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise FieldError(f"{field}.conditions.{name}", f"must be true or false, not {value!r}",
-                         "InvalidEndpointSlice")
-    return value
-
-
-def _parse_endpoint(raw: Any, field: str) -> _SliceEndpoint:
-    endpoint = mapping(raw, field)
-    addresses = []
-    for i, address in enumerate(sequence(endpoint.get("addresses"), f"{field}.addresses")):
-        where = f"{field}.addresses[{i}]"
-        text = optional_str(address, where)
-        address = canonical_ip(text)
-        if address is None:
-            raise FieldError(where, f"{text!r} is not an IP address", "InvalidEndpointSlice")
-        addresses.append(address)
-    conditions = mapping(endpoint.get("conditions"), f"{field}.conditions")
-    ready = _condition(conditions, "ready", True, field)
-    return _SliceEndpoint(
-        addresses=tuple(addresses),
-        ready=ready,
-        serving=_condition(conditions, "serving", ready, field),
-        terminating=_condition(conditions, "terminating", False, field),
-    )
-
-
-def _parse_slice(body: Body, problems: list[Problem], ref: ObjectRef) -> _Slice:
-    """The usable part of one EndpointSlice; each unusable part becomes a problem."""
-    address_type = body.get("addressType")
-    if address_type is not None and address_type not in _IP_ADDRESS_TYPES:
-        return _EMPTY_SLICE  # FQDN slices are not pod addresses
-    def report(error: FieldError) -> None:
-        problems.append(Problem(ref, error.field, error.message, "InvalidEndpointSlice"))
-
-    try:
-        raw_ports = sequence(body.get("ports"), "ports")
-        raw_endpoints = sequence(body.get("endpoints"), "endpoints")
-    except FieldError as error:
-        report(error)
-        return _EMPTY_SLICE
-    ports: dict[str, int] = {}
-    for i, raw in enumerate(raw_ports):
-        try:
-            port = mapping(raw, f"ports[{i}]")
-            name = optional_str(port.get("name"), f"ports[{i}].name")
-            ports[name] = port_number(port.get("port"), f"ports[{i}].port")
-        except FieldError as error:
-            report(error)
-    endpoints = []
-    for i, raw in enumerate(raw_endpoints):
-        try:
-            endpoints.append(_parse_endpoint(raw, f"endpoints[{i}]"))
-        except FieldError as error:
-            report(error)
-    return _Slice(ports, tuple(endpoints))
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,29 +139,74 @@ def with_session_cookie(backend: Backend, session_cookie: SessionCookie | None) 
                    session_cookie=session_cookie)
 
 
+@dataclass(frozen=True, slots=True)
+class _Registration:
+    """Where one backend's endpoints come from, and what its Service is wrong in."""
+
+    service: Key
+    endpoints_key: str
+    port_name: str | None  # the EndpointSlice port; None: `fixed` by the Service
+    fixed: EndpointSet | None = None
+    problem: Problem | None = None
+
+
+@dataclass(slots=True)
+class ResolverJournal:
+    """What resolving one Ingress's backends read and registered: to tell whether that
+    work still holds in a later build, and to register the same again without doing it."""
+
+    services: dict[Key, Body | None] = field(default_factory=dict)  # read, as they were
+    registrations: list[_Registration] = field(default_factory=list)
+    read_endpoints: bool = False  # a decision depended on endpoints (never reusable)
+
+
 class BackendResolver:
     """Resolves Ingress backends against one snapshot of Services and EndpointSlices.
 
-    Slices are grouped by Service once; each slice is parsed at most once
-    and each (Service, port, options) becomes one shared `Backend`.
+    Each (Service, port, options) becomes one shared `Backend`; the
+    Service port name of each backend served from EndpointSlices is
+    recorded by Service (`ports`), which is what its endpoint set is
+    computed from, now and on every later change of the Service's slices.
     Services of type ExternalName become backends the proxy resolves
     itself, unless `external_names` is off (--disable-svc-external-name):
     then they have no endpoints.
     """
 
-    def __init__(self, services: Mapping[Key, Body], slices: Mapping[Key, Body],
+    def __init__(self, services: Mapping[Key, Body], slices: SliceIndex,
                  external_names: bool = True) -> None:
         self._services = services
+        self._slices = slices
         self._external_names = external_names
-        self._slices: dict[Key, list[tuple[Key, Body]]] = {}
-        for key, body in slices.items():
-            service = _slice_service(body)
-            if service is not None:
-                self._slices.setdefault((key[0], service), []).append((key, body))
-        self._parsed: dict[Key, _Slice] = {}
-        self._backends: dict[tuple[str, str, str, _Balancing, BackendOptions], Backend] = {}
-        # Problems of EndpointSlices (each reported once per build).
-        self.problems: list[Problem] = []
+        self._backends: dict[tuple[str, str, str, _Balancing, BackendOptions],
+                             tuple[Backend, _Registration]] = {}
+        # (namespace, Service) → endpoints key of each backend → the Service port's name.
+        self.ports: dict[Key, dict[str, str]] = {}
+        # Endpoint sets that come from the Service itself, by endpoints key.
+        self._fixed: dict[str, EndpointSet] = {}
+        # Services whose endpoints a routing decision read (`has_endpoints`).
+        self.routed_on_endpoints: set[Key] = set()
+        self.problems: dict[Problem, None] = {}  # in order, each once
+        self.journal: ResolverJournal | None = None  # kept while one Ingress is resolved
+
+    def holds(self, journal: ResolverJournal) -> bool:
+        """Whether what `journal` read is the same in this build."""
+        services = self._services
+        return not journal.read_endpoints and all(
+            services.get(key) is body for key, body in journal.services.items())
+
+    def replay(self, journal: ResolverJournal) -> None:
+        """Register the backends `journal` resolved, as resolving them again would."""
+        for registration in journal.registrations:
+            self._register(registration)
+
+    def _register(self, registration: _Registration) -> None:
+        if registration.port_name is not None:
+            self.ports.setdefault(registration.service, {})[registration.endpoints_key] = (
+                registration.port_name)
+        elif registration.fixed is not None:
+            self._fixed[registration.endpoints_key] = registration.fixed
+        if registration.problem is not None:
+            self.problems[registration.problem] = None
 
     def resolve(self, namespace: str, raw: Any, field: str, balancer: Balancer,
                 hash_key: HashKey | None = None,
@@ -274,7 +230,7 @@ class BackendResolver:
 
     def first_port(self, namespace: str, service: str) -> Backend:
         """The Backend of a Service's first port (default-backend), or FieldError."""
-        body = self._services.get((namespace, service))
+        body = self._service(namespace, service)
         ports = mapping(body.get("spec"), "spec").get("ports") if body is not None else None
         first = sequence(ports, "spec.ports")[:1]
         if body is not None and not first:
@@ -286,20 +242,57 @@ class BackendResolver:
     def placeholder(self, namespace: str, raw: Any, field: str) -> Backend:
         """A Backend without endpoints for a backend spec whose Service is missing."""
         service, port = _parse_backend_ref(raw, field)
-        return Backend(namespace, service, port.ref, ())
+        return Backend(namespace, service, port.ref)
+
+    def has_endpoints(self, backend: Backend) -> bool:
+        """Whether `backend` has endpoints to send requests to now. A build that decides
+        on it must run again when they change: the Service is recorded for that."""
+        self.routed_on_endpoints.add((backend.namespace, backend.service))
+        if self.journal is not None:
+            self.journal.read_endpoints = True
+        fixed = self._fixed.get(backend.endpoints_key)
+        if fixed is not None:
+            return bool(fixed.usable)
+        service = (backend.namespace, backend.service)
+        port_name = self.ports.get(service, {}).get(backend.endpoints_key)
+        return port_name is not None and bool(
+            endpoint_set(self._slices.get(service), port_name).usable)
+
+    def endpoint_sets(self) -> tuple[dict[str, EndpointSet], list[Problem]]:
+        """The endpoints of every backend resolved, and the problems of the slices read."""
+        sets = dict(self._fixed)
+        for service, ports in self.ports.items():
+            slices = self._slices.get(service)
+            for key, port_name in ports.items():
+                sets[key] = endpoint_set(slices, port_name)
+        used = (self._slices.get(service) for service in self.ports)
+        return sets, slice_problems(slices for slices in used if slices)
 
     def _backend(self, namespace: str, service: str, port: _ServicePort, field: str,
                  balancing: _Balancing, options: BackendOptions) -> Backend:
         memo_key = (namespace, service, port.ref, balancing, options)
-        backend = self._backends.get(memo_key)
-        if backend is None:
-            backend = self._backends[memo_key] = self._build_backend(
+        built = self._backends.get(memo_key)
+        journal = self.journal
+        if journal is not None:
+            journal.services[namespace, service] = self._services.get((namespace, service))
+        if built is None:
+            built = self._backends[memo_key] = self._build_backend(
                 namespace, service, port, field, balancing, options)
-        return backend
+            self._register(built[1])
+        if journal is not None:
+            journal.registrations.append(built[1])
+        return built[0]
+
+    def _service(self, namespace: str, service: str) -> Body | None:
+        body = self._services.get((namespace, service))
+        if self.journal is not None:
+            self.journal.services[namespace, service] = body
+        return body
 
     def _build_backend(self, namespace: str, service: str, port: _ServicePort, field: str,
-                       balancing: _Balancing, options: BackendOptions) -> Backend:
-        body = self._services.get((namespace, service))
+                       balancing: _Balancing, options: BackendOptions
+                       ) -> tuple[Backend, _Registration]:
+        body = self._service(namespace, service)
         if body is None:
             raise FieldError(f"{field}.service.name", f"Service {namespace}/{service} not found",
                              "ServiceNotFound")
@@ -312,9 +305,11 @@ class BackendResolver:
         try:
             spec = mapping(body.get("spec"), "spec")
             if spec.get("type") == "ExternalName":
-                name, number = self._external(namespace, service, spec, port)
-                return Backend(namespace, service, port.ref, (), (), external_name=name,
-                               external_port=number, **shared)
+                name, number, problem = self._external(namespace, service, spec, port)
+                external = Backend(namespace, service, port.ref, external_name=name,
+                                   external_port=number, **shared)
+                return external, _Registration((namespace, service), external.endpoints_key,
+                                               None, NO_ENDPOINTS, problem)
             target = self._service_port(spec, port)
         except FieldError as error:
             raise FieldError(f"{field}.service", f"{where}: {error}", error.reason) from None
@@ -324,10 +319,12 @@ class BackendResolver:
                              "ServicePortNotFound")
         cluster_ip = canonical_ip(optional_str(spec.get("clusterIP"), "spec.clusterIP"))
         if options.service_upstream and cluster_ip is not None:
-            return Backend(namespace, service, port.ref, (Endpoint(cluster_ip, target.number),),
-                           (), **shared)
-        endpoints, fallback = self._endpoints(namespace, service, target.name)
-        return Backend(namespace, service, port.ref, endpoints, fallback, **shared)
+            upstream = Backend(namespace, service, port.ref, cluster_ip=True, **shared)
+            fixed = EndpointSet((Endpoint(cluster_ip, target.number),))
+            return upstream, _Registration((namespace, service), upstream.endpoints_key, None,
+                                           fixed)
+        backend = Backend(namespace, service, port.ref, **shared)
+        return backend, _Registration((namespace, service), backend.endpoints_key, target.name)
 
     def _service_port(self, spec: Mapping[str, Any], port: _ServicePort) -> _PortTarget | None:
         for i, raw in enumerate(sequence(spec.get("ports"), "spec.ports")):
@@ -343,49 +340,18 @@ class BackendResolver:
         return None
 
     def _external(self, namespace: str, service: str, spec: Mapping[str, Any],
-                  port: _ServicePort) -> tuple[str, int]:
+                  port: _ServicePort) -> tuple[str, int, Problem | None]:
         """Backend fields of an ExternalName Service, with ingress-nginx's choice of port:
-        the named or numbered Service port's targetPort (else its port), else the number."""
+        the named or numbered Service port's targetPort (else its port), else the number;
+        and the problem when ExternalNames are disabled."""
         if not self._external_names:
-            self.problems.append(Problem(
+            return "", 0, Problem(
                 ObjectRef("Service", namespace, service), "spec.type",
                 "ExternalName Services are disabled (--disable-svc-external-name): "
-                "its routes answer 503", "UnsupportedBackend"))
-            return "", 0
+                "its routes answer 503", "UnsupportedBackend")
         name = _external_name(spec, "spec")
         target = self._service_port(spec, port)
         number = (target.target or target.number) if target is not None else port.number
         if not number:
             raise FieldError("spec.ports", f"has no port {port.ref!r}", "ServicePortNotFound")
-        return name, number
-
-    def _endpoints(
-        self, namespace: str, service: str, port_name: str
-    ) -> tuple[tuple[Endpoint, ...], tuple[Endpoint, ...]]:
-        ready: dict[tuple[str, int], Endpoint] = {}
-        fallback: dict[tuple[str, int], Endpoint] = {}
-        for key, body in self._slices.get((namespace, service), ()):
-            parsed = self._parsed.get(key)
-            if parsed is None:
-                ref = ObjectRef("EndpointSlice", key[0], key[1])
-                parsed = self._parsed[key] = _parse_slice(body, self.problems, ref)
-            number = parsed.ports.get(port_name)
-            if number is None:
-                continue
-            for ep in parsed.endpoints:
-                if ep.terminating:
-                    if not ep.serving:
-                        continue
-                    target = fallback
-                elif ep.ready:
-                    target = ready
-                else:
-                    continue
-                for ip in ep.addresses:
-                    target[(ip, number)] = Endpoint(ip, number)
-        for address in ready:
-            fallback.pop(address, None)
-        return (
-            tuple(ready[a] for a in sorted(ready)),
-            tuple(fallback[a] for a in sorted(fallback)),
-        )
+        return name, number, None

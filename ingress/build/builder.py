@@ -21,11 +21,13 @@ from ingress.build.clientauth import guarded, guarded_claims, policy_of
 from ingress.build.config.controller import DEFAULT_CONFIG, ControllerConfig
 from ingress.build.config.headers import with_headers
 from ingress.build.config.read import read_config
+from ingress.build.endpoints import SliceIndex, index_slices
 from ingress.build.fields import FieldError
 from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
-from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim, parse_ingress
+from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim
 from ingress.build.locations import virtual_host
+from ingress.build.parse_cache import NO_CACHE, BuiltHost, CachingParser, ParseCache
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
 from ingress.model import (
@@ -178,8 +180,11 @@ class _Routes:
             return
         self.default_backend = replace(mainline, canary=canary)
 
-    def table(self, tls: TLSAssignment, config: ControllerConfig,
-              generation: int) -> RoutingTable:
+    def table(self, tls: TLSAssignment, config: ControllerConfig, generation: int,
+              previous: Mapping[str, BuiltHost]) -> tuple[RoutingTable, dict[str, BuiltHost]]:
+        """The table, and how each virtual host without a client-auth policy was made
+        (`previous`: the last build's, reused where made of the same claims)."""
+        built: dict[str, BuiltHost] = {}
         hosts: dict[str, VirtualHost] = {}
         wildcards: dict[str, VirtualHost] = {}
         any_host: VirtualHost | None = None
@@ -190,10 +195,18 @@ class _Routes:
             app_root = routes.app_root
             if policy is not None and app_root is not None:
                 app_root = guarded(app_root, policy)
-            vhost = virtual_host(name, guarded_claims(list(routes.claims.values()), policy),
-                                 name in tls.tls_hosts, app_root)
+            claims, has_tls = tuple(routes.claims.values()), name in tls.tls_hosts
+            before = previous.get(name)
+            if policy is None and before is not None and before.made_of(claims, has_tls,
+                                                                       app_root):
+                vhost = before.vhost
+            else:
+                vhost = virtual_host(name, guarded_claims(list(claims), policy), has_tls,
+                                     app_root)
             if policy is not None:
                 vhost = replace(vhost, client_auth=policy)
+            else:
+                built[name] = BuiltHost(claims, has_tls, app_root, vhost)
             if name in self.server_tls:
                 vhost = replace(vhost, server_tls=self.server_tls[name])
             if name in self.passthrough:
@@ -229,7 +242,7 @@ class _Routes:
             passthrough=passthrough,
             settings=config.settings,
             generation=generation,
-        )
+        ), built
 
 
 def _passthrough_problem(vhost: VirtualHost) -> tuple[Backend | None, str]:
@@ -277,11 +290,16 @@ def _share_certificate(certificates: dict[str, Certificate], tls: TLSAssignment,
 
 
 def build(
-    objects: Snapshot, settings: BuildSettings, now: float, generation: int = 0
+    objects: Snapshot, settings: BuildSettings, now: float, generation: int = 0,
+    slices: SliceIndex | None = None, cache: ParseCache = NO_CACHE,
 ) -> BuildResult:
     """The routing table of the Ingresses we own, and every problem found on the way.
 
-    `now` (epoch seconds) decides which certificates have expired.
+    `now` (epoch seconds) decides which certificates have expired. `slices`
+    are the snapshot's EndpointSlices already parsed (`index_slices`), as a
+    caller that follows them one change at a time keeps them; `cache` is the
+    previous build's `BuildResult.parse_cache` (the table is the same
+    without it, only slower to make).
     """
     selector = ClassSelector.from_objects(objects.get("IngressClass", {}), settings)
     owned = sorted(
@@ -289,16 +307,20 @@ def build(
         for key, body in objects.get("Ingress", {}).items()
         if selector.owns(body)
     )
-    resolver = BackendResolver(objects.get("Service", {}), objects.get("EndpointSlice", {}),
+    if slices is None:
+        slices = index_slices(objects.get("EndpointSlice", {}))
+    resolver = BackendResolver(objects.get("Service", {}), slices,
                                external_names=not settings.disable_svc_external_name)
     tls = TLSAssigner(CertificateLoader(objects.get("Secret", {}), now))
     tls.add_default(settings.default_ssl_certificate)
     problems: list[Problem] = []
     lookups = _lookups(objects, settings, resolver, now, problems)
+    parser = CachingParser(cache, (settings, lookups.config, lookups.default_backend), resolver,
+                           lookups)
     routes = _Routes()
     refs = []
     for _, key, body in owned:
-        request = parse_ingress(key, body, resolver, lookups)
+        request = parser.parse(key, body)
         refs.append(request.ref)
         problems.extend(request.problems)
         routes.add(request)
@@ -306,7 +328,7 @@ def build(
     routes.merge_canaries()
     if routes.default_backend is None and lookups.default_backend is not None:
         routes.default_backend = _controller_default_route(lookups)
-    table = routes.table(tls.result, lookups.config, generation)
+    table, built_hosts = routes.table(tls.result, lookups.config, generation, parser.hosts)
     referenced = set(tls.result.referenced_secrets | lookups.referenced_secrets)
     gateway_statuses = NO_STATUSES
     if settings.gateway_api:
@@ -315,14 +337,18 @@ def build(
         table, gateway_statuses = gateway.table, gateway.statuses
         problems += gateway.problems
         referenced |= gateway.referenced_secrets
-    problems += routes.problems + resolver.problems + tls.result.problems
+    endpoints, slice_problems = resolver.endpoint_sets()
+    problems += [*routes.problems, *resolver.problems, *slice_problems, *tls.result.problems]
     return BuildResult(
-        table=table,
+        table=replace(table, endpoints=endpoints),
+        backends_by_service=resolver.ports,
+        routed_on_endpoints=frozenset(resolver.routed_on_endpoints),
         problems=tuple(problems),
         owned=tuple(refs),
         referenced_secrets=frozenset(referenced),
         referenced_config_maps=frozenset(lookups.referenced_config_maps),
         gateway=gateway_statuses,
+        parse_cache=parser.cache(built_hosts),
     )
 
 

@@ -20,7 +20,7 @@ from ingress.build.annotations import PREFIX
 from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import Annotations
 from ingress.build.config.catalog import BY_NAME as CONFIG_KEYS
-from ingress.model import ObjectRef, Problem, Route
+from ingress.model import ObjectRef, Problem, Route, RoutingTable
 from ingress.store import Snapshot
 
 
@@ -144,11 +144,11 @@ def _config_report(objects: Snapshot, ref: ObjectRef,
     return ConfigMapReport(ref, tuple(keys), tuple(by_field.values()))
 
 
-def _route_line(route: Route) -> RouteLine:
+def _route_line(route: Route, table: RoutingTable) -> RouteLine:
     backend = route.backend
     return RouteLine(route.host or "*", route.path, route.path_type.value,
                      f"{backend.namespace}/{backend.service}:{backend.port}",
-                     len(backend.usable))
+                     len(table.endpoint_set(backend).usable))
 
 
 def make_report(objects: Snapshot, result: BuildResult,
@@ -160,7 +160,7 @@ def make_report(objects: Snapshot, result: BuildResult,
         problems[problem.obj].append(problem)
     routes: dict[ObjectRef, list[RouteLine]] = defaultdict(list)
     for route in result.table.all_routes():
-        routes[route.source].append(_route_line(route))
+        routes[route.source].append(_route_line(route, result.table))
     ingresses = objects.get("Ingress", {})
     reports = []
     for ref in sorted(result.owned, key=lambda r: (r.namespace, r.name)):

@@ -6,7 +6,15 @@ Mappings are plain dicts that nothing mutates after `build()` returns (they
 are cheaper to look up than `MappingProxyType` and pickle for the workers).
 """
 
-from ingress.model.backends import Backend, BackendSplit, Balancer, Endpoint, WeightedBackend
+from ingress.model.backends import (
+    NO_ENDPOINTS,
+    Backend,
+    BackendSplit,
+    Balancer,
+    Endpoint,
+    EndpointSet,
+    WeightedBackend,
+)
 from ingress.model.balancing import HashKey, HashPart, HashSource, SessionCookie
 from ingress.model.canary import Canary, CanaryRules, HeaderRule
 from ingress.model.error_pages import ErrorPages
@@ -51,6 +59,7 @@ __all__ = [
     "DEFAULT_SSL_REDIRECT",
     "DEFAULT_UPSTREAM",
     "EMPTY_TABLE",
+    "NO_ENDPOINTS",
     "NO_REQUEST",
     "TRACED",
     "Backend",
@@ -62,6 +71,7 @@ __all__ = [
     "CanaryRules",
     "Certificate",
     "Endpoint",
+    "EndpointSet",
     "ErrorPages",
     "HashKey",
     "HashPart",

@@ -35,21 +35,41 @@ class Endpoint:
 
 
 @dataclass(frozen=True, slots=True)
-class Backend:
-    """A Service port and the endpoints that currently serve it.
+class EndpointSet:
+    """The endpoints that currently serve one backend.
 
-    `endpoints` are the ready ones; `fallback` are serving-but-terminating
-    ones, used only when no endpoint is ready (as kube-proxy does).
-    `key` identifies the backend across table swaps so that balancer state
-    survives a rebuild. An ExternalName Service has no endpoints here: the
-    proxy resolves `external_name` itself and connects to `external_port`.
+    `ready` are the ready ones; `fallback` are serving-but-terminating ones,
+    used only when no endpoint is ready (as kube-proxy does). They live in
+    `RoutingTable.endpoints`, apart from the routes, so that an EndpointSlice
+    change replaces one set and nothing else.
+    """
+
+    ready: tuple[Endpoint, ...] = ()
+    fallback: tuple[Endpoint, ...] = ()
+    # What a pick chooses from: `ready`, or `fallback` when none is. Built once.
+    usable: tuple[Endpoint, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "usable", self.ready or self.fallback)
+
+
+NO_ENDPOINTS = EndpointSet()
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    """A Service port, and how to choose among the endpoints that serve it.
+
+    `key` identifies the backend across table swaps, so that balancer state
+    survives rebuilds and endpoint changes alike; `endpoints_key` names its
+    `EndpointSet` in `RoutingTable.endpoints`. An ExternalName Service has
+    no endpoints there: the proxy resolves `external_name` itself and
+    connects to `external_port`.
     """
 
     namespace: str
     service: str
     port: str
-    endpoints: tuple[Endpoint, ...]
-    fallback: tuple[Endpoint, ...] = ()
     balancer: Balancer = Balancer.ROUND_ROBIN
     hash_key: HashKey | None = None  # CHASH and CHASH_SUBSET
     session_cookie: SessionCookie | None = None  # STICKY_*
@@ -57,15 +77,16 @@ class Backend:
     tls: UpstreamTls | None = None  # set when `protocol` is over TLS
     external_name: str = ""
     external_port: int = 0
+    # service-upstream: the one endpoint is the Service's ClusterIP, not its pods.
+    cluster_ip: bool = False
     # "namespace/service:port", built once: round-robin picks look it up per request.
     key: str = field(init=False, repr=False, compare=False)
+    endpoints_key: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "key", f"{self.namespace}/{self.service}:{self.port}")
-
-    @property
-    def usable(self) -> tuple[Endpoint, ...]:
-        return self.endpoints or self.fallback
+        key = f"{self.namespace}/{self.service}:{self.port}"
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "endpoints_key", f"{key} ClusterIP" if self.cluster_ip else key)
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,10 @@ class SslRedirect:
 DEFAULT_SSL_REDIRECT = SslRedirect()
 
 
+# One empty set for every route that intercepts nothing: 216 bytes each otherwise.
+_NO_STATUSES: frozenset[int] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     path: str  # as the object wrote it (a metrics label)
@@ -109,7 +113,7 @@ class Route:
                  and self.errors is None and not self.backend.external_name)
         object.__setattr__(self, "plain", plain)
         retry = self.upstream.retry
-        intercepts = retry.statuses if retry is not None else frozenset()
+        intercepts = retry.statuses if retry is not None else _NO_STATUSES
         if self.errors is not None:
             intercepts |= self.errors.codes
         object.__setattr__(self, "intercepts", intercepts)

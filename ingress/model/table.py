@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from ingress.model.backends import Backend
+from ingress.model.backends import NO_ENDPOINTS, Backend, EndpointSet
 from ingress.model.filters.clientcert import ClientAuth
 from ingress.model.matches import NO_REQUEST, RequestView
 from ingress.model.objects import ObjectRef
@@ -151,6 +151,9 @@ class RoutingTable:
     # Proxy settings the controller ConfigMap sets, by `Settings` field name: the
     # proxy applies them when it swaps this table in, so they need no restart.
     settings: Mapping[str, object] = field(default_factory=dict)
+    # The endpoints of every backend the routes name, by `Backend.endpoints_key`.
+    endpoints: Mapping[str, EndpointSet] = field(default_factory=dict)
+    # Counts the full builds; endpoint changes keep the generation of their table.
     generation: int = 0
 
     def virtual_host(self, host: str) -> VirtualHost | None:
@@ -194,20 +197,8 @@ class RoutingTable:
         if self.default_backend is not None:
             yield self.default_backend
 
-    def backends(self) -> dict[str, Backend]:
-        """Every backend in the table by key (for pool pruning and metrics)."""
-        found: dict[str, Backend] = {}
-        for route in self.all_routes():
-            found[route.backend.key] = route.backend
-            if route.split is not None:
-                for weighted in route.split.backends:
-                    if weighted.backend is not None:
-                        found[weighted.backend.key] = weighted.backend
-            if route.canary is not None:
-                found[route.canary.backend.key] = route.canary.backend
-            if route.errors is not None:
-                found[route.errors.backend.key] = route.errors.backend
-        return found
+    def endpoint_set(self, backend: Backend) -> EndpointSet:
+        return self.endpoints.get(backend.endpoints_key, NO_ENDPOINTS)
 
 
 def _by_host(exact: Mapping[str, T], wildcards: Mapping[str, T], host: str) -> T | None:

@@ -11,10 +11,7 @@ to has no endpoint.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import pickle
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Protocol
@@ -25,7 +22,7 @@ from cryptography.x509.oid import NameOID
 from prometheus_client.metrics_core import Metric
 
 from ingress.build.result import BuildResult
-from ingress.model import Certificate, RoutingTable
+from ingress.model import Backend, Certificate, RoutingTable
 from ingress.observability.families import Families
 
 _SSL_LABELS = ("namespace", "class", "host", "secret_name", "identifier")
@@ -56,6 +53,15 @@ class ReloadState(Protocol):
 
     @property
     def result(self) -> BuildResult | None: ...
+
+    @property
+    def table(self) -> RoutingTable: ...  # served: the last build's, with endpoint changes since
+
+    @property
+    def endpoint_updates(self) -> int: ...  # endpoint changes sent without a rebuild
+
+    @property
+    def config_hash(self) -> int: ...  # identifies the routing of `table`
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,21 +115,26 @@ def served_certificates(table: RoutingTable) -> Iterator[tuple[str, Certificate]
         yield "_", table.default_certificate
 
 
-def orphans(result: BuildResult) -> dict[tuple[str, str], tuple[bool, bool]]:
-    """(namespace, name) of each owned Ingress → (no Service, no endpoint)."""
+IngressKey = tuple[str, str]
+
+
+def routed_backends(table: RoutingTable) -> dict[IngressKey, set[Backend]]:
+    """The backends the routes of each Ingress send to."""
+    found: dict[IngressKey, set[Backend]] = {}
+    for route in table.all_routes():
+        found.setdefault((route.source.namespace, route.source.name), set()).add(route.backend)
+    return found
+
+
+def orphans(result: BuildResult, routed: Mapping[IngressKey, set[Backend]],
+            table: RoutingTable) -> dict[IngressKey, tuple[bool, bool]]:
+    """(namespace, name) of each owned Ingress → (no Service, no endpoint in `table`)."""
     missing = {(p.obj.namespace, p.obj.name) for p in result.problems
                if p.reason == "ServiceNotFound"}
-    empty = {(r.source.namespace, r.source.name) for r in result.table.all_routes()
-             if not r.backend.usable}
-    return {(ref.namespace, ref.name): ((ref.namespace, ref.name) in missing,
-                                        (ref.namespace, ref.name) in empty)
-            for ref in result.owned}
-
-
-def table_hash(table: RoutingTable) -> int:
-    """A 52-bit digest of what the table routes (a float64 holds it exactly)."""
-    data = pickle.dumps(dataclasses.replace(table, generation=0), pickle.HIGHEST_PROTOCOL)
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest()) >> 12
+    owned = ((ref.namespace, ref.name) for ref in result.owned)
+    return {key: (key in missing, any(not table.endpoint_set(backend).usable
+                                      for backend in routed.get(key, ())))
+            for key in owned}
 
 
 class ControllerCollector:
@@ -133,15 +144,17 @@ class ControllerCollector:
         self._families = families
         self._leader = leader
         self._election_id = election_id
-        self._hash: tuple[RoutingTable | None, int] = (None, 0)
         self._certificates: dict[str, CertificateInfo] = {}  # by fingerprint
+        # The backends of each Ingress, for the build they were read from: endpoints change
+        # between builds, routes do not.
+        self._routed_of: tuple[BuildResult | None, dict[IngressKey, set[Backend]]] = (None, {})
 
     def collect(self) -> Iterator[Metric]:
         f = self._families
         reloads = self._reloads
         result = reloads.result
         yield self._gauge("config_hash", "Running configuration hash actually running",
-                          self._config_hash(result))
+                          reloads.config_hash if result is not None else 0)
         yield self._gauge("config_last_reload_successful",
                           "Whether the last configuration reload attempt was successful",
                           0 if reloads.last_build_failed or result is None else 1)
@@ -165,7 +178,8 @@ class ControllerCollector:
         orphan = f.new("orphan_ingress",
                        "Gauge reporting status of ingress orphanity, 1 indicates orphaned "
                        "ingress. 'type' is 'no-service' or 'no-endpoint'", "gauge")
-        for (namespace, name), flags in sorted(orphans(result).items() if result else ()):
+        for (namespace, name), flags in sorted(
+                orphans(result, self._routed(result), reloads.table).items() if result else ()):
             for kind, flag in zip(("no-service", "no-endpoint"), flags, strict=True):
                 f.sample(orphan, "", ("namespace", "ingress", "type"), (namespace, name, kind),
                          int(flag))
@@ -186,14 +200,12 @@ class ControllerCollector:
         self._families.sample(metric, "", (), (), value)
         return metric
 
-    def _config_hash(self, result: BuildResult | None) -> int:
-        if result is None:
-            return 0
-        table, digest = self._hash
-        if table is not result.table:
-            digest = table_hash(result.table)
-            self._hash = (result.table, digest)
-        return digest
+    def _routed(self, result: BuildResult) -> dict[IngressKey, set[Backend]]:
+        of, routed = self._routed_of
+        if of is not result:
+            routed = routed_backends(result.table)
+            self._routed_of = (result, routed)
+        return routed
 
     def _ssl(self, served: Iterable[tuple[str, Certificate]]) -> Iterator[Metric]:
         f = self._families

@@ -136,6 +136,10 @@ class ReconcilerCollector:
         result = reconciler.result
         yield CounterMetricFamily(
             "portico_config_rebuilds", "Routing table builds.", value=reconciler.generation)
+        yield CounterMetricFamily(
+            "portico_endpoint_updates",
+            "EndpointSlice changes sent to the data plane without a rebuild.",
+            value=reconciler.endpoint_updates)
         yield GaugeMetricFamily(
             "portico_config_last_rebuild_duration_seconds", "Duration of the last build.",
             value=reconciler.last_build_seconds)

@@ -47,13 +47,15 @@ class Balancers:
         self.ewma = Ewma(clock, self._random)
         self.sticky = Sticky(self.ring, self._random)
 
-    def pick(self, backend: Backend, tried: Collection[tuple[str, int]] = (),
+    def pick(self, backend: Backend, usable: tuple[Endpoint, ...],
+             tried: Collection[tuple[str, int]] = (),
              request: Exchange | None = None) -> Endpoint | None:
-        """An endpoint not tried yet, preferring ones not ejected; None when all were tried."""
+        """One of `usable` (the backend's endpoints now) not tried yet, preferring ones not
+        ejected; None when all were tried."""
         if backend.balancer is not Balancer.ROUND_ROBIN:
-            return self._pick_other(backend, tried, request)
+            return self._pick_other(backend, usable, tried, request)
         # _candidates() inlined: round robin is the common pick.
-        candidates = backend.usable
+        candidates = usable
         if tried:
             candidates = tuple(e for e in candidates if e.address not in tried)
         if not candidates:
@@ -68,58 +70,58 @@ class Balancers:
         self._cursors[key] = cursor + 1
         return candidates[cursor % count]
 
-    def _candidates(self, backend: Backend,
+    def _candidates(self, usable: tuple[Endpoint, ...],
                     tried: Collection[tuple[str, int]]) -> tuple[Endpoint, ...]:
-        candidates = backend.usable
+        candidates = usable
         if tried:
             candidates = tuple(e for e in candidates if e.address not in tried)
         if candidates and self.ejected:
             candidates = self._healthy(candidates)
         return candidates
 
-    def _pick_other(self, backend: Backend, tried: Collection[tuple[str, int]],
+    def _pick_other(self, backend: Backend, usable: tuple[Endpoint, ...],
+                    tried: Collection[tuple[str, int]],
                     request: Exchange | None) -> Endpoint | None:
         algorithm = backend.balancer
         if algorithm in _BY_REQUEST and request is not None:
-            return self._by_request(algorithm, backend, tried, request)
-        candidates = self._candidates(backend, tried)
+            return self._by_request(algorithm, backend, usable, tried, request)
+        candidates = self._candidates(usable, tried)
         if algorithm is Balancer.EWMA and request is not None:
             request.timed = True
         if len(candidates) <= 1:
             return candidates[0] if candidates else None
         if algorithm is Balancer.EWMA:
-            return self.ewma.pick(backend.key, backend.usable, candidates)
+            return self.ewma.pick(backend.key, usable, candidates)
         if algorithm is Balancer.LEAST_CONN:
             return min(candidates, key=lambda e: self._pools(e.address).active)
         return self._random.choice(candidates)
 
-    def _by_request(self, algorithm: Balancer, backend: Backend,
+    def _by_request(self, algorithm: Balancer, backend: Backend, usable: tuple[Endpoint, ...],
                     tried: Collection[tuple[str, int]], request: Exchange) -> Endpoint | None:
         if algorithm is Balancer.STICKY_BALANCED or algorithm is Balancer.STICKY_PERSISTENT:
-            return self.sticky.pick(backend, tried, request)
-        if not backend.usable:
+            return self.sticky.pick(backend, usable, tried, request)
+        if not usable:
             return None
         hash_key = backend.hash_key
         assert hash_key is not None
         key = hash_key_of(hash_key, request)
         if algorithm is Balancer.CHASH:
-            return self.ring(backend).find(key)
-        subset = self._subset_ring(backend, hash_key.subset_size).find(key)
+            return self.ring(backend, usable).find(key)
+        subset = self._subset_ring(backend, usable, hash_key.subset_size).find(key)
         return self._random.choice(subset)
 
-    def ring(self, backend: Backend) -> Ring[Endpoint]:
-        """The consistent-hash ring of the backend's endpoints (a backend with endpoints)."""
-        endpoints = backend.usable
+    def ring(self, backend: Backend, endpoints: tuple[Endpoint, ...]) -> Ring[Endpoint]:
+        """The consistent-hash ring of the backend's `endpoints` (at least one)."""
         cached = self._rings.get(backend.key)
         if cached is None or (cached[0] is not endpoints and cached[0] != endpoints):
             ring = Ring([(endpoint_name(e), 1, e) for e in endpoints])
             cached = self._rings[backend.key] = (endpoints, ring)
         return cached[1]
 
-    def _subset_ring(self, backend: Backend, size: int) -> Ring[tuple[Endpoint, ...]]:
-        """ingress-nginx's chashsubset: endpoints in subsets "set1"… of `size`, the last
+    def _subset_ring(self, backend: Backend, endpoints: tuple[Endpoint, ...],
+                     size: int) -> Ring[tuple[Endpoint, ...]]:
+        """ingress-nginx's chashsubset: `endpoints` in subsets "set1"… of `size`, the last
         filled up from the first endpoints, and a ring of the subsets."""
-        endpoints = backend.usable
         cached = self._subsets.get(backend.key)
         if cached is None or (cached[0] is not endpoints and cached[0] != endpoints):
             count = -(-len(endpoints) // size)

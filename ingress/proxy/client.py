@@ -772,11 +772,9 @@ class ClientConnection(asyncio.Protocol):
             if backend is None:
                 self.answer(exchange, 500)  # every backend of the route has weight 0
                 return None
-        if backend is not None and backend.external_name:
-            backend = self.dp.external_names.backend(backend)
         errors = route.errors
         if errors is not None and errors.when_unavailable and backend is not None \
-                and not backend.usable:
+                and not self.dp.usable(backend):
             # default-backend serves what the route's Service cannot, told why.
             exchange.add_header_edits(unavailable_edits(exchange, route))
             return errors.backend
@@ -859,10 +857,11 @@ class ClientConnection(asyncio.Protocol):
         dp = self.dp
         backend = exchange.backend
         assert backend is not None
-        if not backend.usable:
+        usable = dp.usable(backend)  # now: an EndpointSlice change may have come since routing
+        if not usable:
             self.answer(exchange, 503)
             return
-        endpoint = dp.balancers.pick(backend, exchange.tried, exchange)
+        endpoint = dp.balancers.pick(backend, usable, exchange.tried, exchange)
         if endpoint is None:
             self.answer(exchange, 502)
             return
@@ -936,7 +935,7 @@ class ClientConnection(asyncio.Protocol):
             exchange.tried.pop()
             return "stale_connection"
         backend = exchange.backend
-        if backend is not None and len(exchange.tried) >= len(backend.usable):
+        if backend is not None and len(exchange.tried) >= len(self.dp.usable(backend)):
             return ""  # no other endpoint: the last answer stands (504 after a timeout)
         elapsed = self.dp.loop.time() - exchange.started_at
         retry = may_retry(policy, reason, exchange.method, replayable, len(exchange.tried),

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ingress.model import EMPTY_TABLE, Backend, RoutingTable, UpstreamTls
+from ingress.model import EMPTY_TABLE, NO_ENDPOINTS, Backend, Endpoint, RoutingTable, UpstreamTls
+from ingress.model.changes import TableChange, table_change
 from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import Tracer
@@ -30,6 +31,7 @@ from ingress.proxy.client_address import ClientAddresses
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
+from ingress.proxy.holders import Left, TableContents
 from ingress.proxy.listeners import (
     Acceptor,
     Listening,
@@ -93,13 +95,15 @@ class Dataplane:
         self.addresses = ClientAddresses(settings)
         self.table: RoutingTable = EMPTY_TABLE
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
+        self.contents = TableContents()
+        self._left = Left()  # what the changes staged since the last install take away
         self.pools: dict[tuple[str, int], EndpointPool] = {}
         # Pools of TLS connections (backend-protocol HTTPS), by address and TLS settings.
         self.tls_pools: dict[tuple[tuple[str, int], str], EndpointPool] = {}
         self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
         self.balancers = Balancers(self.pool, loop.time)
-        self.services = FilterServices(loop, settings, self.stats)
+        self.services = FilterServices(loop, settings, self.stats, self.usable)
         # --enable-ssl-passthrough: connections for passthrough hosts are spliced to their pods.
         self.passthrough = Passthrough(loop, lambda: self.table, lambda: self.settings,
                                        self.stats) if settings.enable_ssl_passthrough else None
@@ -112,29 +116,56 @@ class Dataplane:
 
     # --- configuration
 
-    def swap(self, table: RoutingTable) -> None:
-        """Serve `table` from now on; requests already routed keep theirs."""
-        if table.settings != self.table.settings:
+    def swap(self, table: RoutingTable, change: TableChange | None = None) -> None:
+        """Serve `table` from now on; requests already routed keep theirs.
+
+        `change` is what differs from the table served until now (computed
+        here when not given): the work done here is in proportion to it.
+        """
+        self.stage(change if change is not None else table_change(self.table, table))
+        self.install(table)
+
+    def stage(self, change: TableChange) -> None:
+        """Take in what `change` (or one part of a change in parts) brings and takes away,
+        ahead of `install`: a large change is staged a part at a time, between requests."""
+        self.contents.update(self.table, change, self._left)
+
+    def install(self, table: RoutingTable) -> None:
+        """Serve `table`, which the changes staged since the last install make."""
+        old = self.table
+        if table.settings != old.settings:
             self._configure(table.settings)
         self.table = table
-        vhosts = (*table.hosts.values(), *table.wildcards.values())
-        self.has_tls_hosts = any(vhost.tls for vhost in vhosts)
-        backends = table.backends()
-        live = {e.address for b in backends.values() for e in (*b.endpoints, *b.fallback)}
-        external = {(b.external_name, b.external_port) for b in backends.values()
-                    if b.external_name}
-        self.external_names.follow({name for name, _ in external})
-        resolved = self.external_names.addresses()
-        live |= {(ip, port) for _, port in external for ip in resolved}
-        for address in [a for a in self.pools if a not in live]:
-            self.pools.pop(address).retire()
+        contents = self.contents
+        left, self._left = self._left, Left()
+        self.has_tls_hosts = contents.tls_hosts > 0
+        names = contents.external_names
+        if names.added or left.external_names:
+            names.added = False
+            gone = {(ip, port) for name, port in left.external_names
+                    for ip in self.external_names.resolved(name)}
+            left.addresses += [a for a in gone if a not in contents.addresses.counts]
+            self.external_names.follow({name for name, _ in names.counts})
+        for address in left.addresses:
+            pool = self.pools.pop(address, None)
+            if pool is not None:
+                pool.retire()
             self.balancers.forget_address(address)
-        tls_keys = {b.tls.key for b in backends.values() if b.tls is not None}
-        for key in [k for k in self.tls_pools if k[0] not in live or k[1] not in tls_keys]:
-            self.tls_pools.pop(key).retire()
-        self.upstream_tls.keep_only(tls_keys)
-        self.balancers.keep_only(backends.keys())
-        self.stats.keep_only({route.labels for route in table.all_routes()})
+        if left.addresses or left.tls:
+            gone_addresses, gone_tls = set(left.addresses), set(left.tls)
+            for key in [k for k in self.tls_pools if k[0] in gone_addresses or k[1] in gone_tls]:
+                self.tls_pools.pop(key).retire()
+            self.upstream_tls.keep_only(set(contents.tls.counts))
+        if left.backends:
+            self.balancers.keep_only(contents.backends.counts)
+        if left.labels:
+            self.stats.keep_only(contents.labels.counts)
+
+    def usable(self, backend: Backend) -> tuple[Endpoint, ...]:
+        """The endpoints a request for `backend` may go to now."""
+        if backend.external_name:
+            return self.external_names.endpoints(backend)
+        return self.table.endpoints.get(backend.endpoints_key, NO_ENDPOINTS).usable
 
     def snapshot(self) -> ProxyStats:
         """The counters, with the client connections counted by state (nginx's stub_status)."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from dataclasses import replace
 
 import dns.asyncresolver
 import dns.exception
@@ -42,8 +41,8 @@ class ExternalNames:
             self._resolver.port = int(port) if port else 53
         self._addresses: dict[str, tuple[str, ...]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        # (backend key, name, port) → the backend with the current addresses.
-        self._resolved: dict[tuple[str, str, int], tuple[tuple[str, ...], Backend]] = {}
+        # (name, port) → the current addresses, and endpoints made of them.
+        self._endpoints: dict[tuple[str, int], tuple[tuple[str, ...], tuple[Endpoint, ...]]] = {}
 
     def follow(self, names: set[str]) -> None:
         """Resolve the names a new table uses; stop following the others."""
@@ -55,23 +54,22 @@ class ExternalNames:
             if ip is not None:
                 self._addresses[name] = (ip,)
             self._tasks[name] = self._loop.create_task(self._resolve_forever(name))
-        for key in [k for k in self._resolved if k[1] not in names]:
-            del self._resolved[key]
+        for key in [k for k in self._endpoints if k[0] not in names]:
+            del self._endpoints[key]
 
-    def backend(self, backend: Backend) -> Backend:
-        """`backend` with the current addresses of its name as endpoints."""
-        key = (backend.key, backend.external_name, backend.external_port)
+    def endpoints(self, backend: Backend) -> tuple[Endpoint, ...]:
+        """The current addresses of `backend`'s name, at its port."""
+        key = (backend.external_name, backend.external_port)
         addresses = self._addresses.get(backend.external_name, ())
-        known = self._resolved.get(key)
-        if known is not None and known[0] == addresses and known[1].balancer == backend.balancer:
-            return known[1]
+        known = self._endpoints.get(key)
+        if known is not None and known[0] == addresses:
+            return known[1]  # the same tuple while the answer lasts: balancers cache by it
         endpoints = tuple(Endpoint(ip, backend.external_port) for ip in addresses)
-        resolved = replace(backend, endpoints=endpoints)
-        self._resolved[key] = (addresses, resolved)
-        return resolved
+        self._endpoints[key] = (addresses, endpoints)
+        return endpoints
 
-    def addresses(self) -> set[str]:
-        return {ip for found in self._addresses.values() for ip in found}
+    def resolved(self, name: str) -> tuple[str, ...]:
+        return self._addresses.get(name, ())
 
     def close(self) -> None:
         for task in self._tasks.values():

@@ -29,7 +29,7 @@ import socket
 from collections.abc import Callable
 from typing import cast
 
-from ingress.model import Backend, RoutingTable
+from ingress.model import Backend, Endpoint, RoutingTable
 from ingress.observability.stats import ProxyStats
 from ingress.proxy.client_hello import MAX_HELLO, NotAClientHello, server_name
 from ingress.proxy.proxy_protocol import readable
@@ -63,14 +63,15 @@ class Passthrough:
             log.debug("no ClientHello read: %s", error)
             conn.close()
             return True
-        backend = self._table().passthrough.get(name) if name else None
+        table = self._table()
+        backend = table.passthrough.get(name) if name else None
         if backend is None:
             return False
-        await self._splice(conn, backend, settings)
+        await self._splice(conn, backend, table.endpoint_set(backend).usable, settings)
         return True
 
-    async def _splice(self, conn: socket.socket, backend: Backend, settings: Settings) -> None:
-        endpoints = backend.usable
+    async def _splice(self, conn: socket.socket, backend: Backend,
+                      endpoints: tuple[Endpoint, ...], settings: Settings) -> None:
         if not endpoints:
             conn.close()  # as a TCP proxy with nothing to connect to: no TLS to answer with
             return

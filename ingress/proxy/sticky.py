@@ -33,7 +33,7 @@ from ingress.proxy.hashing import Ring, endpoint_name
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
 
-RingOf = Callable[[Backend], Ring[Endpoint]]
+RingOf = Callable[[Backend, tuple[Endpoint, ...]], Ring[Endpoint]]
 # ingress-nginx tries this many random keys for one that avoids the failed endpoints.
 _NEW_KEY_ATTEMPTS = 20
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -92,38 +92,39 @@ class Sticky:
         parts = value.split("|")
         return len(parts) > 1 and parts[1] == self.backend_key(backend)
 
-    def pick(self, backend: Backend, tried: Collection[tuple[str, int]],
-             request: Exchange) -> Endpoint | None:
+    def pick(self, backend: Backend, usable: tuple[Endpoint, ...],
+             tried: Collection[tuple[str, int]], request: Exchange) -> Endpoint | None:
         cookie = backend.session_cookie
         assert cookie is not None
-        if not backend.usable:
+        if not usable:
             return None
         value = cookie_value(request, cookie.name)
-        pinned = self._find(backend, value.split("|")[0]) if value else None
+        pinned = self._find(backend, usable, value.split("|")[0]) if value else None
         if pinned is not None and not (tried and cookie.change_on_failure):
             return pinned
-        found = self._new(backend, tried)
+        found = self._new(backend, usable, tried)
         if found is None:
             return None
         endpoint, endpoint_key = found
         self._set_cookie(request, cookie, f"{endpoint_key}|{self.backend_key(backend)}")
         return endpoint
 
-    def _find(self, backend: Backend, endpoint_key: str) -> Endpoint | None:
+    def _find(self, backend: Backend, usable: tuple[Endpoint, ...],
+              endpoint_key: str) -> Endpoint | None:
         if backend.balancer is Balancer.STICKY_PERSISTENT:
-            return self._persistent_map(backend).get(endpoint_key)
-        return self._ring_of(backend).find(endpoint_key)
+            return self._persistent_map(backend, usable).get(endpoint_key)
+        return self._ring_of(backend, usable).find(endpoint_key)
 
-    def _new(self, backend: Backend,
+    def _new(self, backend: Backend, usable: tuple[Endpoint, ...],
              tried: Collection[tuple[str, int]]) -> tuple[Endpoint, str] | None:
         if backend.balancer is Balancer.STICKY_PERSISTENT:
-            choices = [(key, e) for key, e in self._persistent_map(backend).items()
+            choices = [(key, e) for key, e in self._persistent_map(backend, usable).items()
                        if e.address not in tried]
             if not choices:
                 return None
             key, endpoint = self._random.choice(choices)
             return endpoint, key
-        ring = self._ring_of(backend)
+        ring = self._ring_of(backend, usable)
         for attempt in range(1, _NEW_KEY_ATTEMPTS + 1):
             key = f"{time.time() + attempt:.3f}.{os.getpid()}.{self._random.randint(1, 999999)}"
             candidate = ring.find(key)
@@ -131,8 +132,8 @@ class Sticky:
                 return candidate, key
         return None
 
-    def _persistent_map(self, backend: Backend) -> dict[str, Endpoint]:
-        endpoints = backend.usable
+    def _persistent_map(self, backend: Backend,
+                        endpoints: tuple[Endpoint, ...]) -> dict[str, Endpoint]:
         cached = self._persistent.get(backend.key)
         if cached is not None and (cached[0] is endpoints or cached[0] == endpoints):
             return cached[1]

@@ -1,11 +1,18 @@
 """Several data-plane processes on the same ports (SO_REUSEPORT).
 
 The supervisor (the process running the source and the builder) starts N
-worker processes, each connected by a private socketpair. Every new table is
-pickled once and sent to all workers; certificates travel inside it, never
-through the file system. A worker acknowledges each table it swaps in and
-pushes its counters every second; one that dies is restarted with the
-current table before it accepts connections.
+worker processes, each connected by a private socketpair. A new table
+travels as a `TableChange` from the one before (what a rebuild changed, or
+an EndpointSlice change's endpoint sets), pickled once for all workers;
+certificates travel inside it, never through the file system. A large
+change goes in parts that a worker unpickles and stages one at a time,
+answering requests in between, and swaps in with the last. Frames on one
+channel arrive in the order they were sent, and a change applies only to
+the generation it was computed from: a worker that ever gets one that does
+not fit asks for the whole table again (`resync`) and keeps serving its own
+meanwhile. A worker acknowledges each table it swaps in and pushes its
+counters every second; one that dies is restarted with the current table
+before it accepts connections.
 
 Frames are a 4-byte big-endian length and a pickle of `(kind, payload)`.
 """
@@ -24,8 +31,12 @@ import struct
 import sys
 from typing import Any
 
+from ingress.collection import FullPasses, freeze_survivors
 from ingress.model import Certificate, RoutingTable
+from ingress.model.changes import TableChange, join, split, table_change
+from ingress.model.pickling import ModelPickler
 from ingress.observability.stats import ProxyStats
+from ingress.proxy.installer import PART_BUDGET
 from ingress.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,8 +45,8 @@ _LENGTH = struct.Struct(">I")
 _RESTART_BACKOFF = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 
-def frame(kind: str, payload: Any) -> bytes:
-    data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+def frame(kind: str, payload: Any, pickler: ModelPickler | None = None) -> bytes:
+    data = (pickler or ModelPickler()).dumps((kind, payload))
     return _LENGTH.pack(len(data)) + data
 
 
@@ -43,6 +54,14 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[str, Any]:
     (length,) = _LENGTH.unpack(await reader.readexactly(_LENGTH.size))
     kind, payload = pickle.loads(await reader.readexactly(length))
     return str(kind), payload
+
+
+def change_frames(change: TableChange, budget: int = PART_BUDGET) -> bytes:
+    """`change` as "part" frames and a last "change" frame."""
+    *parts, last = split(change, budget)
+    pickler = ModelPickler()
+    return b"".join([*(frame("part", part, pickler) for part in parts),
+                     frame("change", last, pickler)])
 
 
 class _Worker:
@@ -79,15 +98,18 @@ class WorkerPool:
         self._tasks = [loop.create_task(self._supervise(worker)) for worker in self._workers]
         await asyncio.gather(*(worker.started for worker in self._workers))
 
-    def swap(self, table: RoutingTable) -> None:
+    def apply(self, table: RoutingTable, change: TableChange) -> None:
+        """Serve `table`, which `change` makes of the table served until now."""
         self._table = table
-        data = frame("table", table)  # pickled once for every worker
+        data = change_frames(change)  # pickled once for every worker
         for worker in self._workers:
             worker.send(data)
 
-    def all_current(self) -> bool:
-        table = self._table
-        return table is not None and all(w.generation == table.generation for w in self._workers)
+    def all_serving(self) -> bool:
+        """Whether every worker serves a table (readiness). Not necessarily the newest: a
+        worker still applying a change serves the one before, which is no reason to take
+        the replica out of its Service."""
+        return self._table is not None and all(w.generation > 0 for w in self._workers)
 
     def pids(self) -> list[int]:
         """The worker processes running now."""
@@ -152,6 +174,8 @@ class WorkerPool:
                         worker.started.set_result(None)
                 elif kind == "ack":
                     worker.generation = int(payload)
+                elif kind == "resync":
+                    worker.send(frame("table", self._table))
                 elif kind == "stats":
                     worker.stats = payload
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -177,12 +201,32 @@ async def worker_main(fd: int) -> int:
     stats = ProxyStats()
     dataplane = Dataplane(settings, loop, stats)
     tls = TlsContexts(settings, default_certificate) if settings.https_port else None
+    full_passes = FullPasses()
+    large = False  # the change being installed came in parts
+
+    def install(new: RoutingTable, change: TableChange) -> None:
+        """Serve `new`, whose change from the table served was staged part by part."""
+        nonlocal large
+        first = not dataplane.table.generation
+        if tls is not None and change.tls_changed():
+            tls.update(new)
+        dataplane.install(new)
+        full_passes.release()
+        if first:
+            # The first table is most of what this process holds: out of the full passes
+            # (`ingress.collection`), before this worker is ready.
+            freeze_survivors(full=True)
+        elif large:
+            freeze_survivors()
+        large = False
+        writer.write(frame("ack", new.generation))
 
     def swap(new: RoutingTable) -> None:
-        if tls is not None:
-            tls.update(new)
-        dataplane.swap(new)
-        writer.write(frame("ack", new.generation))
+        nonlocal large
+        change = table_change(dataplane.table, new)
+        dataplane.stage(change)
+        large = True
+        install(new, change)
 
     if table is not None:
         swap(table)
@@ -197,10 +241,32 @@ async def worker_main(fd: int) -> int:
             writer.write(frame("stats", dataplane.snapshot()))
 
     pusher = loop.create_task(push_stats())
+    parts: list[TableChange] = []
+    resyncing = False  # changes are dropped until the whole table comes
     try:
         while True:
             kind, payload = await read_frame(reader)
-            if kind == "table":
+            if kind in ("part", "change"):
+                if resyncing:
+                    continue
+                if payload.base != dataplane.table.generation:
+                    log.error("worker %d: a change of generation %d cannot apply to "
+                              "generation %d; asking for the whole table", os.getpid(),
+                              payload.base, dataplane.table.generation)
+                    resyncing = True
+                    writer.write(frame("resync", dataplane.table.generation))
+                    continue
+                dataplane.stage(payload)
+                parts.append(payload)
+                if kind == "part":
+                    full_passes.hold()  # a large change: its objects outlive the parts
+                    large = True
+                    await asyncio.sleep(0)  # requests run between two parts
+                    continue
+                change, parts = join(parts), []
+                install(change.apply(dataplane.table), change)
+            elif kind == "table":
+                resyncing = False
                 swap(payload)
             elif kind == "drain":
                 await dataplane.drain(float(payload))

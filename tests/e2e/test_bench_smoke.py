@@ -61,4 +61,7 @@ def test_scale_run_measures_every_source(tmp_path: Path) -> None:
     assert [(r["source"], r["ingresses"]) for r in runs] == [("files", 20), ("api", 20)]
     for run in runs:
         assert run["ready_s"] > 0 and run["rss_mb"] > 0 and len(run["changes_ms"]) == 3
+        assert len(run["route_changes_ms"]) == 3 and run["rebuild_s"] > 0
+        assert run["steady_requests"] > 50 and run["swaps_max_ms"] > 0
+        assert run["steady_max_ms"] >= run["steady_p99_ms"] > 0
     assert (tmp_path / "scale.png").stat().st_size > 10_000

@@ -86,15 +86,16 @@ def _key(obj: dict[str, Any]) -> tuple[str, str, str]:
     return obj["kind"], md.get("namespace", "default"), md["name"]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_churn_through_the_api_loses_nothing(
-    pods: int, api: ApiServer, tmp_path: Path
+    pods: int, api: ApiServer, tmp_path: Path, workers: int
 ) -> None:
     plan = ChurnPlan(pods)
     churn = ApiChurn(api)
     await churn.apply(plan.initial())
     kubeconfig = write_kubeconfig(tmp_path, api.url)
     portico = await asyncio.to_thread(start_ready, None, "--kubeconfig", str(kubeconfig),
-                                      log=tmp_path / "portico.log")
+                                      "--workers", str(workers), log=tmp_path / "portico.log")
     try:
         traffic = Traffic(portico.url, portico.secure_url, plan.client_ssl())
         traffic.start()

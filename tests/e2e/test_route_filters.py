@@ -22,6 +22,7 @@ from ingress.model import (
     Backend,
     BackendSplit,
     Endpoint,
+    EndpointSet,
     HeaderMatch,
     ObjectRef,
     PathType,
@@ -53,9 +54,13 @@ class Rig:
         self.dataplane = dataplane
         self.url = url
         self.pod_port = pod_port
+        self.endpoints: dict[str, EndpointSet] = {}  # of the backends made, for the next table
 
     def backend(self, name: str, *pods: str) -> Backend:
-        return Backend("default", name, "80", tuple(Endpoint(ip, self.pod_port) for ip in pods))
+        backend = Backend("default", name, "80")
+        self.endpoints[backend.key] = EndpointSet(tuple(Endpoint(ip, self.pod_port)
+                                                        for ip in pods))
+        return backend
 
     def serve(self, *routes: Route) -> None:
         prefixes: dict[str, Route] = {}
@@ -67,8 +72,9 @@ class Rig:
             if key in prefixes:
                 route = Route(**{**_fields(route), "next": prefixes[key]})
             prefixes[key] = route
-        self.dataplane.swap(RoutingTable(hosts={"h.test": VirtualHost(
-            "h.test", prefixes=prefixes, regexes=regexes)}))
+        self.dataplane.swap(RoutingTable(
+            hosts={"h.test": VirtualHost("h.test", prefixes=prefixes, regexes=regexes)},
+            endpoints=dict(self.endpoints)))
 
     async def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], Any]:
         async with aiohttp.ClientSession() as session, session.get(

@@ -29,11 +29,13 @@ def pods() -> Iterator[tuple[int, Pods]]:
         running.close()
 
 
-async def test_churn_loses_nothing(pods: tuple[int, Pods], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_churn_loses_nothing(pods: tuple[int, Pods], tmp_path: Path, workers: int) -> None:
     port, _ = pods
     churn = Churn(Manifests(tmp_path / "manifests"), port)
     churn.write_initial()
-    portico = Portico(churn.manifests.root, log=tmp_path / "portico.log")
+    portico = Portico(churn.manifests.root, "--workers", str(workers),
+                      log=tmp_path / "portico.log")
     try:
         portico.wait_ready()
         traffic = Traffic(portico.url, portico.secure_url, churn.client_ssl())

@@ -16,7 +16,7 @@ from build_objects import (
     service,
 )
 
-from ingress.model import Backend, Endpoint
+from ingress.model import Backend, Endpoint, EndpointSet
 
 TWO_PORTS = [
     {"name": "http", "port": 80, "targetPort": "web"},
@@ -25,12 +25,17 @@ TWO_PORTS = [
 SLICE_PORTS = [{"name": "http", "port": 8081}, {"name": "metrics", "port": 9100}]
 
 
-def backend_of(*objects: dict[str, Any], port: int | str = 80) -> Backend:
+def served(*objects: dict[str, Any], port: int | str = 80) -> tuple[Backend, EndpointSet]:
+    """The backend of foo.com/ and its endpoints."""
     result = run(ingress("a", [rule("foo.com", path("/", "web", port))]), *objects)
     assert result.problems == ()
     route = result.table.route("foo.com", "/")
     assert route is not None
-    return route.backend
+    return route.backend, result.table.endpoint_set(route.backend)
+
+
+def endpoints_of(*objects: dict[str, Any], port: int | str = 80) -> EndpointSet:
+    return served(*objects, port=port)[1]
 
 
 def addresses(endpoints: tuple[Endpoint, ...]) -> list[tuple[str, int]]:
@@ -43,42 +48,42 @@ def addresses(endpoints: tuple[Endpoint, ...]) -> list[tuple[str, int]]:
 def test_service_port_maps_to_the_endpoint_slice_port_of_the_same_name(
     port: int | str, expected: int
 ) -> None:
-    backend = backend_of(
+    backend, endpoints = served(
         service("web", TWO_PORTS),
         endpoint_slice("web-1", "web", [endpoint("10.0.0.1")], SLICE_PORTS),
         port=port,
     )
-    assert addresses(backend.endpoints) == [("10.0.0.1", expected)]
+    assert addresses(endpoints.ready) == [("10.0.0.1", expected)]
     assert backend.port == str(port)
     assert backend.key == f"default/web:{port}"
 
 
 def test_unnamed_single_port_matches_unnamed_slice_port() -> None:
     slice_ports = [{"port": 3000}]  # name absent
-    backend = backend_of(service("web", [{"port": 80, "targetPort": 3000}]),
+    endpoints = endpoints_of(service("web", [{"port": 80, "targetPort": 3000}]),
                          endpoint_slice("web-1", "web", [endpoint("10.0.0.1")], slice_ports))
-    assert addresses(backend.endpoints) == [("10.0.0.1", 3000)]
+    assert addresses(endpoints.ready) == [("10.0.0.1", 3000)]
 
 
 def test_load_balances_across_all_pods_of_all_slices_deduplicated_and_sorted() -> None:
-    backend = backend_of(
+    endpoints = endpoints_of(
         service("web"),
         endpoint_slice("web-b", "web", [endpoint("10.0.0.3"), endpoint("10.0.0.1")]),
         endpoint_slice("web-a", "web", [endpoint("10.0.0.2"), endpoint("10.0.0.1")]),
         endpoint_slice("other", "other", [endpoint("10.9.9.9")]),
         endpoint_slice("ns2", "web", [endpoint("10.8.8.8")], namespace="elsewhere"),
     )
-    assert addresses(backend.endpoints) == [
+    assert addresses(endpoints.ready) == [
         ("10.0.0.1", 8080), ("10.0.0.2", 8080), ("10.0.0.3", 8080)]
 
 
 def test_ipv6_slices_are_used_and_addresses_canonical() -> None:
-    backend = backend_of(
+    endpoints = endpoints_of(
         service("web"),
         endpoint_slice("web-6", "web", [endpoint("FD00:0::1")], address_type="IPv6"),
         endpoint_slice("web-fqdn", "web", [endpoint("pod.example.com")], address_type="FQDN"),
     )
-    assert addresses(backend.endpoints) == [("fd00::1", 8080)]
+    assert addresses(endpoints.ready) == [("fd00::1", 8080)]
 
 
 @pytest.mark.parametrize(
@@ -96,36 +101,36 @@ def test_ipv6_slices_are_used_and_addresses_canonical() -> None:
     ],
 )
 def test_endpoint_conditions(conditions: dict[str, bool], where: str | None) -> None:
-    backend = backend_of(
+    endpoints = endpoints_of(
         service("web"), endpoint_slice("web-1", "web", [endpoint("10.0.0.1", **conditions)])
     )
-    assert addresses(backend.endpoints) == ([("10.0.0.1", 8080)] if where == "endpoints" else [])
-    assert addresses(backend.fallback) == ([("10.0.0.1", 8080)] if where == "fallback" else [])
+    assert addresses(endpoints.ready) == ([("10.0.0.1", 8080)] if where == "endpoints" else [])
+    assert addresses(endpoints.fallback) == ([("10.0.0.1", 8080)] if where == "fallback" else [])
 
 
 def test_an_address_ready_in_one_slice_is_not_also_a_fallback() -> None:
-    backend = backend_of(
+    endpoints = endpoints_of(
         service("web"),
         endpoint_slice("web-1", "web", [endpoint("10.0.0.1", ready=True)]),
         endpoint_slice("web-2", "web", [endpoint("10.0.0.1", ready=False, serving=True,
                                                  terminating=True)]),
     )
-    assert addresses(backend.endpoints) == [("10.0.0.1", 8080)]
-    assert backend.fallback == ()
+    assert addresses(endpoints.ready) == [("10.0.0.1", 8080)]
+    assert endpoints.fallback == ()
 
 
 def test_service_without_endpoints_still_routes_with_no_endpoints() -> None:
-    backend = backend_of(service("web"))
-    assert backend.endpoints == () and backend.fallback == ()
+    endpoints = endpoints_of(service("web"))
+    assert endpoints.ready == () and endpoints.fallback == ()
 
 
 def test_slice_without_the_port_contributes_nothing() -> None:
-    backend = backend_of(
+    endpoints = endpoints_of(
         service("web", TWO_PORTS),
         endpoint_slice("web-1", "web", [endpoint("10.0.0.1")], [{"name": "metrics", "port": 9100}]),
         port="http",
     )
-    assert backend.endpoints == ()
+    assert endpoints.ready == ()
 
 
 def test_paths_to_the_same_service_port_share_one_backend() -> None:
@@ -133,7 +138,7 @@ def test_paths_to_the_same_service_port_share_one_backend() -> None:
                  service("web"), endpoint_slice("web-1", "web", [endpoint("10.0.0.1")]))
     backends = {id(r.backend) for v in result.table.hosts.values() for r in v.prefixes.values()}
     assert len(backends) == 1
-    assert list(result.table.backends()) == ["default/web:80"]
+    assert list(result.table.endpoints) == ["default/web:80"]
 
 
 @pytest.mark.parametrize(

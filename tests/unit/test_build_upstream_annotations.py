@@ -289,7 +289,10 @@ def test_service_upstream_uses_the_cluster_ip_and_service_port() -> None:
                          annotations={P + "service-upstream": "true"}),
                  svc, endpoint_slice("web-abc", "web", [endpoint("10.0.0.1")]))
     route = result.table.route("foo.com", "/")
-    assert route is not None and route.backend.endpoints == (Endpoint("10.96.0.10", 80),)
+    assert route is not None
+    assert result.table.endpoint_set(route.backend).ready == (Endpoint("10.96.0.10", 80),)
+    # The pods' endpoints change without a rebuild; the ClusterIP is the Service's.
+    assert ("default", "web") not in result.backends_by_service
 
 
 def external_service(name: str, external: str, ports: list[dict[str, Any]] | None = None,
@@ -330,7 +333,8 @@ def test_disabled_external_names_route_to_no_endpoint() -> None:
                  external_service("ext", "pods.example.test"),
                  settings=BuildSettings(disable_svc_external_name=True))
     route = result.table.route("foo.com", "/")
-    assert route is not None and not route.backend.usable and not route.backend.external_name
+    assert route is not None and not route.backend.external_name
+    assert not result.table.endpoint_set(route.backend).usable
     assert problem_fields(result) == [("Service default/ext", "spec.type", "UnsupportedBackend")]
 
 
@@ -345,7 +349,8 @@ def test_default_backend_answers_errors_and_a_missing_service() -> None:
     assert route is not None and route.errors is not None and not route.plain
     assert route.errors.codes == {404, 503} and route.errors.when_unavailable
     assert route.errors.backend.service == "errors"
-    assert (route.backend.service, route.backend.endpoints) == ("invalid", ())
+    assert route.backend.service == "invalid" and not result.table.endpoint_set(route.backend).ready
+    assert result.routed_on_endpoints == {("default", "errors")}
 
 
 def test_custom_http_errors_without_default_backend_use_the_controllers() -> None:

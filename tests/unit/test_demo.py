@@ -59,7 +59,7 @@ async def test_demo_manifests_route_as_documented(tmp_path: Path) -> None:
     def served_by(host: str, path: str) -> tuple[str, set[tuple[str, int]]]:
         route = table.route(host, path)
         assert route is not None, f"{host}{path} has no route"
-        return route.backend.service, {e.address for e in route.backend.endpoints}
+        return route.backend.service, {e.address for e in table.endpoint_set(route.backend).ready}
 
     pods = set(DEMO_ADDRESSES)
     assert served_by("hello.local", "/anything") == ("hello", pods)

@@ -266,3 +266,26 @@ async def test_an_edit_reaches_the_published_table_within_a_second(tmp_path: Pat
             assert took < 1.0
     finally:
         builds.cancel()
+
+
+def test_a_changed_file_names_only_the_objects_it_changed(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(service("a", port=80) + "---\n" + service("b", port=80))
+    (tmp_path / "c.yaml").write_text(service("c", port=80))
+    directory = ManifestDirectory(tmp_path)
+    directory.refresh()
+    assert sorted(ident[1][1] for ident, _ in directory.changes()) == ["a", "b", "c"]
+    (tmp_path / "a.yaml").write_text(service("a", port=81) + "---\n" + service("b", port=80))
+    directory.refresh(["a.yaml"])
+    [(ident, body)] = directory.changes()
+    assert ident == ("Service", ("default", "a")) and body is not None
+    assert body["spec"]["ports"][0]["port"] == 81
+    # A second file takes an object over; removing it hands the object back.
+    (tmp_path / "d.yaml").write_text(service("c", port=82))
+    directory.refresh()
+    [(ident, body)] = directory.changes()
+    assert body is not None and body["spec"]["ports"][0]["port"] == 82
+    (tmp_path / "d.yaml").unlink()
+    (tmp_path / "c.yaml").unlink()
+    directory.refresh()
+    assert directory.changes() == [(("Service", ("default", "c")), None)]
+    assert directory.changes() == []

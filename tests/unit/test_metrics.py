@@ -18,14 +18,15 @@ from cryptography import x509
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import CollectorRegistry
 
-from ingress.model import Backend, Certificate, Endpoint, ObjectRef, PathType, Route, RoutingTable
+from ingress.model import Backend, Certificate, ObjectRef, PathType, Route, RoutingTable
 from ingress.observability import admission_metrics
 from ingress.observability.admission_metrics import (
     AdmissionCheck,
     AdmissionCollector,
     AdmissionStats,
 )
-from ingress.observability.controller_metrics import ControllerCollector, table_hash
+from ingress.observability.config_hash import table_hash
+from ingress.observability.controller_metrics import ControllerCollector
 from ingress.observability.exposition import render as render_text
 from ingress.observability.families import Families
 from ingress.observability.metrics import (
@@ -42,7 +43,7 @@ from ingress.settings import BuildSettings
 
 ROUTE = Route(
     path="/api", path_type=PathType.PREFIX, host="hello.local",
-    backend=Backend("default", "hello", "http", (Endpoint("127.0.0.2", 8081),)),
+    backend=Backend("default", "hello", "http"),
     source=ObjectRef("Ingress", "default", "hello"),
 )
 FAMILIES = Families("ingress", "portico.dev/ingress-controller", "portico-0")
@@ -255,6 +256,7 @@ def test_reconciler_before_and_after_a_build() -> None:
     collector = ReconcilerCollector(reconciler)
     assert render(collector) == [
         "portico_config_rebuilds_total 0",
+        "portico_endpoint_updates_total 0",
         "portico_config_last_rebuild_duration_seconds 0",
         "portico_config_last_success_timestamp_seconds 0",
         "portico_config_event_to_swap_seconds 0",

@@ -34,7 +34,7 @@ SOURCE = ObjectRef("HTTPRoute", "default", "r")
 
 
 def backend(name: str) -> Backend:
-    return Backend("default", name, "80", ())
+    return Backend("default", name, "80")
 
 
 def route(name: str, path: str = "/", path_type: PathType = PathType.PREFIX,

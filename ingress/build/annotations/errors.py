@@ -49,7 +49,7 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
     except FieldError as error:
         annotations.report("default-backend", error.message)
         return
-    if backend.usable:
+    if resolver.has_endpoints(backend):
         spec.error_backend = backend
     else:
         annotations.report("default-backend", f"Service {backend.namespace}/{service} has no "

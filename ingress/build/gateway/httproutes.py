@@ -247,7 +247,7 @@ class _RouteParser:
 
 def _placeholder(route: ObjectRef, refs: list[ResolvedRef]) -> Backend:
     """The backend a route that never forwards names in its metrics."""
-    return Backend(route.namespace, refs[0].name if refs else "", "", ())
+    return Backend(route.namespace, refs[0].name if refs else "", "")
 
 
 def _parent_ref(raw: Any, at: str, namespace: str) -> dict[str, Any] | None:

@@ -45,6 +45,7 @@ class Mirrors:
 
     def __init__(self, services: FilterServices) -> None:
         self.client = services.part(SubrequestClient)
+        self.usable = services.usable
         self.settings = services.settings
         self.stats = services.stats
         self.in_flight = 0
@@ -97,7 +98,7 @@ class Mirrors:
     def _destination(self, host: FilterHost, exchange: Exchange,
                      flt: Mirror) -> Destination | None:
         if flt.backend is not None:
-            endpoints = flt.backend.usable
+            endpoints = self.usable(flt.backend)
             if not endpoints:
                 return None
             key = flt.backend.key

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
+from ingress.model import Backend, Endpoint
 from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.observability.stats import ProxyStats
 
@@ -46,13 +47,17 @@ class FilterServices:
     Each part (rate-limit counters, an authentication client's connections,
     caches) is created on first use by its class, `Part(services)`, and
     lives as long as the data plane: a new table does not reset it.
+    `usable` gives a backend's endpoints in the table served now (none
+    outside a data plane).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, settings: Settings,
-                 stats: ProxyStats | None = None) -> None:
+                 stats: ProxyStats | None = None,
+                 usable: Callable[[Backend], tuple[Endpoint, ...]] | None = None) -> None:
         self.loop = loop
         self.settings = settings
         self.stats = stats if stats is not None else ProxyStats()
+        self.usable = usable or _no_endpoints
         self._parts: dict[object, object] = {}
 
     def part(self, kind: Callable[[FilterServices], P]) -> P:
@@ -60,6 +65,10 @@ class FilterServices:
         if found is None:
             found = self._parts[kind] = kind(self)
         return cast(P, found)
+
+
+def _no_endpoints(backend: Backend) -> tuple[Endpoint, ...]:
+    return ()
 
 
 class FilterHost(Protocol):
