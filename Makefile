@@ -20,15 +20,13 @@ $(STAMP): pyproject.toml
 
 # The per-request modules compiled with mypyc next to their sources (setup.py), again whenever
 # one of them changes (a stale extension module would not run: ingress/compiled.py imports the
-# sources then, and `portico --version` says why). The touch: build_ext copies an extension it
-# did not need to rebuild with its old time.
+# sources then, and `portico --version` says why).
 $(COMPILED): $(STAMP) setup.py ingress/compiled.py $(COMPILED_SOURCES)
 	@command -v cc >/dev/null && $(PY) -c 'import os, sys, sysconfig; \
 		sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' || \
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 			gcc libc6-dev python3-dev >/dev/null)
 	$(PY) setup.py --quiet build_ext --inplace
-	find ingress -name '*.so' -exec touch {} +
 	touch $@
 
 # nginx, haproxy and wrk are the benchmark's comparisons (Debian packages).

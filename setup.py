@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
@@ -40,15 +40,21 @@ def _missing_toolchain():
     return ""
 
 
-def _extensions():
+def _compiling():
+    """Whether to compile at all: checked for every setup.py command, cheaply."""
     compiled = _load_compiled_list()
     if compiled.pure_requested():
         print(f"portico: {compiled.PURE_ENV} is set: pure Python")
-        return []
+        return False
     missing = _missing_toolchain()
     if missing:
         print(f"portico: {missing}: pure Python", file=sys.stderr)
-        return []
+        return False
+    return True
+
+
+def _extensions():
+    compiled = _load_compiled_list()
     from mypyc.build import mypycify
 
     # Type-checking is `make lint`'s job; here mypy only infers what the compiler needs, and
@@ -67,8 +73,14 @@ def _extensions():
 
 
 class OptionalBuildExt(build_ext):
-    """Compiles the C files on every core; a compile that fails leaves a pure-Python install,
-    not a broken one."""
+    """Runs mypyc only when extensions are built (pip runs setup.py three times for one
+    install), compiles the C files on every core, and leaves a pure-Python install, not a
+    broken one, when either fails."""
+
+    def finalize_options(self):
+        if self.distribution.ext_modules is _TO_COMPILE:
+            self.distribution.ext_modules = _extensions()
+        super().finalize_options()
 
     def build_extensions(self):
         if self.inplace:  # extensions of modules no longer compiled would still be imported
@@ -85,6 +97,13 @@ class OptionalBuildExt(build_ext):
             self.extensions = []  # nothing to copy next to the sources or into a wheel
             print(f"portico: compiling failed, pure Python: {error}", file=sys.stderr)
 
+    def copy_extensions_to_source(self):
+        super().copy_extensions_to_source()
+        # An extension that needed no rebuild is copied with its old time, which may predate
+        # an edit of its source: ingress/compiled.py would then take it for stale.
+        for extension in self.extensions:
+            os.utime(ROOT / self.get_ext_filename(extension.name))
+
 
 def _parallel(compile_files, workers):
     def compile_each(sources, *args, **kwargs):
@@ -97,4 +116,6 @@ def _parallel(compile_files, workers):
     return compile_each
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+# Until build_ext runs mypyc: what makes the wheel platform-specific.
+_TO_COMPILE = [Extension("ingress.native__mypyc", [])]
+setup(ext_modules=_TO_COMPILE if _compiling() else [], cmdclass={"build_ext": OptionalBuildExt})
