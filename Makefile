@@ -3,15 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+COMPILED := $(VENV)/.compiled
+# The modules mypyc compiles (ingress/compiled.py lists them).
+COMPILED_SOURCES := $(shell $(PYTHON) ingress/compiled.py)
 
 .PHONY: setup demo test test-suite test-bench test-fast lint bench bench-smoke system-packages tools image image-packages test-image clean annotations-table conformance-gateway
 
-setup: $(STAMP)
+setup: $(STAMP) $(COMPILED)
 
+# The dependencies and the package as sources; the next step compiles it.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'
+	PORTICO_PURE_PYTHON=1 $(PY) -m pip install --quiet -e '.[dev,bench]'
+	touch $@
+
+# The per-request modules compiled with mypyc next to their sources (setup.py), again whenever
+# one of them changes (a stale extension module would not run: ingress/compiled.py imports the
+# sources then, and `portico --version` says why).
+$(COMPILED): $(STAMP) setup.py ingress/compiled.py $(COMPILED_SOURCES)
+	@command -v cc >/dev/null && $(PY) -c 'import os, sys, sysconfig; \
+		sys.exit(not os.path.exists(sysconfig.get_paths()["include"] + "/Python.h"))' || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			gcc libc6-dev python3-dev >/dev/null)
+	$(PY) setup.py --quiet build_ext --inplace
 	touch $@
 
 # nginx, haproxy and wrk are the benchmark's comparisons (Debian packages).
@@ -23,11 +38,11 @@ system-packages:
 tools: $(STAMP)
 	PYTHON=$(PY) bash scripts/tools.sh
 
-demo: $(STAMP)
+demo: setup
 	$(VENV)/bin/portico demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks scripts
+	$(VENV)/bin/ruff check --no-cache ingress tests benchmarks scripts setup.py
 	$(VENV)/bin/mypy --strict ingress
 
 # `make test` = test-suite, then test-bench. The suite's modules run on TEST_WORKERS
@@ -35,14 +50,18 @@ lint: $(STAMP)
 # tests marked `bench` (`make bench-smoke`'s run, whose load saturates both CPUs, and a
 # latency measurement) run after it, alone. compileall first: where PYTHONDONTWRITEBYTECODE
 # is set, every `portico` process the tests start would compile the package again.
+# Both run the compiled data plane, as the image does; tests/unit/test_compiled.py forwards
+# through the pure-Python one too (the same sources).
 TEST_WORKERS ?= 2
 test: test-suite test-bench
 
-test-suite: $(STAMP) system-packages tools lint
+test-suite: setup system-packages tools lint
+	@$(VENV)/bin/portico --version | grep -q 'compiled (mypyc)' || \
+		{ $(VENV)/bin/portico --version; echo "make test: the data plane is not compiled"; exit 1; }
 	$(PY) -m compileall -q ingress benchmarks
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not bench"
 
-test-bench: $(STAMP) system-packages
+test-bench: setup system-packages
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m bench
 
 test-fast: $(STAMP)
@@ -54,14 +73,14 @@ conformance-gateway: $(STAMP)
 		tests/e2e/test_gateway_api.py tests/e2e/test_gateway_status.py
 
 # The second compare: what metrics, access logs and tracing cost (README, Observability).
-bench: $(STAMP) system-packages
+bench: setup system-packages
 	$(PY) -m benchmarks.compare
 	$(PY) -m benchmarks.compare --configs nginx,portico-1-bare,portico-1,portico-1-logged,portico-1-traced \
 		--scenarios http-3B,http-3B@2krps --out benchmarks/results/observability
 	$(PY) -m benchmarks.idle_connections
 	$(PY) -m benchmarks.scale
 
-bench-smoke: $(STAMP) system-packages
+bench-smoke: setup system-packages
 	$(PY) -m benchmarks.compare --smoke
 
 # The README's annotation reference, from ingress/build/annotations/catalog.py.
@@ -81,4 +100,5 @@ test-image: $(STAMP) tools image-packages
 	PORTICO_IMAGE_TEST=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/chart/test_image.py
 
 clean:
-	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .tools .mypy_cache .ruff_cache .pytest_cache build
+	find . -path ./.venv -prune -o -name '*.so' -print -delete

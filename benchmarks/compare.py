@@ -26,7 +26,7 @@ from benchmarks.harness.machine import Machine, describe_machine, hostname_slug
 from benchmarks.harness.measure import Load, Measurement, Scenario, failed, measure, scenarios
 from benchmarks.harness.plots import plot_latency, plot_throughput
 from benchmarks.harness.report import failures, markdown_table, summarize
-from benchmarks.harness.rig import CONFIGS, Rig, Target
+from benchmarks.harness.rig import CONFIGS, PURE_CONFIG, Rig, Target
 
 BENCH_DIR = Path(__file__).parent
 # Between them: wrk and the fixed-rate client, HTTP and TLS, both response sizes. (Every
@@ -44,7 +44,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     # this project's 2-core VMs): latency at a rate, not queueing.
     ap.add_argument("--rate", type=float, default=2000, help="rps of the fixed-rate runs")
     ap.add_argument("--configs", default=",".join(CONFIGS),
-                    help=f"comma-separated, from {','.join(CONFIGS)}")
+                    help=f"comma-separated, from {','.join(CONFIGS)}, {PURE_CONFIG}")
     ap.add_argument("--scenarios", default="",
                     help="comma-separated scenario names (default: all)")
     ap.add_argument("--proxy-cpus", default="0", help="CPUs of the proxy under test")

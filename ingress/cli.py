@@ -10,16 +10,35 @@ from ingress import settings as settings_module
 from ingress.loadtest import command as load_command
 
 
+class _Version(argparse.Action):
+    """--version: the release, and whether the data plane runs compiled (looked up when asked:
+    it imports the data plane)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="say which version and mode run")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from importlib.metadata import version
+
+        from ingress.compiled import mode
+
+        print(f"portico {version('portico')}, data plane {mode()}, "
+              f"Python {sys.version.split()[0]}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="portico", description="Kubernetes Ingress controller and reverse proxy"
     )
+    parser.add_argument("--version", action=_Version)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
         "run",
         help="serve Ingresses from a cluster (or --manifests DIR)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
+    run.add_argument("--version", action=_Version)
     settings_module.add_arguments(run)
     check = commands.add_parser(
         "check",

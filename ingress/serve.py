@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import uvloop
 from prometheus_client.registry import Collector
 
+from ingress import compiled
 from ingress.build.result import BuildResult
 from ingress.collection import freeze_survivors
 from ingress.observability.admin import start_admin
@@ -191,6 +192,7 @@ async def _serve(settings: Settings) -> int:
             "http": settings.http_port,
             "https": settings.https_port,
             "admin": settings.admin_port,
+            "data_plane": compiled.mode(),
         },
     )
     waiter = loop.create_task(stopping.wait())

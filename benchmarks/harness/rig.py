@@ -20,6 +20,7 @@ from benchmarks.harness.manifests import NAMESPACE, TLS_SECRET, bench_objects, w
 from benchmarks.harness.net import LOOPBACK, answers, fetch, free_ports
 from benchmarks.harness.procs import Managed, wait_until
 from benchmarks.harness.tls import CertFiles, make_certificate
+from ingress.compiled import PURE_ENV
 
 CONF_DIR = Path(__file__).parent / "conf"
 BENCH_HOST = "bench.local"
@@ -31,7 +32,10 @@ CONFIGS = ("direct", "nginx", "haproxy", "portico-1", "portico-2")
 # What observability costs: portico-1 without per-request metrics, and with an
 # access log or OTLP tracing on top of the defaults (`make bench` runs them apart).
 OBSERVABILITY_CONFIGS = ("portico-1-bare", "portico-1-logged", "portico-1-traced")
+# portico-1 with its compiled modules left aside (ingress/compiled.py): what mypyc is worth.
+PURE_CONFIG = "portico-1-pure"
 _VARIANTS = {
+    "pure": [],
     "bare": ["--no-enable-metrics"],
     "logged": ["--access-log"],
     "traced": ["--otlp-endpoint", "http://@UPSTREAM@", "--trace-sample-ratio", "1"],
@@ -95,7 +99,7 @@ class Rig:
 
     def __init__(self, workdir: Path, configs: tuple[str, ...], proxy_cpus: str = "0",
                  rig_cpus: str = "1") -> None:
-        known = CONFIGS + OBSERVABILITY_CONFIGS
+        known = (*CONFIGS, *OBSERVABILITY_CONFIGS, PURE_CONFIG)
         unknown = [c for c in configs if c not in known]
         if unknown:
             raise ValueError(f"unknown configuration(s) {unknown}; choose from {known}")
@@ -127,8 +131,9 @@ class Rig:
             proc.stop()
         self._procs.clear()
 
-    def _spawn(self, name: str, argv: list[str], cpus: str) -> Managed:
-        proc = Managed(name, argv, cpus, self.workdir / "logs")
+    def _spawn(self, name: str, argv: list[str], cpus: str,
+               env: dict[str, str] | None = None) -> Managed:
+        proc = Managed(name, argv, cpus, self.workdir / "logs", env)
         self._procs.append(proc)
         return proc
 
@@ -195,7 +200,8 @@ class Rig:
             argv = portico_argv(manifests.parent, int(workers), http_port, https_port, admin_port)
             argv += [arg.replace("@UPSTREAM@", f"{LOOPBACK}:{up_port}")
                      for arg in _VARIANTS[variant[0]]] if variant else []
-        proc = self._spawn(name, argv, self.proxy_cpus)
+        env = {**os.environ, PURE_ENV: "1"} if name == PURE_CONFIG else None
+        proc = self._spawn(name, argv, self.proxy_cpus, env)
         target = Target(name, f"http://{LOOPBACK}:{http_port}",
                         f"https://{LOOPBACK}:{https_port}", proc.pid, is_proxy=True)
         return proc, target

@@ -1,0 +1,79 @@
+"""The compiled data plane and its pure-Python fallback run the same sources (ingress/compiled.py).
+
+`make test` runs the suite compiled; here the pure-Python mode forwards real
+requests too (benchmarks/opcount.py, in a subprocess), and a stale extension
+module is never the one that runs.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingress.compiled import MODULES, PURE_ENV, SHARED, mode, stale_extension
+
+ROOT = Path(__file__).resolve().parents[2]
+SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+
+def run(*command: str, pure: bool) -> str:
+    env = {k: v for k, v in os.environ.items() if k != PURE_ENV}
+    if pure:
+        env[PURE_ENV] = "1"
+    result = subprocess.run([sys.executable, *command], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60, check=True)
+    return result.stdout
+
+
+def bytecodes_per_request(pure: bool) -> int:
+    out = run("-m", "benchmarks.opcount", "--requests", "100", "--warmup", "20", pure=pure)
+    match = re.search(r"([\d.]+) Python calls, (\d+) bytecodes", out)
+    assert match, out
+    return int(match.group(2))
+
+
+def test_pure_python_forwards_through_the_sources() -> None:
+    assert "pure Python (PORTICO_PURE_PYTHON is set)" in run(
+        "-m", "ingress.cli", "--version", pure=True)
+    pure = bytecodes_per_request(pure=True)
+    assert pure > 1000  # the request and response paths ran as Python
+    if mode() == "compiled (mypyc)":
+        assert bytecodes_per_request(pure=False) < pure / 3
+
+
+def build(root: Path, *, source_age: float, shared: bool = True) -> None:
+    """A tree as setup.py leaves it, each source `source_age` seconds older than its build."""
+    for name in MODULES:
+        source = root / name
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text("")
+        source.with_suffix(SUFFIX).write_bytes(b"")
+        os.utime(source, (1000.0 - source_age, 1000.0 - source_age))
+        os.utime(source.with_suffix(SUFFIX), (1000.0, 1000.0))
+    if shared:
+        (root / (SHARED.replace(".", "/") + "__mypyc" + SUFFIX)).write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("source_age", "shared", "reason"),
+    [
+        (0.0, True, ""),
+        (-1.0, True, ""),  # newer by less than a wheel takes to unpack
+        (-60.0, True, f"{MODULES[0]} changed after it was compiled"),
+        (0.0, False, f"{SHARED.split('.')[-1]}__mypyc{SUFFIX} is missing"),
+    ],
+)
+def test_a_stale_build_runs_the_sources(tmp_path: Path, source_age: float, shared: bool,
+                                        reason: str) -> None:
+    build(tmp_path, source_age=source_age, shared=shared)
+    assert stale_extension(tmp_path) == reason
+
+
+def test_no_build_is_not_stale(tmp_path: Path) -> None:
+    assert stale_extension(tmp_path) == ""
