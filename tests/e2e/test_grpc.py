@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from kube import objects as o
 from kube.objects import annotated
 
 POD, TLS_POD, POD2, DEAD_POD = "127.0.0.21", "127.0.0.22", "127.0.0.23", "127.0.0.29"
+SLOW_POD = "127.0.0.28"
 HOST, TLS_HOST = "grpc.test", "grpcs.test"
 SERVICE = "demo.Echo"
 MB = 1024 * 1024
@@ -57,9 +59,11 @@ class Echo:
         return request
 
     def server_stream(self, request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
-        count, size = (int(x) for x in request.split())
-        for i in range(count):
-            yield bytes([i % 256]) * size
+        count, size, *pause = request.split()  # "count size [seconds before each message]"
+        for i in range(int(count)):
+            if pause:
+                time.sleep(float(pause[0]))
+            yield bytes([i % 256]) * int(size)
 
     def client_stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
         return b"%d" % sum(len(r) for r in requests)
@@ -92,6 +96,19 @@ def _server(address: str, credentials: grpc.ServerCredentials | None,
     return server
 
 
+def _unaccepting(address: str, port: int) -> list[socket.socket]:
+    """A listener whose accept queue is full: the kernel drops further SYNs, so a pod
+    there cannot be connected to in time. Returns the sockets to close."""
+    listener = socket.create_server((address, port), backlog=0)
+    fillers = []
+    for _ in range(2):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex((address, port))
+        fillers.append(filler)
+    return [listener, *fillers]
+
+
 class Rig:
     def __init__(self, portico: Portico, manifests: Manifests, ca: trustme.CA) -> None:
         self.portico = portico
@@ -116,6 +133,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     ca = trustme.CA()
     pod_port, tls_port = free_port(POD), free_port(TLS_POD)
     pod_leaf = ca.issue_cert("pod.internal")
+    unaccepting = _unaccepting(SLOW_POD, pod_port)
     servers = [
         _server(f"{POD}:{pod_port}", None),
         _server(f"{POD2}:{pod_port}", None, "echo-2"),
@@ -145,6 +163,12 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                   backend_protocol="GRPC", ssl_redirect="false"),
         annotated(o.ingress("dead", host=HOST, path="/demo.Dead", service="dead"),
                   backend_protocol="GRPC", ssl_redirect="false", proxy_connect_timeout="1"),
+        o.service("slow", target=pod_port),
+        o.endpoint_slice("slow", [SLOW_POD], port=pod_port),
+        annotated(o.ingress("slow", host=HOST, path="/demo.Slow", service="slow"),
+                  backend_protocol="GRPC", ssl_redirect="false", proxy_connect_timeout="1"),
+        annotated(o.ingress("chatty", host="chatty.test", path="/demo.Echo", service="echo"),
+                  backend_protocol="GRPC", ssl_redirect="false", proxy_read_timeout="1"),
         o.service("two", target=pod_port),
         o.endpoint_slice("two", [POD, POD2], port=pod_port),
         annotated(o.ingress("two", host="two.test", path="/demo.Echo", service="two"),
@@ -170,6 +194,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         portico.stop()
         for server in servers:
             server.stop(None)
+        for sock in unaccepting:
+            sock.close()
 
 
 def call(channel: grpc.Channel, method: str, kind: str = "unary_unary") -> Any:
@@ -214,13 +240,17 @@ def test_forwarded_headers_reach_the_pod(rig: Rig) -> None:
         ("/demo.Nowhere/Call", grpc.StatusCode.UNIMPLEMENTED),  # no route
         ("/demo.None/Call", grpc.StatusCode.UNAVAILABLE),  # no endpoints
         ("/demo.Dead/Call", grpc.StatusCode.UNAVAILABLE),  # nothing listens at the pod
+        # Not connected within the route's proxy-connect-timeout (1 s, not the default 5 s).
+        ("/demo.Slow/Call", grpc.StatusCode.UNAVAILABLE),
     ],
 )
 def test_portico_made_errors_are_grpc_statuses(
         rig: Rig, method: str, code: grpc.StatusCode) -> None:
+    started = time.monotonic()
     with rig.channel(False) as channel, pytest.raises(grpc.RpcError) as failed:
         channel.unary_unary(method)(b"x", timeout=5)
     assert failed.value.code() == code
+    assert time.monotonic() - started < 3
     assert "portico" in (failed.value.details() or "")
 
 
@@ -235,6 +265,15 @@ def test_grpc_timeout_is_forwarded_capped_and_enforced(rig: Rig) -> None:
             call(channel, "Unary")(b"sleep 6")
         assert failed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert 2.5 < time.monotonic() - started < 5.5
+
+
+def test_a_stream_that_keeps_talking_outlives_the_read_timeout(rig: Rig) -> None:
+    """proxy-read-timeout (1 s on this route) is the idle time between frames."""
+    started = time.monotonic()
+    with rig.channel(False, "chatty.test") as channel:
+        chunks = list(call(channel, "ServerStream", "unary_stream")(b"4 10 0.5"))
+    assert [len(c) for c in chunks] == [10] * 4
+    assert time.monotonic() - started > 1.9
 
 
 def test_50_concurrent_1mb_calls_on_one_connection(rig: Rig) -> None:

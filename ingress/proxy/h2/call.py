@@ -260,8 +260,12 @@ class GrpcCall:
         elif retryable and stream._retry(exchange, reason, False):
             dp.stats.retried(reason)
             self.start()
+        elif reason == "connect_timeout" and not stream.grpc:
+            stream.answer(exchange, 504)
         else:
-            stream.answer(exchange, 504 if reason == "connect_timeout" else 502)
+            # A pod not connected to in time is UNAVAILABLE to a gRPC client, as an
+            # unreachable one is (504 would say DEADLINE_EXCEEDED).
+            stream.answer(exchange, 502)
 
     def up_reset(self, code: int) -> None:
         """The pod reset its stream: pass the reset on (gRPC clients map it to a status)."""

@@ -76,14 +76,18 @@ class H2EndpointPool:
         if best is None:
             best = H2UpstreamConnection(self)
             self.conns.append(best)
-            self.loop.create_task(self._connect(best))
+            route = call.exchange.route
+            timeout = route.upstream.connect_timeout if route is not None else None
+            self.loop.create_task(self._connect(
+                best, self.connect_timeout if timeout is None else timeout))
         best.start(call)
 
-    async def _connect(self, conn: H2UpstreamConnection) -> None:
+    async def _connect(self, conn: H2UpstreamConnection, timeout: float) -> None:
+        """Connect within the route's proxy-connect-timeout (that of the call that asked)."""
         host, port = self.address
         tls = self.tls
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 transport, _ = await self.loop.create_connection(
                     lambda: conn, host, port, ssl=self.context,
                     server_hostname=None if tls is None else self.name if tls.server_name else "",
