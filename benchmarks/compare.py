@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
             for scenario in chosen:
                 for config in configs:
                     if scenario.h2 and config not in H2_CONFIGS:
-                        continue  # HTTP/2 and gRPC: nginx and Portico only
+                        continue  # HTTP/2 and gRPC: nginx and portico-1 only
                     target = rig.targets.get(config)
                     if target is None:
                         m = failed(config, scenario.name, rnd, "did not start")
@@ -162,7 +162,7 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
         *machine.describe(),
         "",
         f"{args.rounds} interleaved round(s); closed-loop runs: wrk -t1 -c{args.connections} "
-        f"for {args.duration} s; HTTP/2 and gRPC runs (h2-*, grpc-*, nginx and Portico "
+        f"for {args.duration} s; HTTP/2 and gRPC runs (h2-*, grpc-*, nginx and portico-1 "
         "only): h2load -c5 -m10 (5 connections x 10 streams), whose p50 column is "
         "h2load's mean (it reports no percentiles); fixed-rate runs: open-loop client at "
         f"{args.rate:g} rps, 32 connections. Proxy pinned to CPU "
