@@ -33,6 +33,7 @@ from ingress.proxy.h2 import limits
 from ingress.proxy.h2.answers import raw_pairs
 from ingress.proxy.h2.fields import codec_config
 from ingress.proxy.h2.stream import H2Stream
+from ingress.proxy.h2.writes import BatchedWrites
 from ingress.proxy.peer import NO_PEER, PeerCertificate
 from ingress.proxy.target import host_name
 
@@ -65,18 +66,16 @@ class _AnnouncedStreamLimit(Settings):
         self[SettingCodes.MAX_CONCURRENT_STREAMS] = value
 
 
-class H2ClientConnection(asyncio.Protocol):
+class H2ClientConnection(BatchedWrites):
     __slots__ = (
         "client_ip",
         "closed",
         "deadline",
         "dp",
         "draining",
-        "flush_scheduled",
         "forwarded_cache",
         "forwarded_fixed",
         "forwarded_per_request",
-        "h2",
         "headers_trusted",
         "held",
         "last_authority",
@@ -89,12 +88,12 @@ class H2ClientConnection(asyncio.Protocol):
         "served_context",
         "settings_frames",
         "streams",
-        "transport",
         "write_paused",
     )
 
     def __init__(self, dp: Dataplane, listener: Listener) -> None:
         self.dp = dp
+        self.loop = dp.loop
         self.listener = listener
         self.transport: asyncio.Transport | None = None
         self.h2 = H2Connection(config=_CONFIG)
@@ -179,20 +178,15 @@ class H2ClientConnection(asyncio.Protocol):
             stream.reset_by_client()
 
     def flush(self) -> None:
-        self.flush_scheduled = False
         held = self.held
         if held:
             self.held = []
             for stream in held:
                 stream.release_tail()
-        data = self.h2.data_to_send()
-        if data and self.transport is not None and not self.closed:
-            self.transport.write(data)
-
-    def schedule_flush(self) -> None:
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.dp.loop.call_soon(self.flush)
+        if self.closed:
+            self.flush_scheduled = False
+        else:
+            super().flush()
 
     def stream_closed(self, stream: H2Stream) -> None:
         self.streams.pop(stream.sid, None)

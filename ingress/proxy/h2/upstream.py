@@ -36,6 +36,7 @@ from h2.settings import SettingCodes, Settings
 
 from ingress.model import UpstreamTls
 from ingress.proxy.h2.fields import codec_config
+from ingress.proxy.h2.writes import BatchedWrites
 from ingress.proxy.upstream_tls import check_peer
 
 if TYPE_CHECKING:
@@ -123,24 +124,22 @@ class H2EndpointPool:
                 conn.close()
 
 
-class H2UpstreamConnection(asyncio.Protocol):
+class H2UpstreamConnection(BatchedWrites):
     __slots__ = (
         "accepting",
         "calls",
         "capacity",
         "closed",
-        "flush_scheduled",
-        "h2",
         "idle_since",
         "load",
         "pool",
         "ready",
-        "transport",
         "waiting",
     )
 
     def __init__(self, pool: H2EndpointPool) -> None:
         self.pool = pool
+        self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self.h2 = H2Connection(config=_CONFIG)
         self.h2.local_settings = Settings(
@@ -202,18 +201,6 @@ class H2UpstreamConnection(asyncio.Protocol):
                 self.h2.close_connection()
                 self.flush()
                 self.transport.close()
-
-    def flush(self) -> None:
-        self.flush_scheduled = False
-        data = self.h2.data_to_send()
-        if data and self.transport is not None:
-            self.transport.write(data)
-
-    def schedule_flush(self) -> None:
-        """Write what the calls produced in this turn of the loop at its end, in one write."""
-        if not self.flush_scheduled:
-            self.flush_scheduled = True
-            self.pool.loop.call_soon(self.flush)
 
     # --- calls
 
