@@ -40,6 +40,9 @@ MODULES = (
     "ingress/proxy/router.py",
     "ingress/proxy/forward.py",
     "ingress/proxy/request_head.py",
+    # Subclasses of the compiled Forwarder must be compiled too.
+    "ingress/proxy/h2/window.py",
+    "ingress/proxy/h2/stream.py",
     "ingress/proxy/upstream.py",
     "ingress/proxy/exchange.py",
     "ingress/proxy/balancer.py",
