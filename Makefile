@@ -29,9 +29,10 @@ $(COMPILED): $(STAMP) setup.py ingress/compiled.py $(COMPILED_SOURCES)
 	$(PY) setup.py --quiet build_ext --inplace
 	touch $@
 
-# nginx, haproxy and wrk are the benchmark's comparisons (Debian packages).
+# nginx, haproxy, wrk and h2load (nghttp2-client) are the benchmark's comparisons and
+# the HTTP/2 tests' clients (Debian packages).
 system-packages:
-	@if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null; then \
+	@if ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null || ! command -v wrk >/dev/null || ! command -v h2load >/dev/null; then \
 		bash benchmarks/setup.sh; \
 	fi
 

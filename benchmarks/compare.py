@@ -23,15 +23,24 @@ from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.harness.machine import Machine, describe_machine, hostname_slug
-from benchmarks.harness.measure import Load, Measurement, Scenario, failed, measure, scenarios
+from benchmarks.harness.measure import (
+    H2_CONFIGS,
+    Load,
+    Measurement,
+    Scenario,
+    failed,
+    measure,
+    scenarios,
+)
 from benchmarks.harness.plots import plot_latency, plot_throughput
 from benchmarks.harness.report import failures, markdown_table, summarize
 from benchmarks.harness.rig import CONFIGS, PURE_CONFIG, Rig, Target
 
 BENCH_DIR = Path(__file__).parent
-# Between them: wrk and the fixed-rate client, HTTP and TLS, both response sizes. (Every
-# configuration already answered both sizes over both protocols before the first run.)
-SMOKE_SCENARIOS = ("tls-16KiB", "http-3B@1krps")
+# Between them: wrk and the fixed-rate client, HTTP and TLS, both response sizes, and
+# h2load's gRPC calls. (Every configuration already answered both sizes over both
+# protocols before the first run.)
+SMOKE_SCENARIOS = ("tls-16KiB", "http-3B@1krps", "grpc-unary")
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -84,7 +93,7 @@ def _warm_up(targets: dict[str, Target], load: Load, chosen: list[Scenario]) -> 
     """
     short = dataclasses.replace(load, duration_s=1)
     for target in targets.values():
-        for tls in sorted({s.tls for s in chosen}):
+        for tls in sorted({s.tls for s in chosen if not s.h2}):
             warm = Scenario("warm-up", tls=tls, large=False, rate=None)
             measure(target, warm, 0, short)
 
@@ -101,7 +110,7 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
     chosen = _select_scenarios(scenarios(args.rate), args.scenarios)
     load = Load(connections=args.connections, duration_s=args.duration,
                 open_loop_connections=32, load_cpus=args.load_cpus,
-                proxy_cpus=args.proxy_cpus)
+                proxy_cpus=args.proxy_cpus, workdir=str(args.workdir))
     results: list[Measurement] = []
     with Rig(args.workdir, configs, args.proxy_cpus, args.load_cpus) as rig:
         for name, why in rig.failed.items():
@@ -112,6 +121,8 @@ def run(args: argparse.Namespace) -> tuple[list[Measurement], dict[str, str]]:
             print(f"--- round {rnd}/{args.rounds}", flush=True)
             for scenario in chosen:
                 for config in configs:
+                    if scenario.h2 and config not in H2_CONFIGS:
+                        continue  # HTTP/2 and gRPC: nginx and portico-1 only
                     target = rig.targets.get(config)
                     if target is None:
                         m = failed(config, scenario.name, rnd, "did not start")
@@ -151,8 +162,10 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
         *machine.describe(),
         "",
         f"{args.rounds} interleaved round(s); closed-loop runs: wrk -t1 -c{args.connections} "
-        f"for {args.duration} s; fixed-rate runs: open-loop client at {args.rate:g} rps, "
-        "32 connections. Proxy pinned to CPU "
+        f"for {args.duration} s; HTTP/2 and gRPC runs (h2-*, grpc-*, nginx and portico-1 "
+        "only): h2load -c5 -m10 (5 connections x 10 streams), whose p50 column is "
+        "h2load's mean (it reports no percentiles); fixed-rate runs: open-loop client at "
+        f"{args.rate:g} rps, 32 connections. Proxy pinned to CPU "
         f"{args.proxy_cpus}, load generator and upstream to CPU {args.load_cpus}. "
         "Medians over rounds; ratios are to nginx in the same round, then the median. "
         "For `direct`, the CPU columns are the upstream nginx's own. "
@@ -160,7 +173,8 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
         "processes (the kernel's loopback work, other programs); large values mean a "
         f"disturbed run. Load average before/after: {load_before} / {load_after}.",
         "",
-        *markdown_table(summaries, scenario_order, configs),
+        *markdown_table(summaries, scenario_order, configs,
+                        {(m.scenario, m.config) for m in results}),
         "",
         "![throughput](throughput.png)",
         "",

@@ -169,7 +169,8 @@ async def _serve(settings: Settings) -> int:
             await workers.start()
         else:
             await dataplane.start(tls.server_context if tls is not None else None,
-                                  tls.peer_certificate if tls is not None else None)
+                                  tls.peer_certificate if tls is not None else None,
+                                  tls.context_for_name if tls is not None else None)
     except OSError as error:
         raise StartupError(f"cannot listen: {error}") from error
 

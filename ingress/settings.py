@@ -177,6 +177,9 @@ class Settings:
     upstream_keepalive: int = field(
         default=64, metadata=_flag("idle keep-alive connections kept per endpoint")
     )
+    http2_max_concurrent_streams: int = field(
+        default=128, metadata=_flag("streams a client may open at once on one HTTP/2 connection")
+    )
     upstream_keepalive_timeout: float = field(
         default=30.0, metadata=_flag("idle upstream connections are closed after this, s")
     )

@@ -12,15 +12,62 @@ from benchmarks.harness.tls import CertFiles
 
 NAMESPACE = "bench"
 SERVICE = "upstream"
+GRPC_SERVICE = "upstream-grpc"
 TLS_SECRET = "bench-tls"
 
 
-def bench_objects(host: str, upstream_ip: str, upstream_port: int,
-                  cert: CertFiles) -> list[dict[str, Any]]:
-    """IngressClass, Service + EndpointSlice of the upstream, TLS Secret, Ingress for `host`."""
-    def meta(name: str, **extra: Any) -> dict[str, Any]:
-        return {"name": name, "namespace": NAMESPACE, **extra}
+def _meta(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "namespace": NAMESPACE, **extra}
 
+
+def _service(name: str, ip: str, port: int) -> list[dict[str, Any]]:
+    """A Service on port 80 and its EndpointSlice at `ip:port`."""
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta(name),
+            "spec": {
+                "selector": {"app": name},
+                "ports": [{"name": "http", "port": 80, "targetPort": port, "protocol": "TCP"}],
+            },
+        },
+        {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": _meta(f"{name}-1", labels={"kubernetes.io/service-name": name}),
+            "addressType": "IPv4",
+            "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+        },
+    ]
+
+
+def _ingress(name: str, host: str, service: str, annotations: dict[str, str],
+             tls: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "ingressClassName": "portico",
+        "rules": [{
+            "host": host,
+            "http": {"paths": [{
+                "path": "/",
+                "pathType": "Prefix",
+                "backend": {"service": {"name": service, "port": {"number": 80}}},
+            }]},
+        }],
+    }
+    if tls:
+        spec["tls"] = [{"hosts": [host], "secretName": TLS_SECRET}]
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": _meta(name, annotations=annotations), "spec": spec}
+
+
+def bench_objects(host: str, upstream_ip: str, upstream_port: int, cert: CertFiles,
+                  grpc_host: str, grpc_port: int) -> list[dict[str, Any]]:
+    """IngressClass, Service + EndpointSlice of the upstream, TLS Secret, Ingress for `host`;
+    the same for the upstream's gRPC port behind `grpc_host` (backend-protocol GRPC)."""
+    # Plain-HTTP runs must be proxied, not redirected to HTTPS.
+    plain = {"nginx.ingress.kubernetes.io/ssl-redirect": "false"}
     return [
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -28,56 +75,21 @@ def bench_objects(host: str, upstream_ip: str, upstream_port: int,
             "metadata": {"name": "portico"},
             "spec": {"controller": "portico.dev/ingress-controller"},
         },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": meta(SERVICE),
-            "spec": {
-                "selector": {"app": SERVICE},
-                "ports": [{"name": "http", "port": 80, "targetPort": upstream_port,
-                           "protocol": "TCP"}],
-            },
-        },
-        {
-            "apiVersion": "discovery.k8s.io/v1",
-            "kind": "EndpointSlice",
-            "metadata": meta(f"{SERVICE}-1",
-                             labels={"kubernetes.io/service-name": SERVICE}),
-            "addressType": "IPv4",
-            "ports": [{"name": "http", "port": upstream_port, "protocol": "TCP"}],
-            "endpoints": [{"addresses": [upstream_ip], "conditions": {"ready": True}}],
-        },
+        *_service(SERVICE, upstream_ip, upstream_port),
+        *_service(GRPC_SERVICE, upstream_ip, grpc_port),
         {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": meta(TLS_SECRET),
+            "metadata": _meta(TLS_SECRET),
             "type": "kubernetes.io/tls",
             "data": {
                 "tls.crt": base64.b64encode(cert.cert.read_bytes()).decode(),
                 "tls.key": base64.b64encode(cert.key.read_bytes()).decode(),
             },
         },
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": meta(
-                "bench",
-                # Plain-HTTP runs must be proxied, not redirected to HTTPS.
-                annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "false"},
-            ),
-            "spec": {
-                "ingressClassName": "portico",
-                "tls": [{"hosts": [host], "secretName": TLS_SECRET}],
-                "rules": [{
-                    "host": host,
-                    "http": {"paths": [{
-                        "path": "/",
-                        "pathType": "Prefix",
-                        "backend": {"service": {"name": SERVICE, "port": {"number": 80}}},
-                    }]},
-                }],
-            },
-        },
+        _ingress("bench", host, SERVICE, plain, tls=True),
+        _ingress("grpc", grpc_host, GRPC_SERVICE,
+                 {**plain, "nginx.ingress.kubernetes.io/backend-protocol": "GRPC"}, tls=False),
     ]
 
 

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.harness.h2load import GRPC_REQUEST, h2load_argv, run_h2load
 from benchmarks.harness.procs import cpus_busy_seconds, parse_cpu_list, tree_cpu_seconds
 from benchmarks.harness.rig import (
     BENCH_HOST,
+    GRPC_HOST,
+    GRPC_PATH,
     LARGE_PATH,
     LARGE_SIZE,
     SMALL_BODY,
@@ -32,6 +35,9 @@ class Scenario:
     # True: every request on a new connection ("Connection: close"), so with TLS
     # each request is a full handshake: requests per CPU-second = handshakes.
     new_connections: bool = False
+    # "h2": h2load over TLS (ALPN h2) to the usual upstream; "grpc": h2load sending
+    # unary gRPC calls over h2c to a gRPC upstream. Only nginx and Portico speak both.
+    h2: str = ""
 
     @property
     def path(self) -> str:
@@ -52,7 +58,18 @@ def scenarios(rate: float) -> tuple[Scenario, ...]:
         Scenario("tls-handshake", tls=True, large=False, rate=None, new_connections=True),
         Scenario(f"http-3B@{fixed}rps", tls=False, large=False, rate=rate),
         Scenario(f"tls-3B@{fixed}rps", tls=True, large=False, rate=rate),
+        Scenario("h2-tls-3B", tls=True, large=False, rate=None, h2="h2"),
+        Scenario("h2-tls-16KiB", tls=True, large=True, rate=None, h2="h2"),
+        Scenario("grpc-unary", tls=False, large=False, rate=None, h2="grpc"),
     )
+
+
+# portico-2's workers share portico-1's one CPU: for HTTP/2 it would add runs (and CI
+# time in the smoke run) without a different answer.
+H2_CONFIGS = ("nginx", "portico-1")
+# 50 requests in flight, as wrk -c50: more than the 64 kept-alive upstream connections
+# would measure connection churn, not HTTP/2.
+_H2_CONNECTIONS, _H2_STREAMS = 5, 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +104,7 @@ class Load:
     open_loop_connections: int
     load_cpus: str
     proxy_cpus: str
+    workdir: str = "."
 
 
 def failed(config: str, scenario: str, rnd: int, why: str) -> Measurement:
@@ -116,12 +134,42 @@ def _open_loop(url: str, rate: float, load: Load) -> tuple[dict[str, Any] | None
         return report, ""
 
 
+def _measure_h2(target: Target, scenario: Scenario, rnd: int, load: Load,
+                grpc_body: Path) -> Measurement:
+    """h2load: 5 connections x 10 streams (browser-like multiplexing), counted like wrk runs."""
+    cpu_before = tree_cpu_seconds(target.cpu_root)
+    if scenario.h2 == "grpc":
+        argv = h2load_argv(target.grpc_url + GRPC_PATH, GRPC_HOST, _H2_CONNECTIONS,
+                           _H2_STREAMS, load.duration_s, load.load_cpus, grpc_body)
+    else:
+        argv = h2load_argv(target.https_url + scenario.path, BENCH_HOST, _H2_CONNECTIONS,
+                           _H2_STREAMS, load.duration_s, load.load_cpus)
+    report, why = run_h2load(argv)
+    cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
+    if report is None:
+        return failed(target.name, scenario.name, rnd, why)
+    # h2load -D counts the requests still in flight when time is up as failed.
+    if report.failed > _H2_CONNECTIONS * _H2_STREAMS:
+        return failed(target.name, scenario.name, rnd, f"{report.failed} requests failed")
+    # h2load reports no percentiles: the p50 column holds its mean for these rows.
+    return Measurement(target.name, scenario.name, rnd, report.succeeded, report.duration_s,
+                       cpu, report.mean_ms, 0.0, 0.0)
+
+
 def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measurement:
     url = target.url(scenario.tls) + scenario.path
     proxy_cpus = parse_cpu_list(load.proxy_cpus)
     busy_before = cpus_busy_seconds(proxy_cpus)
     cpu_before = tree_cpu_seconds(target.cpu_root)
-    if scenario.rate is None:
+    if scenario.h2:
+        body = Path(load.workdir) / "grpc-request.bin"
+        body.write_bytes(GRPC_REQUEST)
+        result = _measure_h2(target, scenario, rnd, load, body)
+        if result.failure is not None:
+            return result
+        cpu = result.cpu_s
+        problems: list[str] = []
+    elif scenario.rate is None:
         report = run_wrk(wrk_argv(url, BENCH_HOST, load.connections, load.duration_s,
                                   cpus=load.load_cpus, close=scenario.new_connections))
         cpu = tree_cpu_seconds(target.cpu_root) - cpu_before

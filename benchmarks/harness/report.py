@@ -72,7 +72,9 @@ def _fmt_ratio(value: float | None) -> str:
 
 
 def markdown_table(summaries: Sequence[Summary], scenario_order: Sequence[str],
-                   config_order: Sequence[str]) -> list[str]:
+                   config_order: Sequence[str],
+                   measured: set[tuple[str, str]] | None = None) -> list[str]:
+    """One row per (scenario, configuration) that was measured (default: all of them)."""
     lines = [
         "| scenario | configuration | rps | p50 ms | p99 ms | p99.9 ms | req/CPU-s | "
         "CPU µs/req | rps ÷ nginx | req/CPU-s ÷ nginx | other CPU % |",
@@ -81,6 +83,8 @@ def markdown_table(summaries: Sequence[Summary], scenario_order: Sequence[str],
     by_key = {(s.scenario, s.config): s for s in summaries}
     for scenario in scenario_order:
         for config in config_order:
+            if measured is not None and (scenario, config) not in measured:
+                continue
             s = by_key.get((scenario, config))
             if s is None:
                 lines.append(f"| {scenario} | {config} | failed | | | | | | | | |")

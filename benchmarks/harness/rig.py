@@ -27,6 +27,9 @@ BENCH_HOST = "bench.local"
 SMALL_PATH, SMALL_BODY = "/ok", b"ok\n"
 LARGE_PATH, LARGE_SIZE = "/file16k", 16 * 1024
 HEADERS_PATH = "/headers"
+# gRPC: the upstream answers this unary method with a canned message (h2c).
+GRPC_HOST, GRPC_PATH = "grpc.bench.local", "/bench.Echo/Unary"
+GRPC_RESPONSE = b"\x00\x00\x00\x00\x02ok"
 REFERENCE = "nginx"
 CONFIGS = ("direct", "nginx", "haproxy", "portico-1", "portico-2")
 # What observability costs: portico-1 without per-request metrics, and with an
@@ -68,6 +71,7 @@ class Target:
     https_url: str
     cpu_root: int  # pid whose process tree's CPU is charged to this configuration
     is_proxy: bool  # False for the upstream itself ("direct")
+    grpc_url: str = ""  # h2c, where gRPC calls go (nginx and Portico)
 
     def url(self, tls: bool) -> str:
         return self.https_url if tls else self.http_url
@@ -143,6 +147,8 @@ class Rig:
         for sub in ("logs", "tmp", "www", "manifests"):
             (self.workdir / sub).mkdir(parents=True)
         (self.workdir / "www" / LARGE_PATH.lstrip("/")).write_bytes(large_body())
+        (self.workdir / "www" / GRPC_PATH.lstrip("/")).parent.mkdir(parents=True)
+        (self.workdir / "www" / GRPC_PATH.lstrip("/")).write_bytes(GRPC_RESPONSE)
         cert = make_certificate(self.workdir, BENCH_HOST)
         common = {
             "RUNDIR": str(self.workdir),
@@ -152,10 +158,11 @@ class Rig:
             # nginx's workers drop to "nobody" unless told otherwise when started as root.
             "USER": "user root;" if os.geteuid() == 0 else "",
         }
-        up_http, up_https = free_ports(2)
+        up_http, up_https, up_grpc = free_ports(3)
         upstream = self._spawn("upstream", self._conf_argv(
             "upstream_nginx.conf", {**common, "HTTP_PORT": str(up_http),
-                                    "HTTPS_PORT": str(up_https)}), self.rig_cpus)
+                                    "HTTPS_PORT": str(up_https),
+                                    "GRPC_PORT": str(up_grpc)}), self.rig_cpus)
         wait_until(lambda: answers(f"http://{LOOPBACK}:{up_http}", SMALL_PATH, BENCH_HOST),
                    _START_TIMEOUT, "upstream nginx", [upstream])
         starting: dict[str, tuple[Managed, Target]] = {}
@@ -165,7 +172,7 @@ class Rig:
                                             f"https://{LOOPBACK}:{up_https}", upstream.pid,
                                             is_proxy=False)
                 continue
-            starting[name] = self._start_proxy(name, common, up_http, cert)
+            starting[name] = self._start_proxy(name, common, up_http, up_grpc, cert)
         for name, (proc, target) in starting.items():
             try:
                 wait_until(partial(_serves_both, target), _START_TIMEOUT, name, [proc])
@@ -182,11 +189,12 @@ class Rig:
             return ["haproxy", "-db", "-f", str(conf)]
         return _nginx_argv(conf, self.workdir)
 
-    def _start_proxy(self, name: str, common: dict[str, str], up_port: int,
+    def _start_proxy(self, name: str, common: dict[str, str], up_port: int, up_grpc: int,
                      cert: CertFiles) -> tuple[Managed, Target]:
-        http_port, https_port, admin_port = free_ports(3)
+        http_port, https_port, admin_port, grpc_port = free_ports(4)
         values = {**common, "HTTP_PORT": str(http_port), "HTTPS_PORT": str(https_port),
-                  "UPSTREAM_PORT": str(up_port)}
+                  "UPSTREAM_PORT": str(up_port), "GRPC_PORT": str(grpc_port),
+                  "UPSTREAM_GRPC_PORT": str(up_grpc)}
         if name == "nginx":
             argv = self._conf_argv("nginx_proxy.conf", values)
         elif name == "haproxy":
@@ -195,15 +203,17 @@ class Rig:
             _, workers, *variant = name.split("-")
             manifests = write_manifests(
                 self.workdir / "manifests" / name,
-                bench_objects(BENCH_HOST, LOOPBACK, up_port, cert),
+                bench_objects(BENCH_HOST, LOOPBACK, up_port, cert, GRPC_HOST, up_grpc),
             )
             argv = portico_argv(manifests.parent, int(workers), http_port, https_port, admin_port)
             argv += [arg.replace("@UPSTREAM@", f"{LOOPBACK}:{up_port}")
                      for arg in _VARIANTS[variant[0]]] if variant else []
+            grpc_port = http_port  # Portico takes h2c and HTTP/1.1 on one port
         env = {**os.environ, PURE_ENV: "1"} if name == PURE_CONFIG else None
         proc = self._spawn(name, argv, self.proxy_cpus, env)
         target = Target(name, f"http://{LOOPBACK}:{http_port}",
-                        f"https://{LOOPBACK}:{https_port}", proc.pid, is_proxy=True)
+                        f"https://{LOOPBACK}:{https_port}", proc.pid, is_proxy=True,
+                        grpc_url=f"http://{LOOPBACK}:{grpc_port}" if name != "haproxy" else "")
         return proc, target
 
 

@@ -1,4 +1,5 @@
-"""The load generator: keep-alive HTTP/1.1 connections driven open loop or closed loop.
+"""The load generator: keep-alive HTTP/1.1 connections (or HTTP/2 streams) driven open
+loop or closed loop.
 
 Open loop (`--rate`, `--stages`): a ticker dispatches request i at the
 schedule's time for it whether or not earlier ones were answered, over a
@@ -12,9 +13,10 @@ a client that cannot keep up shows there, not as server latency.
 Closed loop (`--connections` alone): every connection sends its next
 request as soon as the last one is answered, as wrk does.
 
-uvloop + httptools, no Task per request. Outcomes are counted per second of
-the run and handed to `emit` as each second ends, with the latencies of
-that second as an HDR histogram.
+uvloop + httptools, no Task per request. With `--http2` each pool place is
+a stream slot of a few multiplexed HTTP/2 connections (h2client.py).
+Outcomes are counted per second of the run and handed to `emit` as each
+second ends, with the latencies of that second as an HDR histogram.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import cast
 
 import httptools
 
+from ingress.loadtest.h2client import Lane, Sessions
 from ingress.loadtest.histogram import encode, new_histogram, record_seconds
 from ingress.loadtest.request import RequestSpec, Target
 from ingress.loadtest.schedule import Schedule, Share
@@ -142,8 +145,9 @@ class LoadClient:
         self.emit = emit
         self.loop = asyncio.get_running_loop()
         self.share = Share(plan.schedule, plan.share, plan.shares) if plan.schedule else None
-        self.open: set[_Connection] = set()
-        self.idle: deque[_Connection] = deque()
+        self.open: set[_Connection | Lane] = set()
+        self.idle: deque[_Connection | Lane] = deque()
+        self.sessions = Sessions(self, self.target.streams)
         self.free_slots = plan.connections  # pool places with no connection, not connecting
         self.backlog: deque[float] = deque()  # due times of requests waiting for a connection
         self.connecting: set[asyncio.Task[None]] = set()
@@ -164,11 +168,15 @@ class LoadClient:
         """Fill a pool place; send the request due at `due` on it, if there is one."""
         target, timeout = self.target, self.plan.timeout
         limit = timeout if due is None else max(0.0, due + timeout - time.monotonic())
+        conn: _Connection | Lane
         try:
             async with asyncio.timeout(limit):
-                _, conn = await self.loop.create_connection(
-                    lambda: _Connection(self), target.address, target.port, ssl=target.tls,
-                    server_hostname=target.server_name if target.tls else None)
+                if target.streams:
+                    conn = await self.sessions.lane()
+                else:
+                    _, conn = await self.loop.create_connection(
+                        lambda: _Connection(self), target.address, target.port, ssl=target.tls,
+                        server_hostname=target.server_name if target.tls else None)
         except TimeoutError:
             self._connect_failed(due, "timeout", f"connecting took over {timeout:g} s")
             return
@@ -207,7 +215,7 @@ class LoadClient:
         elif self.backlog:
             self._start_connect(self.backlog.popleft())
 
-    def _release(self, conn: _Connection) -> None:
+    def _release(self, conn: _Connection | Lane) -> None:
         if not self.t0:
             self.idle.append(conn)
             return
@@ -222,7 +230,7 @@ class LoadClient:
         self.idle.append(conn)
         self._check_finished()
 
-    def lost(self, conn: _Connection) -> None:
+    def lost(self, conn: _Connection | Lane) -> None:
         self.open.discard(conn)
         if conn in self.idle:
             self.idle.remove(conn)
@@ -273,7 +281,8 @@ class LoadClient:
 
     # --- outcomes ----------------------------------------------------------
 
-    def answered(self, conn: _Connection, due: float, status: int, reusable: bool) -> None:
+    def answered(self, conn: _Connection | Lane, due: float, status: int,
+                 reusable: bool) -> None:
         now = time.monotonic()
         self._roll(now)
         stats = self.stats

@@ -46,6 +46,7 @@ examples:
   portico loadtest http://127.0.0.1:8080/ --host hello.local --rate 1000 --duration 30s
   portico loadtest URL --stages 30s:500,60s:5000,30s:0 --slo 'p99<50ms,errors<0.1%'
   portico loadtest URL --connections 50 --duration 10s            # closed loop
+  portico loadtest https://HOST/ --http2 --connections 50 --streams 10   # 5 h2 connections
   portico loadtest URL --rate 500 --admin http://127.0.0.1:10254 --churn examples/demo
   portico loadtest --compare run-a run-b --out a-vs-b
 
@@ -83,6 +84,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="an extra request header (repeatable)")
     req.add_argument("--method", default="GET")
     req.add_argument("--body-file", type=Path, help="send this file as the request body")
+    req.add_argument("--http2", action="store_true",
+                     help="HTTP/2: ALPN h2 over https, prior knowledge (h2c) over http; "
+                          "--connections counts streams in flight")
+    req.add_argument("--streams", type=int, default=10,
+                     help="with --http2: streams per connection (default 10, as h2load -m)")
     req.add_argument("--insecure", action="store_true",
                      help="accept any TLS certificate (self-signed test deployments)")
     req.add_argument("--timeout", default="10s",
@@ -123,7 +129,10 @@ def _spec(args: argparse.Namespace) -> RequestSpec:
     try:
         headers = tuple(parse_header(h) for h in args.header)
         body = args.body_file.read_bytes() if args.body_file else b""
-        spec = RequestSpec(args.url, args.host, args.method, headers, body, args.insecure)
+        if args.streams < 1:
+            raise ValueError("--streams: must be at least 1")
+        spec = RequestSpec(args.url, args.host, args.method, headers, body, args.insecure,
+                           args.streams if args.http2 else 0)
         Target.from_spec(spec)  # every generator builds its own; fail here, once, if at all
     except OSError as error:
         raise UsageError(f"--body-file: {error.strerror or error}") from None
@@ -171,6 +180,10 @@ def _plans(args: argparse.Namespace, spec: RequestSpec, schedule: Schedule | Non
 def _load_words(mode: str, plans: Sequence[Plan], schedule: Schedule | None) -> str:
     connections = sum(p.connections for p in plans)
     spread = f" from {len(plans)} processes" if len(plans) > 1 else ""
+    streams = plans[0].request.streams
+    if streams:
+        sessions = sum(-(-p.connections // streams) for p in plans)
+        spread = f" (HTTP/2 streams on {sessions} connections){spread}"
     if mode == "connections":
         return f"closed loop over {connections} connections{spread}"
     assert schedule is not None

@@ -22,6 +22,7 @@ class RequestSpec:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     insecure: bool = False  # skip certificate verification
+    streams: int = 0  # HTTP/2 (--http2): streams per connection; 0: HTTP/1.1
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -54,7 +55,9 @@ class Target:
     server_name: str | None  # SNI (none for an address) and the name the certificate must match
     payload: bytes  # the whole request, sent as is for every repetition
     head: bool  # a HEAD request: its response has no body whatever its headers say
-
+    streams: int = 0  # HTTP/2: streams per connection (0: HTTP/1.1)
+    h2_headers: tuple[tuple[bytes, bytes], ...] = ()  # the request as HTTP/2 fields
+    body: bytes = b""
     @classmethod
     def from_spec(cls, spec: RequestSpec) -> Target:
         parts = urlsplit(spec.url)
@@ -76,10 +79,17 @@ class Target:
         if spec.body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(spec.body)}")
         payload = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + spec.body
+        fields = [(":method", method), (":scheme", parts.scheme), (":authority", host),
+                  (":path", path), ("user-agent", USER_AGENT)]
+        fields += [(name.lower(), value) for name, value in spec.headers]
+        if spec.body or method in ("POST", "PUT", "PATCH"):
+            fields.append(("content-length", str(len(spec.body))))
+        h2_headers = tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in fields)
         tls: ssl.SSLContext | None = None
         server_name = None
         if parts.scheme == "https":
             tls = insecure_tls_context() if spec.insecure else ssl.create_default_context()
-            tls.set_alpn_protocols(["http/1.1"])
+            tls.set_alpn_protocols(["h2" if spec.streams else "http/1.1"])
             server_name = urlsplit(f"//{host}").hostname
-        return cls(parts.hostname, port, tls, server_name, payload, method == _HEAD)
+        return cls(parts.hostname, port, tls, server_name, payload, method == _HEAD,
+                   spec.streams, h2_headers, spec.body)

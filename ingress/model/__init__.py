@@ -48,6 +48,7 @@ from ingress.model.table import (
 from ingress.model.tracing import TRACED, Tracing
 from ingress.model.upstream import (
     DEFAULT_RETRY,
+    H2_PROTOCOLS,
     BackendProtocol,
     Buffering,
     RetryPolicy,
@@ -59,6 +60,7 @@ __all__ = [
     "DEFAULT_SSL_REDIRECT",
     "DEFAULT_UPSTREAM",
     "EMPTY_TABLE",
+    "H2_PROTOCOLS",
     "NO_ENDPOINTS",
     "NO_REQUEST",
     "TRACED",

@@ -18,7 +18,7 @@ from ingress.model.filters.base import Filter, ResponseFilter
 from ingress.model.matches import Regex, RouteMatch
 from ingress.model.objects import ObjectRef
 from ingress.model.tracing import TRACED, Tracing
-from ingress.model.upstream import Buffering, RetryPolicy
+from ingress.model.upstream import H2_PROTOCOLS, Buffering, RetryPolicy
 
 
 class PathType(StrEnum):
@@ -98,8 +98,8 @@ class Route:
     next: Route | None = None
     # (host, source namespace, source name, service, path): metric labels, built once.
     labels: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
-    # No filters, split, canary, special HTTPS, error pages or ExternalName: the proxy's
-    # fast path. Built once.
+    # No filters, split, canary, special HTTPS, error pages, ExternalName or HTTP/2 pods:
+    # the proxy's fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
     # Response statuses not passed to the client (error pages, retries). Built once.
     intercepts: frozenset[int] = field(init=False, repr=False, compare=False)
@@ -110,7 +110,8 @@ class Route:
         object.__setattr__(self, "labels", labels)
         plain = (not self.filters and not self.response_filters and self.split is None
                  and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT
-                 and self.errors is None and not self.backend.external_name)
+                 and self.errors is None and not self.backend.external_name
+                 and self.backend.protocol not in H2_PROTOCOLS)
         object.__setattr__(self, "plain", plain)
         retry = self.upstream.retry
         intercepts = retry.statuses if retry is not None else _NO_STATUSES

@@ -22,6 +22,10 @@ class BackendProtocol(StrEnum):
     GRPCS = "GRPCS"  # HTTP/2 over TLS
 
 
+# The protocols spoken to pods over HTTP/2.
+H2_PROTOCOLS = frozenset((BackendProtocol.GRPC, BackendProtocol.GRPCS))
+
+
 # nginx's proxy_ssl_protocols when ingress-nginx writes none (no proxy-ssl-secret).
 NGINX_PROXY_SSL_PROTOCOLS = ("TLSv1.2", "TLSv1.3")
 

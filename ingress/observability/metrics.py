@@ -94,6 +94,13 @@ class ProxyStatsCollector:
         for outcome, count in stats.mirrored.items():
             mirrored.add_metric([outcome], count)
         yield mirrored
+        closed = CounterMetricFamily(
+            "portico_http2_connections_closed",
+            "HTTP/2 client connections closed by Portico for abuse or protocol errors, by reason.",
+            labels=["reason"])
+        for reason, count in stats.http2_closed.items():
+            closed.add_metric([reason], count)
+        yield closed
         yield GaugeMetricFamily(
             "portico_active_connections", "Open client connections.",
             value=stats.active_connections)

@@ -124,6 +124,8 @@ class ProxyStats:
     retries: dict[str, int] = field(default_factory=dict)
     # outcome (answered, failed, dropped) → copies of requests sent to mirrors
     mirrored: dict[str, int] = field(default_factory=dict)
+    # reason ("rapid_reset", "ping_flood", ...) → HTTP/2 connections closed for abuse or errors
+    http2_closed: dict[str, int] = field(default_factory=dict)
     connections_accepted: int = 0
     active_connections: int = 0
     # Client connections by state, as nginx's stub_status counts them (set by `snapshot`).
@@ -188,6 +190,8 @@ class ProxyStats:
 
     def mirror_done(self, outcome: str) -> None:
         self.mirrored[outcome] = self.mirrored.get(outcome, 0) + 1
+    def http2_closed_for(self, reason: str) -> None:
+        self.http2_closed[reason] = self.http2_closed.get(reason, 0) + 1
 
     def merge(self, other: ProxyStats) -> None:
         """Add another worker's counters into these (gauges add up too)."""
@@ -202,6 +206,8 @@ class ProxyStats:
             self.retries[reason] = self.retries.get(reason, 0) + n
         for outcome, n in other.mirrored.items():
             self.mirrored[outcome] = self.mirrored.get(outcome, 0) + n
+        for reason, n in other.http2_closed.items():
+            self.http2_closed[reason] = self.http2_closed.get(reason, 0) + n
         self.connections_accepted += other.connections_accepted
         self.active_connections += other.active_connections
         self.reading += other.reading

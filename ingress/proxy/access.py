@@ -16,8 +16,8 @@ from ingress.observability.tracing import FinishedRequest
 from ingress.proxy.variables import render
 
 if TYPE_CHECKING:
-    from ingress.proxy.client import ClientConnection
     from ingress.proxy.exchange import Exchange
+    from ingress.proxy.forward import Forwarder
 
 
 class AccessLog:
@@ -25,12 +25,12 @@ class AccessLog:
         self.writer = writer
         self._format = FORMATTERS[fmt]
 
-    def log(self, conn: ClientConnection, exchange: Exchange, status: int, now: float) -> None:
+    def log(self, conn: Forwarder, exchange: Exchange, status: int, now: float) -> None:
         """`now` is the loop time the answer was complete."""
         self.writer.write(self._format(record(conn, exchange, status, now)))
 
 
-def record(conn: ClientConnection, exchange: Exchange, status: int, now: float) -> AccessRecord:
+def record(conn: Forwarder, exchange: Exchange, status: int, now: float) -> AccessRecord:
     route = exchange.route
     user_agent = referer = b""
     for _, lname, value in exchange.headers:
@@ -39,8 +39,7 @@ def record(conn: ClientConnection, exchange: Exchange, status: int, now: float) 
         elif lname == b"referer":
             referer = value
     tls_version = sni = ""
-    transport = conn.transport
-    ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+    ssl_object = conn.ssl_object()
     if ssl_object is not None:
         tls_version = ssl_object.version() or ""
         sni = getattr(ssl_object, "server_name_indication", None) or ""
@@ -54,7 +53,7 @@ def record(conn: ClientConnection, exchange: Exchange, status: int, now: float) 
         method=exchange.method.decode("latin-1"),
         host=exchange.host,
         path=exchange.url.decode("latin-1"),
-        protocol="HTTP/1.1",
+        protocol=conn.protocol,
         status=status,
         bytes_sent=exchange.sent_bytes,
         body_bytes_sent=max(0, exchange.sent_bytes - head),

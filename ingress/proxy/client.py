@@ -19,38 +19,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from ingress.model import Backend, Route
-from ingress.model.filters.core import HeaderEdits
-from ingress.observability.stats import NO_ROUTE
-from ingress.proxy.access import finished_request
-from ingress.proxy.canary import choose_backend
-from ingress.proxy.client_address import fixed_block, forwarded
-from ingress.proxy.error_pages import error_request, unavailable_edits
+from ingress.proxy.client_address import fixed_block
 from ingress.proxy.exchange import Exchange, Header
-from ingress.proxy.filters import FilterServices, apply_response_filters, run_request_filters
-from ingress.proxy.http import (
-    HOP_BY_HOP,
-    HOP_BY_HOP_AND_TRACEPARENT,
-    IDEMPOTENT_METHODS,
-    LAST_CHUNK,
-    SET_BY_PROXY,
-    chunk,
-    extra_hop_by_hop,
-    simple_response,
-)
+from ingress.proxy.forward import Forwarder
+from ingress.proxy.h2.handover import PREFACE, H2Upgrade, after_preface, h2c_upgrade, hand_over
+from ingress.proxy.http import LAST_CHUNK, chunk, simple_response
 from ingress.proxy.peer import NO_PEER, PeerCertificate
 from ingress.proxy.proxy_protocol import Address
-from ingress.proxy.request_body import BufferedBody
 from ingress.proxy.response_buffer import ResponseBuffer
-from ingress.proxy.retries import may_reconnect, may_retry, policy_of
-from ingress.proxy.target import BadTarget, canonical_path, host_name, split_absolute
+from ingress.proxy.router import BadRequest
+from ingress.proxy.target import host_name
 from ingress.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -79,41 +64,27 @@ _FRAMING = frozenset(
 _UNDERSCORE = ord("_")
 
 
-class _BadRequest(Exception):
-    def __init__(self, status: int) -> None:
-        self.status = status
-
-
 class _StopParsing(Exception):
     """Raised in a parser callback to leave the rest of the data unparsed."""
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(Forwarder, asyncio.Protocol):
     __slots__ = (
-        "active",
         "body_stall",
         "buffer",
-        "client_ip",
-        "closed",
         "connection",
         "content_length",
         "current",
         "deadline",
-        "deferred",
-        "dp",
-        "feeding",
-        "forwarded_fixed",
-        "forwarded_per_request",
+        "h2c_upgrade",
         "head_bytes",
         "head_size",
         "headers",
-        "headers_trusted",
         "host_header",
         "host_raw",
         "host_routed",
         "hosts",
         "in_head",
-        "listener",
         "parser",
         "paused",
         "peer",
@@ -177,6 +148,7 @@ class ClientConnection(asyncio.Protocol):
         self.peer: PeerCertificate | None = None  # read when a request needs it
         # The end hooks of the request that became the tunnel, run when it closes.
         self.tunnel_ending: list[Callable[[], None]] | None = None
+        self.h2c_upgrade: H2Upgrade | None = None  # accepted, answered at the head's end
 
     # --- connection lifecycle
 
@@ -196,6 +168,11 @@ class ClientConnection(asyncio.Protocol):
         # Without trusted forwarded headers, these depend on the connection only: encoded once.
         self.forwarded_fixed = fixed_block(ip, ip.encode(), listener.scheme, listener.public_port)
         dp.connection_opened(self)
+        if listener.tls:
+            ssl_object = transport.get_extra_info("ssl_object")
+            if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+                self._become_h2(b"", None)  # settled at the handshake (ALPN)
+                return
         self.requests_left = dp.settings.keepalive_requests or -1
         # A new connection must send its first request head in time, as nginx requires.
         self.deadline = dp.loop.time() + dp.settings.client_header_timeout
@@ -353,15 +330,23 @@ class ClientConnection(asyncio.Protocol):
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            self.tunnel_backlog = [data[upgrade.args[0] :]]
+            rest = data[upgrade.args[0] :]
+            if self.h2c_upgrade is not None:
+                self._become_h2(rest, self.h2c_upgrade)
+            else:
+                self.tunnel_backlog = [rest]
             return
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
             if not isinstance(cause, _StopParsing):
-                self._reject(cause.status if isinstance(cause, _BadRequest) else 400)
+                self._reject(cause.status if isinstance(cause, BadRequest) else 400)
             return
         except httptools.HttpParserError:
-            self._reject(400)
+            # The h2c preface reads as a request llhttp refuses: settled here, off the hot path.
+            if self.parser.get_method() == b"PRI" and self.active is None and not self.queue:
+                self._become_h2(after_preface(data), None)
+            else:
+                self._reject(400)
             return
         finally:
             self.feeding = False
@@ -380,6 +365,21 @@ class ClientConnection(asyncio.Protocol):
                 self._reject(431)
         elif in_body is not None and in_body is self.current:
             self._body_read(in_body, progress, len(data))
+
+    def _become_h2(self, rest: bytes, upgrade: H2Upgrade | None) -> None:
+        """HTTP/2 from here on: ALPN chose h2, the h2c preface arrived, or an h2c upgrade
+        was accepted. `rest` is what the client sent after what was read so far."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        self.closed = True
+        if upgrade is not None:
+            transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n"
+            )
+        elif not self.listener.tls:
+            rest = PREFACE + rest
+        hand_over(self, transport, rest, upgrade)
 
     def _body_read(self, exchange: Exchange, progress: int, size: int) -> None:
         """A read inside a request body: its timeout restarts; bytes that carry no body
@@ -423,10 +423,6 @@ class ClientConnection(asyncio.Protocol):
         exchange.client_ip = self.client_ip
         return exchange
 
-    def _abandon_upstream(self, exchange: Exchange) -> None:
-        if exchange.upstream is not None:
-            exchange.upstream.abandon(exchange)
-
     def on_message_begin(self) -> None:
         self.in_head = True
         self.head_bytes = self.head_size = self.hosts = 0
@@ -441,7 +437,7 @@ class ClientConnection(asyncio.Protocol):
         self.head_size += len(url)
         url = self.url + url
         if len(url) > self.dp.settings.max_url_size:
-            raise _BadRequest(414)
+            raise BadRequest(414)
         self.url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -474,7 +470,7 @@ class ClientConnection(asyncio.Protocol):
             raise _StopParsing()
         dp = self.dp
         if self.head_size > dp.settings.max_header_size:
-            raise _BadRequest(431)
+            raise BadRequest(431)
         parser = self.parser
         keep_alive = parser.should_keep_alive()
         http10 = False
@@ -483,14 +479,14 @@ class ClientConnection(asyncio.Protocol):
             version = parser.get_http_version()
             http10 = version == "1.0"
             if not http10 and version != "1.1":
-                raise _BadRequest(400 if version < "1" else 505)  # HTTP/0.9, HTTP/2.0 as text
+                raise BadRequest(400 if version < "1" else 505)  # HTTP/0.9, HTTP/2.0 as text
         coding = self.transfer_encoding
         if coding and (http10 or coding.strip().lower() != b"chunked"):
             # RFC 9112 §6.1: a coding after (or instead of) chunked leaves the length unknown.
-            raise _BadRequest(400)
+            raise BadRequest(400)
         hosts = self.hosts
         if hosts != 1 and (hosts or not http10):
-            raise _BadRequest(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
+            raise BadRequest(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
         method = parser.get_method()
         exchange = Exchange(self, method, self.url, dp.loop.time())
         # "METHOD SP target SP HTTP/1.1 CRLF", the header lines, the blank line.
@@ -515,6 +511,11 @@ class ClientConnection(asyncio.Protocol):
         self.requests_left -= 1
         exchange.close_after = (not keep_alive or dp.closing or exchange.upgrade
                                 or self.requests_left == 0)
+        if exchange.upgrade and self.active is None and not self.listener.tls:
+            upgrade = h2c_upgrade(exchange)
+            if upgrade is not None:
+                self.h2c_upgrade = upgrade  # answered once the parser stops at the head's end
+                return
         self.current = exchange
         if self.active is None:
             self.active = exchange
@@ -547,7 +548,7 @@ class ClientConnection(asyncio.Protocol):
         limit = self._body_limit(exchange.route)
         if limit and exchange.body_bytes > limit:
             self._abandon_upstream(exchange)
-            raise _BadRequest(413)
+            raise BadRequest(413)
         if exchange.body is not None:
             exchange.body.add(body)
             return
@@ -560,7 +561,7 @@ class ClientConnection(asyncio.Protocol):
             return
         if exchange.chunked_request:
             if self.head_size > self.dp.settings.max_header_size:
-                raise _BadRequest(431)  # the trailers made the head too large
+                raise BadRequest(431)  # the trailers made the head too large
             if exchange.copies is not None:
                 for copy in exchange.copies:
                     copy.end()  # a copy of a body with a length ends with its last byte
@@ -574,171 +575,15 @@ class ClientConnection(asyncio.Protocol):
             self._forward_body(exchange, LAST_CHUNK)
 
     def _forward_body(self, exchange: Exchange, data: bytes) -> None:
-        if exchange.error_page:
-            return  # the error page's request has no body
-        upstream = exchange.upstream
-        if upstream is not None and upstream.exchange is exchange:
-            exchange.keep_for_replay(data)
-            upstream.write(data)
-            if upstream.stalled is not exchange:
-                # The read timeout runs from the last byte sent, not from the request's start.
-                upstream.deadline = self.dp.loop.time() + upstream.read_timeout
-            return
-        exchange.outbox.append(data)
-        if exchange is self.active and exchange.body_bytes > _CONNECT_BUFFER:
+        if (not self._body_to_upstream(exchange, data) and exchange is self.active
+                and exchange.body_bytes > _CONNECT_BUFFER):
             self._pause(_PAUSE_CONNECTING)
 
-    # --- routing and policies
+    # --- what the shared Forwarder asks of the protocol
 
-    def _body_limit(self, route: Route | None) -> int:
-        if route is not None and route.upstream.max_body_size is not None:
-            return route.upstream.max_body_size
-        return self.dp.settings.max_body_size
-
-    def _start(self, exchange: Exchange) -> None:
-        try:
-            self._begin(exchange)
-        except _BadRequest as bad:
-            exchange.close_after = True
-            self.answer(exchange, bad.status)
-        except BadTarget:
-            exchange.close_after = True
-            self.answer(exchange, 400)
-
-    def _begin(self, exchange: Exchange) -> None:
-        """Decide what to do with a request whose headers are complete."""
-        dp = self.dp
-        if not exchange.request_id and dp.generate_request_id:
-            # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
-            exchange.request_id = b"%032x" % dp.random.getrandbits(128)
-            exchange.request_id_generated = True
-        url = exchange.url
-        if url[:1] != b"/":
-            # Absolute form: routed by its authority, forwarded in origin form (RFC 9112 §3.2.2).
-            authority, url = split_absolute(url)
-            exchange.host = host_name(authority)
-            exchange.host_header = authority
-            exchange.url = exchange.target = url
-        query_at = url.find(b"?")
-        exchange.path = path = canonical_path(url if query_at < 0 else url[:query_at])
-        host = exchange.host
-        if self.forwarded_per_request:
-            listener = self.listener
-            found = forwarded(
-                dp.addresses,
-                self.client_ip,
-                self.headers_trusted,
-                exchange.headers,
-                listener.scheme,
-                listener.public_port,
-            )
-            exchange.client_ip = found.client
-            exchange.forwarded = found.block
-            exchange.forwarded_host = found.host
-        content_length = exchange.content_length
-        table = dp.table
-        route = table.route(host, path, exchange)
-        exchange.route = route
-        if route is None:
-            self.answer(exchange, 404)
-            return
-        if dp.tracer is not None and route.tracing is not None:
-            exchange.trace = dp.tracer.start(exchange.headers, route.tracing.trust_incoming)
-        # Before the filters, as nginx checks client_max_body_size when it picks the location.
-        limit = self._body_limit(route)
-        if limit and content_length > limit:
-            self.answer(exchange, 413)
-            return
-        if route.plain:
-            # Nothing but a possible HTTPS redirect to consider: the common case.
-            if self.dp.has_tls_hosts and not self.listener.tls and self._redirect_to_https(
-                exchange, route
-            ):
-                return
-            backend: Backend | None = route.backend
-        else:
-            backend = self._run_route(exchange, route)
-            if backend is None:
-                return
-        exchange.backend = backend
-        if (content_length > 0 or exchange.chunked_request) and self._buffer_body(
-                exchange, route, exchange.host_header, exchange.connection):
-            return
-        exchange.outbox.insert(
-            0, self._upstream_head(exchange, route, exchange.host_header, exchange.connection)
-        )
-        self._forward(exchange)
-
-    def _buffer_body(self, exchange: Exchange, route: Route, host_header: bytes,
-                     connection: bytes) -> bool:
-        """With proxy-request-buffering (or a chunked body for HTTP/1.0), read the whole body
-        first: True when forwarding waits for it."""
-        policy = route.upstream
-        buffering = policy.buffering
-        if exchange.upgrade or not ((buffering is not None and buffering.request)
-                                    or (exchange.chunked_request and policy.http10)):
-            return False
-        in_memory = buffering.body_in_memory if buffering is not None else 8 << 10
-        exchange.body = BufferedBody(self.dp.loop, in_memory, self, host_header, connection)
-        return True
-
-    def body_buffered(self, body: BufferedBody) -> None:
-        """The whole body of the request in flight is here: forward it now."""
-        exchange = self.active
-        if exchange is None or exchange.body is not body or self.closed or exchange.answered:
-            return
-        route = exchange.route
-        assert route is not None
-        if exchange.chunked_request:  # sent with its length, as nginx does
-            exchange.chunked_request = False
-            exchange.add_header_edits(HeaderEdits(set=((b"content-length", b"%d" % body.size),)))
-        exchange.outbox.insert(0, self._upstream_head(exchange, route, body.host_header,
-                                                      body.connection))
-        self._forward(exchange)
-
-    def body_failed(self, body: BufferedBody) -> None:
-        exchange = self.active
-        if exchange is not None and exchange.body is body and not exchange.response_started:
-            log.error("cannot buffer a request body in a temporary file")
-            exchange.close_after = True
-            self.answer(exchange, 500)
-
-    def _run_route(self, exchange: Exchange, route: Route) -> Backend | None:
-        """Redirects, filters and the backend split of a route that has any of them.
-
-        None when the request got its answer here, or waits for a suspended filter.
-        """
-        if not self.listener.tls and self._redirect_to_https(exchange, route):
-            return None
-        if route.response_filters:
-            exchange.response_filters = route.response_filters
-        return self._filtered(exchange, route, 0)
-
-    def waiting(self, exchange: Exchange) -> bool:
-        return exchange is self.active and not self.closed
-
-    def resume(self, exchange: Exchange) -> None:
-        """The filter that suspended `exchange` let it through: on to the next, then upstream."""
-        if exchange is not self.active or self.closed:
-            return  # the client left meanwhile
-        route = exchange.route
-        assert route is not None
-        backend = self._filtered(exchange, route, exchange.resume_at)
-        if backend is None:
-            return
-        exchange.backend = backend
-        head = self._upstream_head(exchange, route, exchange.header(b"host") or b"",
-                                   exchange.header(b"connection") or b"")
-        exchange.outbox.insert(0, head)
-        self._forward(exchange)
-
-    @property
-    def services(self) -> FilterServices:
-        return self.dp.services
-
-    @property
-    def scheme(self) -> str:
-        return self.listener.scheme.decode()
+    def ssl_object(self) -> ssl.SSLObject | None:
+        transport = self.transport
+        return transport.get_extra_info("ssl_object") if transport is not None else None
 
     def peer_certificate(self) -> PeerCertificate | None:
         if not self.listener.tls:
@@ -746,271 +591,19 @@ class ClientConnection(asyncio.Protocol):
         peer = self.peer
         if peer is None:
             reader = self.dp.peer_certificates
-            transport = self.transport
-            ssl_object = transport.get_extra_info("ssl_object") if transport else None
+            ssl_object = self.ssl_object()
             peer = NO_PEER if reader is None or ssl_object is None else reader(ssl_object)
             self.peer = peer  # one handshake per connection: read it once
         return peer
 
-    @property
-    def server_port(self) -> str:
-        return self.listener.public_port.decode()
+    def _forward_h2(self, exchange: Exchange) -> None:
+        # gRPC pods take HTTP/2 only, and gRPC needs trailers HTTP/1.1 cannot carry: the client
+        # is told to come back over HTTP/2 (h2c on plain HTTP, ALPN h2 on TLS).
+        upgrade = b"h2" if self.listener.tls else b"h2c"
+        self.answer(exchange, 426, ((b"upgrade", upgrade), (b"connection", b"upgrade")))
 
-    def _filtered(self, exchange: Exchange, route: Route, start: int) -> Backend | None:
-        """The route's filters from `start`, then its backend; None if answered or suspended."""
-        if route.filters and run_request_filters(self, exchange, route.filters, start):
-            return None
-        split = route.split
-        if split is None:
-            canary = route.canary
-            if canary is None:
-                backend: Backend | None = route.backend
-            else:
-                backend = choose_backend(route.backend, canary, exchange, self.dp.balancers)
-        else:
-            backend = split.pick(random.random())
-            if backend is None:
-                self.answer(exchange, 500)  # every backend of the route has weight 0
-                return None
-        errors = route.errors
-        if errors is not None and errors.when_unavailable and backend is not None \
-                and not self.dp.usable(backend):
-            # default-backend serves what the route's Service cannot, told why.
-            exchange.add_header_edits(unavailable_edits(exchange, route))
-            return errors.backend
-        return backend
-
-    def _redirect_to_https(self, exchange: Exchange, route: Route) -> bool:
-        """A plain-HTTP request to a TLS host (or a forced route) is redirected to HTTPS."""
-        ssl_redirect = route.ssl_redirect
-        if not ssl_redirect.forced:
-            if not (ssl_redirect.enabled and self.dp.has_tls_hosts):
-                return False
-            # The request host's TLS counts, even when the path fell through to host-less rules.
-            vhost = self.dp.table.virtual_host(exchange.host)
-            if vhost is None or not vhost.tls:
-                return False
-        port = self.dp.settings.https_redirect_port
-        authority = exchange.host + ("" if port == 443 else f":{port}")
-        target = exchange.url.decode("latin-1")
-        if target.endswith("/") and not ssl_redirect.preserve_trailing_slash:
-            target = target[:-1]  # as ingress-nginx does (`/` becomes nothing)
-        self.redirect(exchange, ssl_redirect.code, f"https://{authority}{target}")
-        return True
-
-    @property
-    def client_address(self) -> str:
-        """The trusted client address of the request being routed (client_address.py)."""
-        active = self.active
-        return active.client_ip if active is not None else self.client_ip
-
-    def _upstream_head(
-        self, exchange: Exchange, route: Route, host_header: bytes, connection: bytes
-    ) -> bytes:
-        policy = route.upstream
-        if policy.host is not None:
-            host_header = policy.host.encode("latin-1")
-        version = b" HTTP/1.0\r\nhost: " if policy.http10 else b" HTTP/1.1\r\nhost: "
-        parts = [exchange.method, b" ", exchange.target, version, host_header, b"\r\n"]
-        # With tracing on, the pod gets Portico's traceparent instead of the client's.
-        dropped = HOP_BY_HOP if exchange.trace is None else HOP_BY_HOP_AND_TRACEPARENT
-        extra = extra_hop_by_hop(connection) if connection else None
-        if extra:
-            dropped = dropped | extra
-        edits = exchange.header_edits
-        if edits is not None:
-            for edit in edits:
-                dropped = dropped | edit.replaced
-        upgrade = b""
-        for name, lname, value in exchange.headers:
-            if lname in dropped:
-                if lname == b"upgrade":
-                    upgrade = value
-                continue
-            if lname in SET_BY_PROXY:
-                continue
-            parts += (name, b": ", value, b"\r\n")
-        forwarded_host = exchange.forwarded_host or exchange.host.encode("latin-1")
-        parts += (exchange.forwarded, b"x-forwarded-host: ", forwarded_host, b"\r\n")
-        if exchange.chunked_request:
-            parts.append(b"transfer-encoding: chunked\r\n")
-        if exchange.upgrade and upgrade:
-            parts += (b"connection: upgrade\r\nupgrade: ", upgrade, b"\r\n")
-        elif policy.connection is not None:
-            parts += (b"connection: ", policy.connection, b"\r\n")
-        if edits is not None:
-            for edit in edits:
-                for name, value in (*edit.set, *edit.add):
-                    parts += (name, b": ", value, b"\r\n")
-        if exchange.request_id_generated:
-            parts += (b"x-request-id: ", exchange.request_id, b"\r\n")
-        if exchange.trace is not None:
-            parts += (b"traceparent: ", exchange.trace.traceparent(), b"\r\n")
-        parts.append(b"\r\n")
-        return b"".join(parts)
-
-    # --- forwarding
-
-    def _forward(self, exchange: Exchange) -> None:
-        route = exchange.route
-        assert route is not None
-        dp = self.dp
-        backend = exchange.backend
-        assert backend is not None
-        usable = dp.usable(backend)  # now: an EndpointSlice change may have come since routing
-        if not usable:
-            self.answer(exchange, 503)
-            return
-        endpoint = dp.balancers.pick(backend, usable, exchange.tried, exchange)
-        if endpoint is None:
-            self.answer(exchange, 502)
-            return
-        exchange.endpoint = endpoint
-        exchange.tried.append(endpoint.address)
-        exchange.upstream_started = dp.loop.time()
-        pool = dp.pool(endpoint.address) if backend.tls is None else dp.tls_pool(
-            endpoint.address, backend)
-        if exchange.fresh:
-            upstream = None
-        elif exchange.method in IDEMPOTENT_METHODS:
-            upstream = pool.take_idle(0.0)
-        else:
-            # A connection the upstream may be closing would fail a write that must
-            # not be replayed: only one that was idle a moment ago is safe to reuse.
-            upstream = pool.take_idle(dp.loop.time() - dp.settings.non_idempotent_reuse_idle)
-        if upstream is None:
-            dp.connect(pool, exchange, self._read_timeout(route))
-        elif self.feeding:
-            # The rest of this read may hold a framing error: nothing is written
-            # upstream before it is all parsed (then head and body go in one write).
-            self.deferred = (exchange, upstream, self._read_timeout(route))
-        else:
-            self._send(exchange, upstream, self._read_timeout(route))
-
-    def _read_timeout(self, route: Route) -> float:
-        timeout = route.upstream.read_timeout
-        return timeout if timeout is not None else self.dp.settings.upstream_read_timeout
-
-    def connected(
-        self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float
-    ) -> None:
-        """A new upstream connection for `exchange` is open."""
-        if exchange is not self.active or self.closed:
-            upstream.pool.release(upstream)
-            return
-        self._send(exchange, upstream, read_timeout)
-
-    def _send(self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float) -> None:
-        self._resume(_PAUSE_CONNECTING)
-        upstream.send(exchange, read_timeout)
-        if exchange.body is not None and not exchange.error_page:
-            exchange.body.send_to(upstream)
-        if self.write_paused and self.buffer is None and upstream.transport is not None:
-            upstream.transport.pause_reading()  # the client still drains an earlier response
-
-    def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None:
-        """The upstream failed before any response byte: retry or answer 502/504."""
-        dp = self.dp
-        if exchange is not self.active or self.closed:
-            return
-        backend_key = exchange.backend.key if exchange.backend is not None else ""
-        dp.stats.upstream_failed(backend_key, reason)
-        exchange.upstream = None
-        retry = self._retry(exchange, reason, stale)
-        if retry:
-            self._forward_again(exchange, retry)
-            return
-        timeout = reason in ("connect_timeout", "read_timeout", "send_timeout")
-        self.answer(exchange, 504 if timeout else 502)
-
-    def _retry(self, exchange: Exchange, reason: str, stale: bool) -> str:
-        """Why the route's proxy-next-upstream policy sends `exchange` again; '' if not."""
-        route = exchange.route
-        assert route is not None
-        policy = policy_of(route.upstream.retry, self.dp.settings.max_retries)
-        replayable = exchange.replay is not None
-        if stale and may_reconnect(policy, exchange.method, replayable):
-            # A keep-alive connection the upstream had already closed: not a real failure.
-            exchange.fresh = True
-            exchange.tried.pop()
-            return "stale_connection"
-        backend = exchange.backend
-        if backend is not None and len(exchange.tried) >= len(self.dp.usable(backend)):
-            return ""  # no other endpoint: the last answer stands (504 after a timeout)
-        elapsed = self.dp.loop.time() - exchange.started_at
-        retry = may_retry(policy, reason, exchange.method, replayable, len(exchange.tried),
-                          elapsed)
-        return reason if retry else ""
-
-    def _forward_again(self, exchange: Exchange, reason: str) -> None:
-        """Send `exchange` again, and say so: every retry is logged and counted by reason."""
-        dp = self.dp
-        dp.stats.retried(reason)
-        endpoint = exchange.endpoint
-        backend = exchange.backend
-        log.info(
-            "retrying upstream request",
-            extra={
-                "reason": reason,
-                "method": exchange.method.decode("latin-1"),
-                "backend": backend.key if backend is not None else "",
-                "endpoint": f"{endpoint.ip}:{endpoint.port}" if endpoint else "",
-            },
-        )
-        if exchange.replay:
-            exchange.outbox[:0] = exchange.replay
-        exchange.replay = []
-        self._forward(exchange)
-
-    def upstream_intercepted(self, exchange: Exchange, status: int) -> bool:
-        """The pod answered `status`, which the route intercepts: retry it, or ask the error
-        Service. True when one of them takes over (the pod's response is then dropped)."""
-        if exchange is not self.active or self.closed or exchange.error_page:
-            return False
-        route = exchange.route
-        assert route is not None
-        retry = route.upstream.retry
-        if retry is not None and status in retry.statuses and self._retry(
-                exchange, f"http_{status}", False):
-            exchange.upstream = None
-            self.dp.loop.call_soon(self._forward_again, exchange, f"http_{status}")
-            return True
-        errors = route.errors
-        if errors is None or status not in errors.codes:
-            return False
-        exchange.upstream = None
-        exchange.error_page = True
-        exchange.response_filters = ()
-        exchange.backend = errors.backend
-        exchange.tried = []
-        exchange.fresh = False
-        exchange.outbox[:] = [error_request(exchange, route, status, self.client_ip)]
-        exchange.replay = []
-        self.dp.loop.call_soon(self._forward, exchange)
-        return True
-
-    def upstream_aborted(self, exchange: Exchange) -> None:
-        """The upstream broke off mid-response: the client can only see a closed connection."""
-        if exchange is self.active:
-            self._finished(exchange, exchange.status)
-            self.active = None
-            self.close()
-
-    # --- answers
-
-    def answer(
-        self, exchange: Exchange, status: int, extra: tuple[tuple[bytes, bytes], ...] = ()
-    ) -> None:
-        """Answer `exchange` with a small response of the proxy's own."""
-        exchange.status = status
-        if exchange.request_id:
-            extra = (*extra, (b"x-request-id", exchange.request_id))
-        if exchange.http10 and not exchange.close_after:
-            extra += ((b"connection", b"keep-alive"),)  # HTTP/1.0 closes unless told otherwise
-        if exchange.response_filters:
-            headers = list(extra)
-            apply_response_filters(exchange, headers)
-            extra = tuple(headers)
+    def send_answer(self, exchange: Exchange, status: int,
+                    extra: tuple[tuple[bytes, bytes], ...]) -> None:
         response = simple_response(
             status,
             close=exchange.close_after,
@@ -1023,16 +616,29 @@ class ClientConnection(asyncio.Protocol):
         self.write(response)
         self.response_done(exchange)
 
-    def redirect(self, exchange: Exchange, status: int, location: str) -> None:
-        self.answer(exchange, status, ((b"location", location.encode("latin-1")),))
+    def _send(self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float) -> None:
+        self._resume(_PAUSE_CONNECTING)
+        upstream.send(exchange, read_timeout)
+        if exchange.body is not None and not exchange.error_page:
+            exchange.body.send_to(upstream)
+        if self.write_paused and self.buffer is None and upstream.transport is not None:
+            upstream.transport.pause_reading()  # the client still drains an earlier response
+
+    def upstream_aborted(self, exchange: Exchange) -> None:
+        """The upstream broke off mid-response: the client can only see a closed connection."""
+        if exchange is self.active:
+            self._finished(exchange, exchange.status)
+            self.active = None
+            self.close()
+
+    # --- answers
 
     def response_done(self, exchange: Exchange) -> None:
         """The whole response is written: log it and start the next request."""
         dp = self.dp
         self._finished(exchange, exchange.status)
-        if exchange.timed and exchange.headers_at and exchange.endpoint is not None:
-            # ingress-nginx's EWMA sample: connect plus response time.
-            dp.balancers.observe(exchange.endpoint, dp.loop.time() - exchange.upstream_started)
+        if exchange.timed:
+            self._observe(exchange)
         if exchange is not self.active:
             return
         if exchange.close_after or dp.closing:
@@ -1049,30 +655,6 @@ class ClientConnection(asyncio.Protocol):
             # A body that was buffering (while a filter or a connect was pending) is dropped.
             exchange.outbox.clear()
             self._resume(_PAUSE_CONNECTING)
-
-    def _finished(self, exchange: Exchange, status: int) -> None:
-        """Count (and log) a request whose answer is complete, or that was given up on."""
-        dp = self.dp
-        now = dp.loop.time()
-        if dp.metrics:
-            route = exchange.route
-            stats = dp.stats
-            series = stats.request_done(
-                NO_ROUTE if route is None else route.labels, status, exchange.method,
-                now - exchange.started_at, exchange.request_bytes + exchange.body_bytes,
-                exchange.sent_bytes,
-            )
-            if exchange.headers_at:  # an upstream answered
-                start = exchange.upstream_started
-                stats.upstream_timed(series, exchange.sent_at - start,
-                                     exchange.headers_at - start, now - start)
-        if dp.access_log is not None and (exchange.route is None or exchange.route.access_log):
-            dp.access_log.log(self, exchange, status, now)
-        trace = exchange.trace
-        if trace is not None and trace.sampled and dp.tracer is not None:
-            dp.tracer.finish(finished_request(exchange, status, now, dp.epoch_offset))
-        if exchange.on_end is not None:
-            exchange.end()
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""

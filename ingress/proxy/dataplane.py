@@ -31,6 +31,8 @@ from ingress.proxy.client_address import ClientAddresses
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
+from ingress.proxy.h2.connection import H2ClientConnection
+from ingress.proxy.h2.upstream import H2EndpointPool
 from ingress.proxy.holders import Left, TableContents
 from ingress.proxy.listeners import (
     Acceptor,
@@ -50,6 +52,8 @@ log = logging.getLogger(__name__)
 
 # Reads the client certificate of a TLS connection (ingress.tls.TlsContexts).
 PeerReader = Callable[[ssl.SSLObject], PeerCertificate]
+# The TLS context a handshake for a host name is served with (the certificate choice).
+CertificateContext = Callable[[str], ssl.SSLContext]
 
 # How often deadlines are checked; timeouts fire up to this much late.
 _SWEEP_INTERVAL = 0.5
@@ -109,6 +113,12 @@ class Dataplane:
                                        self.stats) if settings.enable_ssl_passthrough else None
         self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
+        self.h2_connections: set[H2ClientConnection] = set()
+        # HTTP/2 (gRPC) pools, by pod address and TLS settings ("" without TLS).
+        self.h2_pools: dict[tuple[tuple[str, int], str], H2EndpointPool] = {}
+        # HTTP/2 requests for another host than the connection's certificate covers are
+        # answered 421 (None: no check).
+        self.certificate_context: CertificateContext | None = None
         self.closing = False
         self._acceptors: list[Acceptor] = []
         self._accepting = True
@@ -155,6 +165,9 @@ class Dataplane:
             gone_addresses, gone_tls = set(left.addresses), set(left.tls)
             for key in [k for k in self.tls_pools if k[0] in gone_addresses or k[1] in gone_tls]:
                 self.tls_pools.pop(key).retire()
+            for h2_key in [k for k in self.h2_pools
+                           if k[0] in gone_addresses or (k[1] and k[1] in gone_tls)]:
+                self.h2_pools.pop(h2_key).retire()
             self.upstream_tls.keep_only(set(contents.tls.counts))
         if left.backends:
             self.balancers.keep_only(contents.backends.counts)
@@ -175,9 +188,11 @@ class Dataplane:
                 writing += 1
             elif conn.in_head:
                 reading += 1
+        # An HTTP/2 connection with streams open is writing; one without, waiting.
+        writing += sum(1 for h2_conn in self.h2_connections if h2_conn.streams)
         stats = self.stats
         stats.reading, stats.writing = reading, writing
-        stats.waiting = len(self.connections) - reading - writing
+        stats.waiting = len(self.connections) + len(self.h2_connections) - reading - writing
         return stats
 
     def _configure(self, overrides: Mapping[str, object]) -> None:
@@ -225,6 +240,21 @@ class Dataplane:
             )
             pool.tls = tls
             pool.server_name = verified_name(tls, backend)
+        return pool
+
+    def h2_pool(self, address: tuple[str, int], backend: Backend) -> H2EndpointPool:
+        """The pool of HTTP/2 connections to `address` (gRPC), with `backend`'s TLS settings."""
+        tls = backend.tls
+        key = (address, tls.key if tls is not None else "")
+        pool = self.h2_pools.get(key)
+        if pool is None:
+            timeout = self.settings.connect_timeout
+            if tls is None:
+                pool = H2EndpointPool(address, self.loop, timeout)
+            else:
+                pool = H2EndpointPool(address, self.loop, timeout, tls,
+                                      self.upstream_tls.get(tls, "h2"), verified_name(tls, backend))
+            self.h2_pools[key] = pool
         return pool
 
     # --- upstream connections
@@ -279,9 +309,12 @@ class Dataplane:
     # --- listeners
 
     async def start(self, tls_context: ssl.SSLContext | None = None,
-                    peer_certificates: PeerReader | None = None) -> None:
-        """Listen; `peer_certificates` reads a TLS connection's client certificate."""
+                    peer_certificates: PeerReader | None = None,
+                    certificate_context: CertificateContext | None = None) -> None:
+        """Listen; `peer_certificates` reads a TLS connection's client certificate,
+        `certificate_context` says which context a host name's handshake gets."""
         self.peer_certificates = peer_certificates
+        self.certificate_context = certificate_context
         settings = self.settings
         plain = Listener(b"http", str(settings.http_port).encode(), False)
         await self._listen(plain, settings.http_port, None)
@@ -332,8 +365,16 @@ class Dataplane:
             for acceptor in self._acceptors:
                 acceptor.pause()
 
-    def connection_closed(self, conn: ClientConnection) -> None:
+    def handed_over(self, conn: ClientConnection, h2_conn: H2ClientConnection) -> None:
+        """An accepted connection turned out to speak HTTP/2: it counts as the same one."""
         self.connections.discard(conn)
+        self.h2_connections.add(h2_conn)
+
+    def connection_closed(self, conn: ClientConnection | H2ClientConnection) -> None:
+        if isinstance(conn, H2ClientConnection):
+            self.h2_connections.discard(conn)
+        else:
+            self.connections.discard(conn)
         stats = self.stats
         stats.active_connections -= 1
         if (
@@ -361,11 +402,15 @@ class Dataplane:
                     upstream.timed_out()
                 elif 0 < conn.deadline < now:
                     conn.timed_out()
+            for h2_conn in list(self.h2_connections):
+                h2_conn.sweep(now)
             idle_timeout = self.settings.upstream_keepalive_timeout
             for pool in (*self.pools.values(), *self.tls_pools.values()):
                 for upstream in pool.idle:
                     if upstream.idle_since < now - idle_timeout:
                         upstream.close()
+            for h2_pool in self.h2_pools.values():
+                h2_pool.sweep(now, idle_timeout)
 
     # --- shutdown
 
@@ -381,18 +426,25 @@ class Dataplane:
         self.stop_accepting()
         for conn in list(self.connections):
             conn.drain()
+        for h2_conn in list(self.h2_connections):
+            h2_conn.drain()
         deadline = self.loop.time() + grace
         spliced = self.passthrough.splices if self.passthrough is not None else set()
-        while (self.connections or spliced) and self.loop.time() < deadline:
+        while (self.connections or self.h2_connections or spliced) and (
+                self.loop.time() < deadline):
             await asyncio.sleep(0.05)
         for conn in list(self.connections):
             conn.close()
+        for h2_conn in list(self.h2_connections):
+            h2_conn.close()
         if self.passthrough is not None:
             self.passthrough.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
         for pool in (*self.pools.values(), *self.tls_pools.values()):
             pool.retire()
+        for h2_pool in self.h2_pools.values():
+            h2_pool.retire()
         self.external_names.close()
         if self._access_logger is not None:
             self._access_logger.writer.close()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ingress.proxy.filters.ratelimit import Throttle
     from ingress.proxy.request_body import BufferedBody
     from ingress.proxy.subrequests import StreamedBody
-    from ingress.proxy.upstream import UpstreamConnection
+    from ingress.proxy.upstream import ResponseHead, UpstreamConnection
 
 # A request header as parsed: (name, lower-cased name, value).
 Header = tuple[bytes, bytes, bytes]
@@ -38,10 +38,19 @@ class ExchangeOwner(Protocol):
     closed: bool
 
     @property
+    def frames(self) -> bool:
+        """The response goes to `response_head` and `write` unframed (HTTP/2 streams),
+        rather than to `write` as HTTP/1.1 bytes."""
+        ...
+
+    @property
     def client_address(self) -> str: ...
     @property
     def listener(self) -> Listener: ...
     def write(self, data: bytes) -> None: ...
+    def response_head(
+        self, exchange: Exchange, status: int, head: ResponseHead, no_body: bool
+    ) -> None: ...
     def connected(
         self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float
     ) -> None: ...

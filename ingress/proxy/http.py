@@ -51,7 +51,7 @@ def extra_hop_by_hop(connection: bytes) -> frozenset[bytes]:
     return tokens - HOP_BY_HOP
 
 
-def _reason(status: int) -> bytes:
+def reason_phrase(status: int) -> bytes:
     try:
         return HTTPStatus(status).phrase.encode()
     except ValueError:
@@ -70,7 +70,7 @@ def simple_response(
 
     `raw_headers` are ready-made header lines (CRLF-terminated), e.g. HSTS.
     """
-    reason = _reason(status)
+    reason = reason_phrase(status)
     body = b"%d %s\n" % (status, reason)
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, reason), raw_headers]
     lines.extend(b"%s: %s\r\n" % pair for pair in extra)

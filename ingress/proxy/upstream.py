@@ -397,19 +397,20 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange.response_filters and not self.interim:
             exchange.status = status  # some filters depend on it
             apply_response_filters(exchange, self.resp_headers)
-        head = _ResponseHead(self.resp_headers, HOP_BY_HOP)
+        head = ResponseHead(self.resp_headers, HOP_BY_HOP)
         if head.connection:
             extra = extra_hop_by_hop(head.connection)
             if extra:  # rare: the upstream named more hop-by-hop headers
-                head = _ResponseHead(self.resp_headers, HOP_BY_HOP | extra)
+                head = ResponseHead(self.resp_headers, HOP_BY_HOP | extra)
         if head.coding and head.coding.strip().lower() != b"chunked":
             # Forwarding it dechunked would drop a coding (gzip...) silently.
             raise _BadResponse()
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason), *head.lines]
         upgrade = head.upgrade
         if self.interim:
-            parts.append(b"\r\n")
-            self.out.append(b"".join(parts))
+            if not exchange.conn.frames:  # HTTP/2 clients are not sent 1xx (100 Continue)
+                parts.append(b"\r\n")
+                self.out.append(b"".join(parts))
             return
         if status >= 300:  # a route may intercept 3xx to 5xx (custom-http-errors), never 2xx
             route = exchange.route
@@ -429,6 +430,9 @@ class UpstreamConnection(asyncio.Protocol):
             self.out.append(b"".join(parts))
             return
         no_body = exchange.head_only or status in (204, 304)
+        if exchange.conn.frames:
+            self._framed_head(exchange, status, head, no_body)
+            return
         if not no_body and not head.framed:
             chunked = bool(head.coding)
             if exchange.http10:
@@ -454,6 +458,15 @@ class UpstreamConnection(asyncio.Protocol):
             # llhttp cannot be told a response answers HEAD, so it would wait
             # for the announced body: end the exchange here with a fresh parser.
             self._finish(exchange)
+            self.parser = httptools.HttpResponseParser(self)
+
+    def _framed_head(self, exchange: Exchange, status: int, head: ResponseHead,
+                     no_body: bool) -> None:
+        """For an HTTP/2 stream: the status and headers as they are, the body to come raw."""
+        self.until_close = not no_body and not head.framed and not head.coding
+        exchange.conn.response_head(exchange, status, head, no_body)
+        if exchange.head_only:
+            self._finish(exchange)  # as for HTTP/1.1 below: llhttp would wait for the body
             self.parser = httptools.HttpResponseParser(self)
 
     def on_body(self, body: bytes) -> None:
@@ -482,7 +495,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._finish(exchange)
 
 
-class _ResponseHead:
+class ResponseHead:
     """The upstream's response headers without `dropped`, as lines for the client."""
 
     __slots__ = ("coding", "connection", "framed", "lines", "upgrade")

@@ -28,7 +28,7 @@ def verified_name(tls: UpstreamTls, backend: Backend) -> str:
     return tls.name or f"{backend.service}.{backend.namespace}.svc"
 
 
-def client_context(tls: UpstreamTls) -> ssl.SSLContext:
+def client_context(tls: UpstreamTls, alpn: str = "http/1.1") -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     versions = sorted(_VERSIONS[name] for name in tls.protocols)
     context.minimum_version, context.maximum_version = versions[0], versions[-1]
@@ -45,24 +45,25 @@ def client_context(tls: UpstreamTls) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     if tls.cert_pem:
         load_pem_chain(context, tls.cert_pem, tls.key_pem)
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols([alpn])
     return context
 
 
 class UpstreamTlsContexts:
-    """Client contexts by `UpstreamTls.key`; those no table uses any more are dropped."""
+    """Client contexts by `UpstreamTls.key` and ALPN protocol (`h2` for GRPCS); those no
+    table uses any more are dropped."""
 
     def __init__(self) -> None:
-        self._contexts: dict[str, ssl.SSLContext] = {}
+        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
 
-    def get(self, tls: UpstreamTls) -> ssl.SSLContext:
-        context = self._contexts.get(tls.key)
+    def get(self, tls: UpstreamTls, alpn: str = "http/1.1") -> ssl.SSLContext:
+        context = self._contexts.get((tls.key, alpn))
         if context is None:
-            context = self._contexts[tls.key] = client_context(tls)
+            context = self._contexts[tls.key, alpn] = client_context(tls, alpn)
         return context
 
     def keep_only(self, keys: set[str]) -> None:
-        for key in [k for k in self._contexts if k not in keys]:
+        for key in [k for k in self._contexts if k[0] not in keys]:
             del self._contexts[key]
 
 

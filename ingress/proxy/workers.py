@@ -231,7 +231,8 @@ async def worker_main(fd: int) -> int:
     if table is not None:
         swap(table)
     await dataplane.start(tls.server_context if tls is not None else None,
-                          tls.peer_certificate if tls is not None else None)
+                          tls.peer_certificate if tls is not None else None,
+                          tls.context_for_name if tls is not None else None)
     gc.freeze()  # as in serve.py: the long-lived objects stay out of full collections
     writer.write(frame("listening", os.getpid()))
 

@@ -47,7 +47,7 @@ from ingress.tls.pem_memory import load_pem_chain
 log = logging.getLogger(__name__)
 
 _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
-_ALPN = ["http/1.1"]
+_ALPN = ["h2", "http/1.1"]
 
 
 class _Context(ssl.SSLContext):

@@ -25,6 +25,7 @@ SCENARIOS: dict[str, dict[str, Any]] = {
             "proxyProtocol": {"enabled": True, "timeoutSeconds": 3},
             "sslPassthrough": True,
             "trustedProxies": ["10.0.0.0/8", "192.168.0.0/16"],
+            "http2": {"maxConcurrentStreams": 64},
             # Numbers Helm would print as 1.048576e+06 without care; bools as --flag/--no-flag.
             "extraArgs": {"max-body-size": 1048576, "hsts": True, "hsts-include-subdomains": False},
         },

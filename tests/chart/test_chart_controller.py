@@ -142,7 +142,9 @@ def test_optional_flags_follow_values(render: Render) -> None:
     assert "proxy-protocol" in given and given["proxy-protocol-timeout"] == "3"
     assert "enable-ssl-passthrough" in given
     assert given["trusted-proxies"] == "10.0.0.0/8,192.168.0.0/16"
+    assert given["http2-max-concurrent-streams"] == "64"
     defaults = flags(render({}))
+    assert defaults["http2-max-concurrent-streams"] == "128"
     assert not {"workers", "default-ssl-certificate", "watch-namespace", "proxy-protocol",
                 "trusted-proxies", "enable-ssl-passthrough"} & set(defaults)
 

@@ -230,6 +230,7 @@ def test_without_matplotlib_the_report_is_written_and_says_how_to_get_plots(
     (["http://x/", "--rate", "1", "--slo", "p99<50"], "needs a unit"),
     (["http://x/", "--rate", "1", "--header", "Host: y"], "use --host"),
     (["http://x/", "--connections", "1", "--processes", "2"], "at least one per process"),
+    (["http://x/", "--rate", "1", "--http2", "--streams", "0"], "--streams"),
 ])
 def test_bad_flags_are_refused_naming_the_flag(
     args: list[str], message: str, capsys: pytest.CaptureFixture[str]

@@ -274,8 +274,32 @@ def test_proxy_ssl_settings_without_a_secret_are_reported() -> None:
     assert reported(result) == {ANNOTATION.format("proxy-ssl-verify")}
 
 
-@pytest.mark.parametrize("protocol", ["GRPC", "grpcs", "AUTO_HTTP", "FCGI"])
-def test_protocols_portico_does_not_speak_yet_answer_503_and_say_so(protocol: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "protocol", "tls"),
+    [("GRPC", BackendProtocol.GRPC, False), ("grpcs", BackendProtocol.GRPCS, True),
+     ("HTTPS", BackendProtocol.HTTPS, True)],
+)
+def test_backend_protocols_portico_speaks(value: str, protocol: BackendProtocol,
+                                          tls: bool) -> None:
+    route, result = build_with({P + "backend-protocol": value})
+    assert not result.problems and route.filters == ()
+    assert route.backend.protocol is protocol
+    assert (route.backend.tls is not None) is tls
+    # Routes to HTTP/2 pods leave the proxy's fast path, which speaks HTTP/1.1.
+    assert route.plain is (protocol is BackendProtocol.HTTPS)
+
+
+def test_grpcs_takes_the_proxy_ssl_settings() -> None:
+    ca = trustme.CA()
+    route, result = build_with({P + "backend-protocol": "GRPCS", P + "proxy-ssl-secret": "pod-ca",
+                                P + "proxy-ssl-verify": "on"},
+                               tls_secret_with_ca("pod-ca", ca, False))
+    assert not result.problems
+    assert route.backend.tls is not None and route.backend.tls.verify
+
+
+@pytest.mark.parametrize("protocol", ["AUTO_HTTP", "FCGI"])
+def test_protocols_portico_does_not_speak_answer_503_and_say_so(protocol: str) -> None:
     route, result = build_with({P + "backend-protocol": protocol})
     assert route.filters == (DirectResponse(503),)
     assert route.backend.protocol is BackendProtocol.HTTP

@@ -7,6 +7,7 @@ module is never the one that runs.
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import os
 import re
@@ -77,3 +78,23 @@ def test_a_stale_build_runs_the_sources(tmp_path: Path, source_age: float, share
 
 def test_no_build_is_not_stale(tmp_path: Path) -> None:
     assert stale_extension(tmp_path) == ""
+
+
+def test_every_subclass_of_a_compiled_class_is_compiled() -> None:
+    # Python refuses an interpreted class whose base is compiled, at the moment the class
+    # statement runs: a module left out of MODULES would fail in production only.
+    compiled = {m.removesuffix(".py").replace("/", ".") for m in MODULES}
+    classes: dict[str, tuple[str, list[str]]] = {}  # class name → (module, base names)
+    for path in sorted((ROOT / "ingress").rglob("*.py")):
+        module = path.relative_to(ROOT).with_suffix("").as_posix().replace("/", ".")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                bases = [b.id for b in node.bases if isinstance(b, ast.Name)]
+                classes.setdefault(node.name, (module, bases))
+    lonely = []
+    for name, (module, bases) in classes.items():
+        for base in bases:
+            home = classes.get(base, ("", []))[0]
+            if home in compiled and module not in compiled:
+                lonely.append(f"{module}.{name}({base})")
+    assert not lonely, f"add their modules to ingress/compiled.py MODULES: {lonely}"

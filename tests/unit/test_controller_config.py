@@ -117,7 +117,8 @@ def test_keys_override_defaults_and_annotations_override_keys() -> None:
 def test_client_address_and_limit_keys() -> None:
     data = {"use-forwarded-headers": "true", "proxy-real-ip-cidr": "10.0.0.0/8, 192.168.0.0/16",
             "forwarded-for-header": "CF-Connecting-IP", "compute-full-forwarded-for": "true",
-            "client-body-timeout": "30", "max-worker-connections": "100"}
+            "client-body-timeout": "30", "max-worker-connections": "100",
+            "http2-max-concurrent-streams": "32"}
     _, result = build_with(data)
     assert not result.problems
     settings = Settings(**result.table.settings)
@@ -125,6 +126,7 @@ def test_client_address_and_limit_keys() -> None:
     assert settings.proxy_real_ip_cidr == "10.0.0.0/8, 192.168.0.0/16"
     assert settings.forwarded_for_header == "CF-Connecting-IP"
     assert (settings.client_body_timeout, settings.max_connections) == (30.0, 100)
+    assert settings.http2_max_concurrent_streams == 32
     _, result = build_with({"enable-real-ip": "true", "proxy-real-ip-cidr": "10.0.0.0/33"})
     assert problem_fields(result) == [("ConfigMap ingress-nginx/controller",
                                        'data["proxy-real-ip-cidr"]', "InvalidConfigMap")]

@@ -319,7 +319,7 @@ async def test_minimum_version_1_3_refuses_tls_1_2(ca: trustme.CA) -> None:
 @pytest.mark.parametrize(
     "version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3], ids=["tls1.2", "tls1.3"]
 )
-async def test_sessions_resume_and_alpn_is_http_1_1_on_a_per_host_context(
+async def test_sessions_resume_and_alpn_is_h2_on_a_per_host_context(
     ca: trustme.CA, contexts: TlsContexts, version: ssl.TLSVersion
 ) -> None:
     contexts.update(table_with(certificate(ca, "a.example.com")))
@@ -342,9 +342,9 @@ async def test_sessions_resume_and_alpn_is_http_1_1_on_a_per_host_context(
 
     async with serving(contexts.server_context) as port:
         session, reused, alpn = await asyncio.to_thread(handshake, None)
-        assert (reused, alpn) == (False, "http/1.1")
+        assert (reused, alpn) == (False, "h2")
         _, reused, alpn = await asyncio.to_thread(handshake, session)
-        assert (reused, alpn) == (True, "http/1.1")
+        assert (reused, alpn) == (True, "h2")
 
 
 # trustme's keys are ECDSA: three TLS 1.2 suites a client offers in this order.

@@ -123,6 +123,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- with $c.trustedProxies }}
 - --trusted-proxies={{ join "," . }}
 {{- end }}
+- --http2-max-concurrent-streams={{ $c.http2.maxConcurrentStreams }}
 {{- range $flag, $value := $c.extraArgs }}
 {{- if kindIs "bool" $value }}
 - --{{ if not $value }}no-{{ end }}{{ $flag }}

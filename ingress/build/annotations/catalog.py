@@ -82,7 +82,8 @@ CATALOG: tuple[Entry, ...] = (
     Entry("auth-type", SUPPORTED),
     Entry("auth-url", SUPPORTED),
     Entry("backend-protocol", DIFFERENT,
-          "GRPC and GRPCS (until HTTP/2 to pods), AUTO_HTTP and FCGI answer 503 with a problem"),
+          "AUTO_HTTP and FCGI answer 503 with a problem; an HTTP/1.1 request to a GRPC/GRPCS "
+          "route is answered 426 (come back over HTTP/2)"),
     Entry("canary", DIFFERENT,
           "applies at the canary's host and path only; ingress-nginx also splits every "
           "other path routed to the mainline's Service"),

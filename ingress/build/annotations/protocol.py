@@ -1,14 +1,14 @@
 """What the pods speak and how to reach them: backend-protocol, proxy-ssl-*, service-upstream.
 
-`backend-protocol: HTTPS` speaks TLS to the pods. As in ingress-nginx, the
+`backend-protocol: HTTPS` speaks TLS to the pods, `GRPC` HTTP/2 without TLS
+(h2c) and `GRPCS` HTTP/2 over TLS (ALPN h2). As in ingress-nginx, the
 `proxy-ssl-*` annotations take effect only with `proxy-ssl-secret`: a
 Secret of the Ingress's namespace (others with the controller ConfigMap's
 allow-cross-namespace-resources) holding `ca.crt` to verify the pods
 with, `tls.crt`/`tls.key` to present to them, or both. A Secret that is
 missing or unusable makes the route answer 503 (ingress-nginx's "location
-denied"). GRPC and GRPCS need HTTP/2 to the pods, which Portico does not
-speak yet: such routes answer 503 and say so, rather than talk HTTP/1.1
-to a gRPC server.
+denied"). AUTO_HTTP and FCGI are not spoken: such routes answer 503 and
+say so, rather than talk HTTP/1.1 to a server that expects otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from ingress.build.fields import FieldError, mapping
 from ingress.model import BackendProtocol, ObjectRef, UpstreamTls
 from ingress.model.filters.core import DirectResponse
 
-_SPEAKS_LATER = (BackendProtocol.GRPC, BackendProtocol.GRPCS)
 _NOT_SPOKEN = ("AUTO_HTTP", "FCGI")
 _CIPHERS = re.compile(r"[A-Za-z0-9+:_\-!]*")
 _SSL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?")
@@ -142,10 +141,11 @@ def parse(annotations: Annotations, spec: RouteSpec) -> None:
         return
     if protocol is None or protocol == BackendProtocol.HTTP:
         return
-    if protocol in _NOT_SPOKEN or protocol in _SPEAKS_LATER:
+    if protocol in _NOT_SPOKEN:
         annotations.report("backend-protocol", f"{protocol} backends are not supported yet; "
                            "the route answers 503", "UnsupportedAnnotation")
         spec.filters.append(DirectResponse(503))
         return
     spec.protocol = BackendProtocol(protocol)
-    spec.tls = tls
+    if protocol != BackendProtocol.GRPC:
+        spec.tls = tls

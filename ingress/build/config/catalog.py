@@ -108,7 +108,7 @@ CATALOG: tuple[Key, ...] = (
     Key("http-access-log-path", NOT_YET),
     Key("http-redirect-code", SUPPORTED),
     Key("http-snippet", REFUSED, SNIPPET),
-    Key("http2-max-concurrent-streams", NOT_YET),
+    Key("http2-max-concurrent-streams", SUPPORTED),
     Key("http2-max-field-size", NOT_YET),
     Key("http2-max-header-size", NOT_YET),
     Key("http2-max-requests", NOT_YET),

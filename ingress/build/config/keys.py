@@ -144,6 +144,7 @@ READINGS: dict[str, Reading] = {
     "global-allowed-response-headers": Reading(header_names, ""),
     "hsts": Reading(boolean, "true"),
     "http-redirect-code": Reading(http_redirect_code, "308"),
+    "http2-max-concurrent-streams": Reading(values.whole_number, "128"),
     "hsts-include-subdomains": Reading(boolean, "true"),
     "hsts-max-age": Reading(values.whole_number, "31536000"),
     "hsts-preload": Reading(boolean, "false"),

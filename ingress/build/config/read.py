@@ -91,6 +91,7 @@ def _settings(v: Mapping[str, Any]) -> dict[str, object]:
         "client_header_timeout": v["client-header-timeout"],
         "client_body_timeout": v["client-body-timeout"],
         "max_connections": v["max-worker-connections"],
+        "http2_max_concurrent_streams": v["http2-max-concurrent-streams"] or 128,
         "use_forwarded_headers": v["use-forwarded-headers"] or v["enable-real-ip"],
         "proxy_real_ip_cidr": v["proxy-real-ip-cidr"],
         "forwarded_for_header": v["forwarded-for-header"],
