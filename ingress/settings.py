@@ -338,9 +338,18 @@ class Settings:
         )
 
 
+# Switched on by a flag, these stay on whatever the ConfigMap says: behind a TCP load
+# balancer, a ConfigMap edit must not start taking its PROXY headers for requests.
+_FLAG_WINS_WHEN_ON = ("proxy_protocol",)
+
+
 def with_overrides(settings: Settings, overrides: Mapping[str, Any]) -> Settings:
     """`settings` with the fields the controller ConfigMap sets (by field name)."""
-    return replace(settings, **overrides)
+    changed = dict(overrides)
+    for name in _FLAG_WINS_WHEN_ON:
+        if name in changed:
+            changed[name] = changed[name] or getattr(settings, name)
+    return replace(settings, **changed)
 
 
 def ip_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

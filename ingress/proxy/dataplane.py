@@ -121,6 +121,7 @@ class Dataplane:
         self.certificate_context: CertificateContext | None = None
         self.closing = False
         self._acceptors: list[Acceptor] = []
+        self._listening: list[tuple[Listening, Listener]] = []  # each acceptor's socket
         self._accepting = True
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -197,7 +198,11 @@ class Dataplane:
 
     def _configure(self, overrides: Mapping[str, object]) -> None:
         """Apply the controller ConfigMap's settings: new requests and connections see them."""
-        settings = self.settings = with_overrides(self.base_settings, overrides)
+        old, settings = self.settings, with_overrides(self.base_settings, overrides)
+        self.settings = settings
+        if self._acceptors and (settings.proxy_protocol, settings.proxy_protocol_timeout) != (
+                old.proxy_protocol, old.proxy_protocol_timeout):
+            self._accept_anew(settings)
         self.services.settings = settings
         self.access_log = self._access_log_for(settings)
         self.generate_request_id = settings.generate_request_id
@@ -332,22 +337,38 @@ class Dataplane:
         settings = self.settings
         for sock in listening_sockets(settings.bind, port):
             listening = Listening(self.loop, sock, tls_context, settings.tls_handshake_timeout)
-            acceptor: Acceptor
-            passthrough = self.passthrough if tls_context is not None else None
-            if settings.proxy_protocol or passthrough is not None:
-
-                def proxied(source: Address | None) -> ClientConnection:
-                    return ClientConnection(self, listener, source)
-
-                acceptor = OwnAcceptor(
-                    listening, proxied,
-                    settings.proxy_protocol_timeout if settings.proxy_protocol else None,
-                    passthrough.took if passthrough is not None else None,
-                )
-            else:
-                acceptor = LoopAcceptor(listening, lambda: ClientConnection(self, listener))
+            acceptor = self._acceptor(listening, listener, settings)
+            self._listening.append((listening, listener))
             self._acceptors.append(acceptor)
             await acceptor.start()
+
+    def _acceptor(self, listening: Listening, listener: Listener, settings: Settings) -> Acceptor:
+        passthrough = self.passthrough if listening.tls is not None else None
+        if settings.proxy_protocol or passthrough is not None:
+
+            def proxied(source: Address | None) -> ClientConnection:
+                return ClientConnection(self, listener, source)
+
+            return OwnAcceptor(
+                listening, proxied,
+                settings.proxy_protocol_timeout if settings.proxy_protocol else None,
+                passthrough.took if passthrough is not None else None,
+            )
+        return LoopAcceptor(listening, lambda: ClientConnection(self, listener))
+
+    def _accept_anew(self, settings: Settings) -> None:
+        """The ConfigMap switched the PROXY protocol: new connections are accepted the new
+        way on the same listening sockets; those accepted already carry on as they began."""
+        old, self._acceptors = self._acceptors, []
+        for acceptor in old:
+            acceptor.pause()  # stops accepting; the socket and its backlog stay
+        for listening, listener in self._listening:
+            acceptor = self._acceptor(listening, listener, settings)
+            self._acceptors.append(acceptor)
+            if self._accepting:
+                self.loop.create_task(acceptor.start())
+        log.info("PROXY protocol %s on the listeners (controller ConfigMap)",
+                 "required" if settings.proxy_protocol else "no longer expected")
 
     # --- client connections
 
@@ -419,6 +440,7 @@ class Dataplane:
         for acceptor in self._acceptors:
             acceptor.close()
         self._acceptors.clear()
+        self._listening.clear()
 
     async def drain(self, grace: float) -> None:
         """Close idle connections now and busy ones after their response, within `grace`."""

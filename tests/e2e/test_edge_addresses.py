@@ -244,3 +244,31 @@ def test_max_connections(tmp_path: Path, rig: Rig) -> None:
 
 def rig_manifests(rig: Rig, tmp_path: Path) -> Path:
     return _manifests(tmp_path / "manifests", rig.backend.address[1]).root
+
+
+def test_the_controller_configmap_switches_the_proxy_protocol(rig: Rig, tmp_path: Path) -> None:
+    # ingress-nginx's use-proxy-protocol: a ConfigMap edit changes how new connections are
+    # taken, on the same listening sockets (no restart), with its header timeout.
+    manifests = _manifests(tmp_path / "manifests", rig.backend.address[1])
+
+    def controller(on: str) -> None:
+        manifests.write("controller.yaml", [o.config_map("controller", {
+            "use-proxy-protocol": on, "proxy-protocol-header-timeout": "1s"})])
+
+    controller("true")
+    portico = start_ready(manifests.root, "--configmap", "default/controller",
+                          log=tmp_path / "portico.log")
+    try:
+        port = portico.http_port
+        header = v1_header(("203.0.113.9", 4711), ("127.0.0.1", port))
+        rig.backend.reset()
+        assert exchange(port, header + request()) == 200
+        assert told(rig)["x-real-ip"] == "203.0.113.9"  # proxy-real-ip-cidr: 0.0.0.0/0
+        assert exchange(port, request()) == 0  # no header: closed unanswered
+        controller("false")
+        wait_until(lambda: exchange(port, request()) == 200, "plain HTTP after the edit")
+        rig.backend.reset()
+        assert exchange(port, header + request()) == 400  # a PROXY line is not HTTP now
+        assert rig.backend.reset().requests == []
+    finally:
+        portico.stop()

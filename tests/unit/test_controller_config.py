@@ -30,7 +30,7 @@ from ingress.model.filters.core import (
 from ingress.model.filters.headers import ProxySetHeaders
 from ingress.model.filters.responses import CookiePath
 from ingress.model.filters.routing import HostRedirect
-from ingress.settings import BuildSettings, Settings
+from ingress.settings import BuildSettings, Settings, with_overrides
 from kube import objects as o
 from scripts.annotation_table import with_configmap_table
 
@@ -132,6 +132,24 @@ def test_client_address_and_limit_keys() -> None:
                                        'data["proxy-real-ip-cidr"]', "InvalidConfigMap")]
     settings = Settings(**result.table.settings)
     assert settings.use_forwarded_headers and settings.proxy_real_ip_cidr == "0.0.0.0/0"
+
+
+def test_proxy_protocol_keys_and_the_flag_that_keeps_it_on() -> None:
+    _, result = build_with({"use-proxy-protocol": "true", "proxy-protocol-header-timeout": "2s"})
+    assert not result.problems
+    settings = Settings(**result.table.settings)
+    assert (settings.proxy_protocol, settings.proxy_protocol_timeout) == (True, 2.0)
+    _, result = build_with({"proxy-protocol-header-timeout": "soon"})
+    assert problem_fields(result) == [("ConfigMap ingress-nginx/controller",
+                                       'data["proxy-protocol-header-timeout"]',
+                                       "InvalidConfigMap")]
+    assert Settings(**result.table.settings).proxy_protocol_timeout == 5.0
+    # --proxy-protocol stays on behind a TCP balancer whatever the ConfigMap says; the
+    # ConfigMap alone can switch it on and off.
+    off = {"proxy_protocol": False}
+    assert with_overrides(Settings(workers=1, proxy_protocol=True), off).proxy_protocol
+    assert not with_overrides(Settings(workers=1), off).proxy_protocol
+    assert with_overrides(Settings(workers=1), {"proxy_protocol": True}).proxy_protocol
 
 
 def test_retry_non_idempotent_adds_to_every_next_upstream() -> None:

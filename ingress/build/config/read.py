@@ -96,6 +96,8 @@ def _settings(v: Mapping[str, Any]) -> dict[str, object]:
         "proxy_real_ip_cidr": v["proxy-real-ip-cidr"],
         "forwarded_for_header": v["forwarded-for-header"],
         "compute_full_forwarded_for": v["compute-full-forwarded-for"],
+        "proxy_protocol": v["use-proxy-protocol"],
+        "proxy_protocol_timeout": v["proxy-protocol-header-timeout"],
         "keepalive_timeout": v["keep-alive"],
         "keepalive_requests": v["keep-alive-requests"],
         "max_header_size": v["large-client-header-buffers"],
