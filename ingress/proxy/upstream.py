@@ -72,7 +72,8 @@ class EndpointPool:
         self.server_name = ""  # the name their certificates must carry (and maybe the SNI)
 
     def take_idle(self, idle_since: float) -> UpstreamConnection | None:
-        """The warmest idle connection, if it has been idle since `idle_since` or longer ago."""
+        """The warmest idle connection, if it went idle at `idle_since` or later (so has not
+        been idle for longer than the window that ends now)."""
         idle = self.idle
         while idle:
             conn = idle[-1]  # LIFO: the warmest connection, and the others may time out
