@@ -96,8 +96,12 @@ class Route:
     tracing: Tracing | None = TRACED
     # The next route on the same host and path, tried when `match` does not hold.
     next: Route | None = None
-    # (host, source namespace, source name, service, path): metric labels, built once.
-    labels: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
+    # (host, source namespace, source name, service, path, canary): metric labels, built
+    # once; canary is '' here and names the canary's upstream in `canary_labels`, which
+    # count the requests the canary serves (ingress-nginx's `canary` label).
+    labels: tuple[str, str, str, str, str, str] = field(init=False, repr=False, compare=False)
+    canary_labels: tuple[str, str, str, str, str, str] = field(
+        init=False, repr=False, compare=False)
     # No filters, split, canary, special HTTPS, error pages, ExternalName or HTTP/2 pods:
     # the proxy's fast path. Built once.
     plain: bool = field(init=False, repr=False, compare=False)
@@ -106,8 +110,11 @@ class Route:
 
     def __post_init__(self) -> None:
         labels = (self.host, self.source.namespace, self.source.name, self.backend.service,
-                  self.path)
+                  self.path, "")
         object.__setattr__(self, "labels", labels)
+        canary = self.canary.backend if self.canary is not None else None
+        object.__setattr__(self, "canary_labels", labels if canary is None else (
+            *labels[:5], f"{canary.namespace}-{canary.service}-{canary.port}"))
         plain = (not self.filters and not self.response_filters and self.split is None
                  and self.canary is None and self.ssl_redirect == DEFAULT_SSL_REDIRECT
                  and self.errors is None and not self.backend.external_name

@@ -55,6 +55,7 @@ class AccessRecord(NamedTuple):
     upstream_response_time: float
     upstream_response_length: int
     upstream_name: str  # ingress-nginx's $proxy_upstream_name: namespace-service-port
+    alternative_upstream_name: str  # the canary's, when the canary served; else ''
     namespace: str
     ingress: str
     service: str
@@ -89,7 +90,8 @@ def nginx_line(r: AccessRecord) -> str:
     return (
         f'{e(r.remote_addr)} - - [{_local(r.time)}] "{e(r.method)} {e(r.path)} {r.protocol}" '
         f'{r.status} {r.body_bytes_sent} "{e(r.referer) or "-"}" "{e(r.user_agent) or "-"}" '
-        f"{r.request_length} {r.request_time:.3f} [{e(r.upstream_name)}] [] "
+        f"{r.request_length} {r.request_time:.3f} [{e(r.upstream_name)}] "
+        f"[{e(r.alternative_upstream_name)}] "
         f"{r.upstream_addr or '-'} "
         f"{r.upstream_response_length if upstream else '-'} "
         f"{f'{r.upstream_response_time:.3f}' if upstream else '-'} "

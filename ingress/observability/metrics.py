@@ -48,7 +48,7 @@ class ProxyStatsCollector:
         counts: dict[tuple[str, str, str, str, str], int] = {}
         upstream: dict[tuple[str, str, str, str], RequestSeries] = {}
         for (route, status, _), series in stats.series.items():
-            host, namespace, ingress, service, _path = route
+            host, namespace, ingress, service, _path, _canary = route
             key = (host, namespace, ingress, service,
                    _STATUS_CLASS[status // 100 if 0 < status < 600 else 0])
             counts[key] = counts.get(key, 0) + series.requests

@@ -99,6 +99,6 @@ class RequestCollector:
 
 
 def _values(route: RouteLabels, status: int, method: bytes, per_host: bool) -> tuple[str, ...]:
-    host, namespace, ingress, service, path = route
-    values = (str(status), method.decode("latin-1"), path, namespace, ingress, service, "")
+    host, namespace, ingress, service, path, canary = route
+    values = (str(status), method.decode("latin-1"), path, namespace, ingress, service, canary)
     return (*values, host) if per_host else values

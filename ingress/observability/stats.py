@@ -29,10 +29,10 @@ SIZE_BUCKETS: tuple[float, ...] = tuple(10.0**i for i in range(1, 8))
 # portico_upstream_response_seconds: DefBuckets with two finer bounds below 5 ms.
 UPSTREAM_BUCKETS: tuple[float, ...] = (0.001, 0.0025, *TIME_BUCKETS)
 
-# (host, ingress namespace, ingress name, service, Ingress path) of a route
-# (`Route.labels`); all '' when no route matched.
-RouteLabels = tuple[str, str, str, str, str]
-NO_ROUTE: RouteLabels = ("", "", "", "", "")
+# (host, ingress namespace, ingress name, service, Ingress path, canary upstream) of a route
+# (`Route.labels`, `Route.canary_labels`); all '' when no route matched.
+RouteLabels = tuple[str, str, str, str, str, str]
+NO_ROUTE: RouteLabels = ("", "", "", "", "", "")
 # (route labels, status code, method as received)
 SeriesKey = tuple[RouteLabels, int, bytes]
 

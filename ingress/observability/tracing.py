@@ -60,7 +60,7 @@ class FinishedRequest(NamedTuple):
     target: str
     host: str
     status: int
-    route: tuple[str, str, str, str, str]  # host, namespace, ingress, service, path
+    route: tuple[str, str, str, str, str, str]  # host, namespace, ingress, service, path, canary
     upstream_addr: str  # "ip:port", '' when no pod answered
     upstream_started: float
     upstream_ended: float
@@ -187,7 +187,7 @@ class _SpanExporter:
                 return SpanContext(tid, int(span_id, 16), is_remote=remote, trace_flags=flags)
 
             server = context(c.span_id)
-            host, namespace, ingress, service, path = r.route
+            host, namespace, ingress, service, path, _ = r.route
             status = Status(StatusCode.ERROR) if r.status >= 500 else Status(StatusCode.UNSET)
             spans.append(ReadableSpan(
                 name=r.name,

@@ -11,7 +11,6 @@ import time
 from typing import TYPE_CHECKING
 
 from ingress.observability.access_log import FORMATTERS, AccessLogWriter, AccessRecord
-from ingress.observability.stats import NO_ROUTE
 from ingress.observability.tracing import FinishedRequest
 from ingress.proxy.variables import render
 
@@ -65,6 +64,7 @@ def record(conn: Forwarder, exchange: Exchange, status: int, now: float) -> Acce
         upstream_response_length=max(0, exchange.sent_bytes - head) if upstream else -1,
         upstream_name=(f"{backend.namespace}-{backend.service}-{backend.port}"
                        if backend is not None else "upstream-default-backend"),
+        alternative_upstream_name=exchange.route_labels()[5],
         namespace=route.source.namespace if route is not None else "",
         ingress=route.source.name if route is not None else "",
         service=backend.service if backend is not None else "",
@@ -98,7 +98,7 @@ def finished_request(exchange: Exchange, status: int, now: float,
         target=exchange.url.decode("latin-1"),
         host=exchange.host,
         status=status,
-        route=route.labels if route is not None else NO_ROUTE,
+        route=exchange.route_labels(),
         upstream_addr=f"{address[0]}:{address[1]}" if address is not None else "",
         upstream_started=exchange.upstream_started + epoch_offset,
         upstream_ended=now + epoch_offset,

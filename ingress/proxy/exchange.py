@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl
 from ingress.model import Backend, Endpoint, Route
 from ingress.model.filters.base import ResponseFilter
 from ingress.model.filters.core import HeaderEdits
+from ingress.observability.stats import NO_ROUTE, RouteLabels
 from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
@@ -195,6 +196,17 @@ class Exchange:
                 self.replay = None
             else:
                 self.replay.append(data)
+
+    def route_labels(self) -> RouteLabels:
+        """The metric labels the request is booked to: its route's, naming the canary when
+        the canary served it; all empty without a route."""
+        route = self.route
+        if route is None:
+            return NO_ROUTE
+        canary = route.canary
+        if canary is not None and self.backend == canary.backend:
+            return route.canary_labels
+        return route.labels
 
     # --- the request as route conditions read it (ingress.model.RequestView)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 
 from ingress.model import Endpoint, Route
-from ingress.observability.stats import NO_ROUTE
 from ingress.proxy.access import finished_request
 from ingress.proxy.error_pages import error_request
 from ingress.proxy.exchange import Exchange
@@ -195,10 +194,9 @@ class Forwarder(Router):
         dp = self.dp
         now = dp.loop.time()
         if dp.metrics:
-            route = exchange.route
             stats = dp.stats
             series = stats.request_done(
-                NO_ROUTE if route is None else route.labels, status, exchange.method,
+                exchange.route_labels(), status, exchange.method,
                 now - exchange.started_at, exchange.request_bytes + exchange.body_bytes,
                 exchange.sent_bytes,
             )

@@ -19,7 +19,7 @@ from ingress.model.changes import TableChange
 
 K = TypeVar("K")
 Address = tuple[str, int]
-RouteLabels = tuple[str, str, str, str, str]
+RouteLabels = tuple[str, str, str, str, str, str]
 ExternalName = tuple[str, int]  # (name, port)
 
 
@@ -107,7 +107,8 @@ class TableContents:
         # Added before removed: what both hold never drops to zero on the way.
         for routes, count in ((came, 1), (gone, -1)):
             for route in routes:
-                labels = (route.labels,)
+                labels = (route.labels,) if route.canary is None else (
+                    route.labels, route.canary_labels)
                 backends = list(_backends(route))
                 keys = [b.key for b in backends]
                 names = [(b.external_name, b.external_port) for b in backends if b.external_name]

@@ -82,6 +82,10 @@ def objects() -> list[dict[str, Any]]:
         o.ingress("web", host="obs.test", service="web"),
         o.ingress("secure", host="secure.test", service="web", tls_secret="obs-tls"),
         o.ingress("api", host="obs.test", path="/api", service="web"),
+        # A canary whose Service has no pods yet: its requests answer 503, booked to it.
+        o.service("web-canary"),
+        o.annotated(o.ingress("api-canary", host="obs.test", path="/api", service="web-canary"),
+                    **{"canary": "true", "canary-by-header": "X-Canary"}),
         o.ingress("lost", host="lost.test", service="gone"),
     ]
 
@@ -100,6 +104,7 @@ def traffic(rig: Rig) -> None:
     assert rig.get("secure.test", "/", tls=True)[0] == 200
     assert rig.get("obs.test", "/api/items?page=2")[0] == 200
     assert rig.get("obs.test", "/api", "POST", body=b"x" * 100)[0] == 200
+    assert rig.get("obs.test", "/api/c", headers={"X-Canary": "always"})[0] == 503
     assert rig.get("obs.test", "/status/503")[0] == 503
     assert rig.get("nowhere.test", "/")[0] == 404
 
@@ -144,6 +149,11 @@ def test_request_families_with_exact_names_types_labels_and_buckets(rig: Rig) ->
                                    "canary", "host")} == {
         **const, "status": "200", "namespace": "default", "ingress": "api", "service": "web",
         "canary": "", "host": "obs.test"}
+    # The canary's request: the mainline's Ingress and Service, the canary's upstream named.
+    canary = [(labels["status"], labels["ingress"], labels["service"], labels["canary"], value)
+              for labels, value in samples(text, "nginx_ingress_controller_requests")
+              if labels.get("canary")]
+    assert canary == [("503", "api", "web", "default-web-canary-80", 1.0)]
     unrouted = [labels for labels, _ in samples(text, "nginx_ingress_controller_requests")
                 if labels["status"] == "404"]
     assert [(u["ingress"], u["service"], u["path"]) for u in unrouted] == [("", "", "")]
@@ -284,4 +294,10 @@ def test_nginx_access_log_format(tmp_path: Path) -> None:
                                         if m), None), "the nginx-format access line")
         body_bytes, _, _, upstream_length, _ = line.groups()
         assert body_bytes == upstream_length
+        # $proxy_alternative_upstream_name names the canary when it served the request.
+        assert rig.get("obs.test", "/api/c", headers={"X-Canary": "always",
+                                                      "X-Request-ID": "n-2"})[0] == 503
+        wait_until(lambda: any(" [default-web-80] [default-web-canary-80] " in line
+                               and line.endswith(" n-2") for line in portico.logs().splitlines()),
+                   "the canary's nginx-format access line")
 

@@ -21,7 +21,8 @@ RECORD = AccessRecord(
     method="GET", host="hello.local", path="/a?b=1", protocol="HTTP/1.1", status=200,
     bytes_sent=612, body_bytes_sent=512, request_length=87, request_time=0.0123456,
     upstream_addr="127.0.0.2:8081", upstream_status=200, upstream_response_time=0.0101,
-    upstream_response_length=512, upstream_name="default-hello-80", namespace="default",
+    upstream_response_length=512, upstream_name="default-hello-80",
+    alternative_upstream_name="", namespace="default",
     ingress="hello", service="hello", user_agent="curl/8.5.0", referer="",
     retries=0, tls_version="TLSv1.3", sni="hello.local",
 )
@@ -65,6 +66,9 @@ def test_nginx_line_is_ingress_nginx_log_format_upstream() -> None:
         '10.0.0.9 - - [14/Nov/2023:22:13:20 +0000] "GET /a?b=1 HTTP/1.1" 404 512 "-" '
         '"curl/8.5.0" 87 0.012 [upstream-default-backend] [] - - - - '
         "0123456789abcdef0123456789abcdef\n")
+    # A canary answered: $proxy_alternative_upstream_name names it.
+    canary = RECORD._replace(alternative_upstream_name="default-hello-canary-80")
+    assert " [default-hello-80] [default-hello-canary-80] " in nginx_line(canary)
 
 
 def test_nginx_line_escapes_as_nginx_does() -> None:
