@@ -36,6 +36,11 @@ def upstream_head(exchange: Exchange, route: Route, host_header: bytes, connecti
                 upgrade = value
             continue
         if lname in SET_BY_PROXY:
+            # What the client sent, passed on under ingress-nginx's names for it.
+            if lname == b"x-forwarded-for":
+                parts += (b"x-original-forwarded-for: ", value, b"\r\n")
+            elif lname == b"x-forwarded-host":
+                parts += (b"x-original-forwarded-host: ", value, b"\r\n")
             continue
         parts += (name, b": ", value, b"\r\n")
     forwarded_host = exchange.forwarded_host or exchange.host.encode("latin-1")

@@ -113,7 +113,8 @@ async def test_routes_by_host_and_path(rig: Rig) -> None:
 
 
 async def test_forwarded_headers(rig: Rig) -> None:
-    sent = {"Host": "web.test", "X-Forwarded-For": "10.9.8.7", "Proxy": "http://evil.test:3128"}
+    sent = {"Host": "web.test", "X-Forwarded-For": "10.9.8.7", "Proxy": "http://evil.test:3128",
+            "X-Forwarded-Host": "evil.test"}
     seen = await echo(rig, "web.test", "/h?q=1", headers=sent)
     headers = {k.lower(): v for k, v in seen["headers"].items()}
     assert "proxy" not in headers  # httpoxy
@@ -125,6 +126,12 @@ async def test_forwarded_headers(rig: Rig) -> None:
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-host"] == "web.test"
     assert headers["x-forwarded-port"] == str(rig.portico.http_port)
+    # What the client claimed, under ingress-nginx's names, for pods that log it.
+    assert headers["x-original-forwarded-for"] == "10.9.8.7"
+    assert headers["x-original-forwarded-host"] == "evil.test"
+    seen = await echo(rig, "web.test", "/h", headers={"Host": "web.test"})
+    assert not {"x-original-forwarded-for", "x-original-forwarded-host"} & {
+        k.lower() for k in seen["headers"]}
 
 
 async def test_balances_over_all_pods(rig: Rig) -> None:
