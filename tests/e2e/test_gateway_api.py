@@ -75,6 +75,8 @@ ROUTES = [
           http_rule(prefix("/hostname"), filters=redirect(hostname="example.org"), backends=[]),
           http_rule(prefix("/port"), filters=redirect(port=8083, statusCode=301), backends=[]),
           http_rule(prefix("/scheme"), filters=redirect(scheme="https"), backends=[]),
+          *(http_rule(prefix(f"/status-{code}"), filters=redirect(statusCode=code), backends=[])
+            for code in (303, 307, 308)),
           http_rule(prefix("/original-prefix"), backends=[], filters=redirect(
               path={"type": "ReplacePrefixMatch", "replacePrefixMatch": "/replacement-prefix"})),
           http_rule(prefix("/full"), backends=[], filters=redirect(
@@ -213,6 +215,10 @@ async def test_redirects(client: Any) -> None:
         ("redirect.test", "/hostname?a=1", 302, "http://example.org/hostname?a=1"),
         ("redirect.test", "/port", 301, "http://redirect.test:8083/port"),
         ("redirect.test", "/scheme", 302, "https://redirect.test/scheme"),
+        # Extended: HTTPRouteRedirectStatusCode (303, 307 and 308 as well).
+        ("redirect.test", "/status-303", 303, "http://redirect.test/status-303"),
+        ("redirect.test", "/status-307", 307, "http://redirect.test/status-307"),
+        ("redirect.test", "/status-308", 308, "http://redirect.test/status-308"),
         ("redirect.test", "/original-prefix/lemon", 302,
          "http://redirect.test/replacement-prefix/lemon"),
         ("redirect.test", "/full/path/original", 302, "http://example.org/full-path-replacement"),

@@ -93,6 +93,7 @@ def mirror(ref: dict[str, Any], **spec: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("spec", "expected"), [
     ({"hostname": "example.org"}, RequestRedirect(302, "http", "example.org")),
     ({"hostname": "example.org", "statusCode": 301}, RequestRedirect(301, "http", "example.org")),
+    *(({"statusCode": code}, RequestRedirect(code, "http")) for code in (303, 307, 308)),
     ({"port": 8083}, RequestRedirect(302, "http", None, 8083)),
     ({"scheme": "https"}, RequestRedirect(302, "https")),
     ({"scheme": "https", "port": 443}, RequestRedirect(302, "https")),
