@@ -177,6 +177,11 @@ class Settings:
     upstream_keepalive: int = field(
         default=64, metadata=_flag("idle keep-alive connections kept per endpoint")
     )
+    http2: bool = field(
+        default=True,
+        metadata=_flag("offer HTTP/2 to TLS clients (ALPN h2), as ingress-nginx's use-http2; "
+                       "h2c on the HTTP port is not affected"),
+    )
     http2_max_concurrent_streams: int = field(
         default=128, metadata=_flag("streams a client may open at once on one HTTP/2 connection")
     )

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 _MIN_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 _ALPN = ["h2", "http/1.1"]
+_ALPN_HTTP1 = ["http/1.1"]
 
 
 class _Context(ssl.SSLContext):
@@ -90,6 +91,7 @@ class TlsContexts:
         self._min_version = _version(settings, "tls_min_version")
         self._max_version = _version(settings, "tls_max_version")
         self._ciphers = settings.tls_ciphers
+        self._alpn = _ALPN if settings.http2 else _ALPN_HTTP1
         self.default_certificate = default_certificate or generate_default_certificate()
         self.server_context = self._new_context()
         load_pem_chain(
@@ -126,12 +128,14 @@ class TlsContexts:
                                          self._on_client_hello if verifying else None)
 
     def _configure(self, overrides: Mapping[str, object]) -> None:
-        """The controller ConfigMap's ssl-protocols and ssl-ciphers, for the next handshakes."""
+        """The controller ConfigMap's ssl-protocols, ssl-ciphers and use-http2, for the next
+        handshakes."""
         self._overrides = overrides
         settings = with_overrides(self._settings, overrides)
         self._min_version = _version(settings, "tls_min_version")
         self._max_version = _version(settings, "tls_max_version")
         self._ciphers = settings.tls_ciphers
+        self._alpn = _ALPN if settings.http2 else _ALPN_HTTP1
         for context in (self.server_context, *self._selection.contexts.values()):
             if context is not None:
                 self._apply_protocols(context)
@@ -220,12 +224,12 @@ class TlsContexts:
                 log.error("ssl-prefer-server-ciphers: false cannot be applied on this "
                           "Python/OpenSSL: the server's cipher order is preferred")
             context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-        context.set_alpn_protocols(_ALPN)
         return context
 
     def _apply_protocols(self, context: ssl.SSLContext) -> None:
         context.minimum_version = self._min_version
         context.maximum_version = self._max_version
+        context.set_alpn_protocols(self._alpn)
         own = context.server_tls if isinstance(context, _Context) else None
         if own is not None and own.ciphers is not None:
             context.set_ciphers(own.ciphers)  # the builder checked it with OpenSSL

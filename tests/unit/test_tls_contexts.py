@@ -8,6 +8,7 @@ a stdlib `ssl` client, then looks at the certificate it was actually served.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import hashlib
 import logging
@@ -422,3 +423,26 @@ def test_sni_selection_under_uvloop(ca: trustme.CA) -> None:
 def test_bad_tls_settings_name_the_flag(settings: Settings, flag: str) -> None:
     with pytest.raises(ValueError, match=flag):
         TlsContexts(settings)
+
+
+async def test_use_http2_false_offers_http1_only_from_the_next_handshake(
+    ca: trustme.CA, contexts: TlsContexts
+) -> None:
+    # ingress-nginx's use-http2 (ConfigMap): "false" takes h2 out of ALPN.
+    table = table_with(certificate(ca, "a.example.com"))
+    contexts.update(table)
+    client_context = trusting(ca)
+    client_context.set_alpn_protocols(["h2", "http/1.1"])
+
+    async def alpn(port: int, server_name: str | None) -> str:
+        client = await connect(port, server_name, client_context)
+        chosen = client.writer.get_extra_info("ssl_object").selected_alpn_protocol()
+        await client.close()
+        return str(chosen)
+
+    async with serving(contexts.server_context) as port:
+        assert await alpn(port, "a.example.com") == "h2"
+        contexts.update(dataclasses.replace(table, settings={"http2": False}))
+        assert await alpn(port, "a.example.com") == "http/1.1"
+        contexts.update(table)
+        assert await alpn(port, "a.example.com") == "h2"

@@ -240,7 +240,7 @@ CATALOG: tuple[Key, ...] = (
     Key("use-geoip", NOT_YET),
     Key("use-geoip2", NOT_YET),
     Key("use-gzip", NOT_YET),
-    Key("use-http2", NOT_YET),
+    Key("use-http2", SUPPORTED),
     Key("use-port-in-redirects", SUPPORTED, listed=False),
     Key("use-proxy-protocol", DIFFERENT,
         "--proxy-protocol (chart: controller.proxyProtocol) keeps it on whatever the "

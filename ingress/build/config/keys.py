@@ -145,6 +145,7 @@ READINGS: dict[str, Reading] = {
     "hsts": Reading(boolean, "true"),
     "http-redirect-code": Reading(http_redirect_code, "308"),
     "http2-max-concurrent-streams": Reading(values.whole_number, "128"),
+    "use-http2": Reading(boolean, "true"),
     "hsts-include-subdomains": Reading(boolean, "true"),
     "hsts-max-age": Reading(values.whole_number, "31536000"),
     "hsts-preload": Reading(boolean, "false"),

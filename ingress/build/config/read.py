@@ -97,6 +97,7 @@ def _settings(v: Mapping[str, Any]) -> dict[str, object]:
         "forwarded_for_header": v["forwarded-for-header"],
         "compute_full_forwarded_for": v["compute-full-forwarded-for"],
         "proxy_protocol": v["use-proxy-protocol"],
+        "http2": v["use-http2"],
         "proxy_protocol_timeout": v["proxy-protocol-header-timeout"],
         "keepalive_timeout": v["keep-alive"],
         "keepalive_requests": v["keep-alive-requests"],
