@@ -103,11 +103,19 @@ class Forwarded:
         self.host = host  # x-forwarded-host value; b"" means the request's own host
 
 
+_FORWARDED_FOR = b"x-forwarded-for: "
+
+
 def fixed_block(client: str, forwarded_for: bytes, scheme: bytes, port: bytes) -> bytes:
-    return (
-        b"x-forwarded-for: %s\r\nx-real-ip: %s\r\nx-forwarded-proto: %s\r\n"
+    return _FORWARDED_FOR + (
+        b"%s\r\nx-real-ip: %s\r\nx-forwarded-proto: %s\r\n"
         b"x-forwarded-port: %s\r\n" % (forwarded_for, client.encode(), scheme, port)
     )
+
+
+def forwarded_for(block: bytes) -> bytes:
+    """The X-Forwarded-For value of a block `fixed_block` made (its first line)."""
+    return block[len(_FORWARDED_FOR):block.index(b"\r\n")]
 
 
 def forwarded(

@@ -8,10 +8,11 @@ from typing import Any, cast
 import pytest
 
 from ingress.build.annotations.extauth import template
-from ingress.model.filters.extauth import CacheRule
+from ingress.model.filters.extauth import CacheRule, ExternalAuth
+from ingress.proxy.client_address import fixed_block
 from ingress.proxy.dataplane import Listener
 from ingress.proxy.exchange import Exchange, ExchangeOwner
-from ingress.proxy.filters.extauth import MAX_CACHED, AuthCache, cache_seconds
+from ingress.proxy.filters.extauth import MAX_CACHED, AuthCache, cache_seconds, subrequest
 from ingress.proxy.filters.registry import FilterHost, FilterServices
 from ingress.proxy.subrequests import Answer
 from ingress.proxy.variables import render, variable
@@ -117,3 +118,19 @@ def test_the_cache_expires_and_stays_bounded() -> None:
         cache.put(("h", "/p", "Prefix", str(i)), answer(200), RULES)
     assert len(cache._answers) == MAX_CACHED
     assert cache.get(("h", "/p", "Prefix", "0")) is None  # the oldest went first
+
+
+@pytest.mark.parametrize(("forwarded", "sent"), [
+    (b"", "192.0.2.7"),  # no block yet: the client
+    (fixed_block("192.0.2.7", b"192.0.2.7", b"https", b"8443"), "192.0.2.7"),
+    # use-forwarded-headers + compute-full-forwarded-for: the chain the pod gets too.
+    (fixed_block("192.0.2.7", b"203.0.113.1, 192.0.2.7", b"https", b"8443"),
+     "203.0.113.1, 192.0.2.7"),
+])
+def test_the_subrequest_forwards_the_chain_the_pod_gets(forwarded: bytes, sent: str) -> None:
+    ex = exchange()
+    ex.forwarded = forwarded
+    head = subrequest(cast(FilterHost, Side()), ex, ExternalAuth(template("http://auth/")),
+                      b"/", b"auth").decode()
+    assert f"\r\nx-forwarded-for: {sent}\r\n" in head
+    assert "\r\nx-real-ip: 192.0.2.7\r\n" in head

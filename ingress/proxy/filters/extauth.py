@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 from ingress.model.filters.core import HeaderEdits
 from ingress.model.filters.extauth import AuthCookies, CacheRule, ExternalAuth
+from ingress.proxy.client_address import forwarded_for
 from ingress.proxy.filters.access import PENDING, Denial, Done, Verdict, access_filter
 from ingress.proxy.filters.registry import (
     FilterHost,
@@ -133,6 +134,9 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
         if lname not in dropped:
             parts += (name, b": ", value, b"\r\n")
     client = host.client_address.encode("latin-1")
+    # As the request to the pod: the full chain with use-forwarded-headers and
+    # compute-full-forwarded-for, else the client (ingress-nginx's auth location).
+    chain = forwarded_for(exchange.forwarded) if exchange.forwarded else client
     scheme = host.listener.scheme
     http_host = exchange.header(b"host") or b""
     redirect = (exchange.url if flt.request_redirect is None
@@ -140,7 +144,7 @@ def subrequest(host: FilterHost, exchange: Exchange, flt: ExternalAuth, target: 
     parts += (b"x-original-url: ", scheme, b"://", http_host, exchange.url, b"\r\n",
               b"x-original-method: ", exchange.method, b"\r\n",
               b"x-sent-from: nginx-ingress-controller\r\n",
-              b"x-real-ip: ", client, b"\r\nx-forwarded-for: ", client, b"\r\n",
+              b"x-real-ip: ", client, b"\r\nx-forwarded-for: ", chain, b"\r\n",
               b"x-auth-request-redirect: ", redirect, b"\r\n")
     if exchange.request_id:
         parts += (b"x-request-id: ", exchange.request_id, b"\r\n")
