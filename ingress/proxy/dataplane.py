@@ -366,7 +366,7 @@ class Dataplane:
             acceptor = self._acceptor(listening, listener, settings)
             self._acceptors.append(acceptor)
             if self._accepting:
-                self.loop.create_task(acceptor.start())
+                acceptor.resume()
         log.info("PROXY protocol %s on the listeners (controller ConfigMap)",
                  "required" if settings.proxy_protocol else "no longer expected")
 

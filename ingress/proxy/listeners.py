@@ -90,6 +90,8 @@ class LoopAcceptor:
         self._server: asyncio.Server | None = None
         self._wanted = False
         self._starting = False
+        # The loop keeps only a weak reference to a task: the one starting to serve is held.
+        self._start_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._wanted = True
@@ -122,7 +124,7 @@ class LoopAcceptor:
     def resume(self) -> None:
         self._wanted = True
         if self._server is None and not self._starting:
-            self._listening.loop.create_task(self._serve())
+            self._start_task = self._listening.loop.create_task(self._serve())
 
     def close(self) -> None:
         self.pause()
