@@ -94,14 +94,19 @@ class Report:
         return not self.different and (self.config is None or self.config.same)
 
 
+# The build's problem reasons that are not refusals (those say what Portico will not do).
+_VERDICT_OF_PROBLEM = {
+    "InvalidAnnotation": Verdict.INVALID,
+    "InvalidConfigMap": Verdict.INVALID,
+    "UnknownConfigKey": Verdict.UNKNOWN,
+}
+
+
 def _verdict(key: str, value: str, problem: Problem | None, status: Status | None,
              note: str, unknown: str) -> AnnotationVerdict:
     """One key's verdict: the build's problem with it, else what the catalog says."""
     if problem is not None:
-        invalid = problem.reason in ("InvalidAnnotation", "InvalidConfigMap")
-        verdict = Verdict.INVALID if invalid else Verdict.REFUSED
-        if problem.reason == "UnknownConfigKey":
-            verdict = Verdict.UNKNOWN
+        verdict = _VERDICT_OF_PROBLEM.get(problem.reason, Verdict.REFUSED)
         return AnnotationVerdict(key, value, verdict, problem.message)
     if status is None:
         return AnnotationVerdict(key, value, Verdict.UNKNOWN, unknown)
