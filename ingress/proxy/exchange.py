@@ -204,7 +204,8 @@ class Exchange:
         if route is None:
             return NO_ROUTE
         canary = route.canary
-        if canary is not None and self.backend == canary.backend:
+        # choose_backend hands out the canary's own Backend object: identity, no comparison.
+        if canary is not None and self.backend is canary.backend:
             return route.canary_labels
         return route.labels
 
