@@ -75,10 +75,12 @@ conformance-gateway: $(STAMP)
 
 # The second compare: what metrics, access logs and tracing cost (README, Observability).
 bench: setup system-packages
-	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.compare --configs direct,nginx,haproxy,portico-1,portico-2,portico-1-pure
 	$(PY) -m benchmarks.compare --configs nginx,portico-1-bare,portico-1,portico-1-logged,portico-1-traced \
 		--scenarios http-3B,http-3B@2krps --out benchmarks/results/observability
 	$(PY) -m benchmarks.idle_connections
+	$(PY) -m benchmarks.workers_scaling
+	$(PY) -m benchmarks.build_scale 100 1000 10000
 	$(PY) -m benchmarks.scale
 
 bench-smoke: setup system-packages

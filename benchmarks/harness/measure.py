@@ -105,6 +105,7 @@ class Load:
     load_cpus: str
     proxy_cpus: str
     workdir: str = "."
+    wrk_threads: int = 1  # one per load CPU when several workers are to be saturated
 
 
 def failed(config: str, scenario: str, rnd: int, why: str) -> Measurement:
@@ -171,7 +172,8 @@ def measure(target: Target, scenario: Scenario, rnd: int, load: Load) -> Measure
         problems: list[str] = []
     elif scenario.rate is None:
         report = run_wrk(wrk_argv(url, BENCH_HOST, load.connections, load.duration_s,
-                                  cpus=load.load_cpus, close=scenario.new_connections))
+                                  threads=load.wrk_threads, cpus=load.load_cpus,
+                                  close=scenario.new_connections))
         cpu = tree_cpu_seconds(target.cpu_root) - cpu_before
         requests = report.requests - report.errors["status"]
         wrk_pct = report.percentiles_us

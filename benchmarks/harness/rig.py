@@ -44,6 +44,19 @@ _VARIANTS = {
     "traced": ["--otlp-endpoint", "http://@UPSTREAM@", "--trace-sample-ratio", "1"],
 }
 _START_TIMEOUT = 30.0
+# "nginx-4", "portico-4": the same configuration with that many worker processes
+# (benchmarks.workers_scaling); "nginx" and "portico-1" are one worker.
+_SCALED = re.compile(r"(nginx|portico)-([1-9][0-9]*)")
+
+
+def known_config(name: str) -> bool:
+    return (name in (*CONFIGS, *OBSERVABILITY_CONFIGS, PURE_CONFIG)
+            or _SCALED.fullmatch(name) is not None)
+
+
+def nginx_workers(name: str) -> int:
+    """Worker processes of an nginx configuration: 1, or N for "nginx-N"."""
+    return int(name.split("-")[1]) if name.startswith("nginx-") else 1
 
 
 def render(template: str, values: dict[str, str]) -> str:
@@ -103,10 +116,11 @@ class Rig:
 
     def __init__(self, workdir: Path, configs: tuple[str, ...], proxy_cpus: str = "0",
                  rig_cpus: str = "1") -> None:
-        known = (*CONFIGS, *OBSERVABILITY_CONFIGS, PURE_CONFIG)
-        unknown = [c for c in configs if c not in known]
+        unknown = [c for c in configs if not known_config(c)]
         if unknown:
-            raise ValueError(f"unknown configuration(s) {unknown}; choose from {known}")
+            raise ValueError(f"unknown configuration(s) {unknown}; choose from "
+                             f"{(*CONFIGS, *OBSERVABILITY_CONFIGS, PURE_CONFIG)}, nginx-N, "
+                             "portico-N")
         self.workdir = workdir.resolve()
         self.configs = configs
         self.proxy_cpus = proxy_cpus
@@ -195,8 +209,9 @@ class Rig:
         values = {**common, "HTTP_PORT": str(http_port), "HTTPS_PORT": str(https_port),
                   "UPSTREAM_PORT": str(up_port), "GRPC_PORT": str(grpc_port),
                   "UPSTREAM_GRPC_PORT": str(up_grpc)}
-        if name == "nginx":
-            argv = self._conf_argv("nginx_proxy.conf", values)
+        if name.startswith("nginx"):
+            argv = self._conf_argv("nginx_proxy.conf",
+                                   {**values, "WORKERS": str(nginx_workers(name))})
         elif name == "haproxy":
             argv = self._conf_argv("haproxy.cfg", values)
         else:
