@@ -7,7 +7,7 @@ COMPILED := $(VENV)/.compiled
 # The modules mypyc compiles (ingress/compiled.py lists them).
 COMPILED_SOURCES := $(shell $(PYTHON) ingress/compiled.py)
 
-.PHONY: setup demo test test-suite test-bench test-fast lint bench bench-smoke system-packages tools image image-packages test-image clean annotations-table conformance-gateway
+.PHONY: setup demo test test-suite test-pure test-bench test-fast lint bench bench-smoke system-packages tools image image-packages test-image clean annotations-table conformance-gateway
 
 setup: $(STAMP) $(COMPILED)
 
@@ -51,16 +51,21 @@ lint: $(STAMP)
 # tests marked `bench` (`make bench-smoke`'s run, whose load saturates both CPUs, and a
 # latency measurement) run after it, alone. compileall first: where PYTHONDONTWRITEBYTECODE
 # is set, every `portico` process the tests start would compile the package again.
-# Both run the compiled data plane, as the image does; tests/unit/test_compiled.py forwards
-# through the pure-Python one too (the same sources).
+# Both run the compiled data plane, as the image does; test-pure runs the unit tests again on
+# the pure-Python fallback (PORTICO_PURE_PYTHON=1), which an install without a C compiler
+# gets, and tests/unit/test_compiled.py forwards real requests through it.
 TEST_WORKERS ?= 2
-test: test-suite test-bench
+test: test-suite test-pure test-bench
 
 test-suite: setup system-packages tools lint
 	@$(VENV)/bin/portico --version | grep -q 'compiled (mypyc)' || \
 		{ $(VENV)/bin/portico --version; echo "make test: the data plane is not compiled"; exit 1; }
 	$(PY) -m compileall -q ingress benchmarks
 	$(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile -m "not bench"
+
+test-pure: setup
+	PORTICO_PURE_PYTHON=1 $(VENV)/bin/pytest -q -p no:cacheprovider -n $(TEST_WORKERS) \
+		--dist loadfile -m "not bench" tests/unit
 
 test-bench: setup system-packages
 	$(VENV)/bin/pytest -q -p no:cacheprovider -m bench
