@@ -280,7 +280,10 @@ class BackendResolver:
                 namespace, service, port, field, balancing, options)
             self._register(built[1])
         if journal is not None:
-            journal.registrations.append(built[1])
+            registrations = journal.registrations
+            # Paths to the same backend, one after the other: registering once is the same.
+            if not registrations or registrations[-1] is not built[1]:
+                registrations.append(built[1])
         return built[0]
 
     def _service(self, namespace: str, service: str) -> Body | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from ingress.build.annotations import Annotations, Lookups
 from ingress.build.backends import BackendResolver, with_session_cookie
@@ -27,6 +26,7 @@ from ingress.build.gateway import NO_STATUSES, serve_gateway_api
 from ingress.build.hosts import wildcard_suffix, www_twin
 from ingress.build.ingress import CanaryClaim, IngressRequest, PathClaim
 from ingress.build.locations import virtual_host
+from ingress.build.owned import owned_ingresses
 from ingress.build.parse_cache import NO_CACHE, BuiltHost, CachingParser, ParseCache
 from ingress.build.result import BuildResult
 from ingress.build.tls import TLSAssigner, TLSAssignment
@@ -43,14 +43,7 @@ from ingress.model import (
 )
 from ingress.model.filters.clientcert import ClientAuth
 from ingress.settings import BuildSettings
-from ingress.store import Key, Snapshot
-
-
-def _age(key: Key, body: Mapping[str, Any]) -> tuple[str, str, str]:
-    metadata = body.get("metadata")
-    created = metadata.get("creationTimestamp") if isinstance(metadata, Mapping) else None
-    # RFC 3339 UTC timestamps ("2024-05-01T10:00:00Z") sort as text.
-    return (created if isinstance(created, str) else "", key[0], key[1])
+from ingress.store import Snapshot
 
 
 @dataclass(slots=True)
@@ -200,13 +193,14 @@ class _Routes:
             if policy is None and before is not None and before.made_of(claims, has_tls,
                                                                        app_root):
                 vhost = before.vhost
+                built[name] = before
             else:
                 vhost = virtual_host(name, guarded_claims(list(claims), policy), has_tls,
                                      app_root)
+                if policy is None:
+                    built[name] = BuiltHost(claims, has_tls, app_root, vhost)
             if policy is not None:
                 vhost = replace(vhost, client_auth=policy)
-            else:
-                built[name] = BuiltHost(claims, has_tls, app_root, vhost)
             if name in self.server_tls:
                 vhost = replace(vhost, server_tls=self.server_tls[name])
             if name in self.passthrough:
@@ -302,11 +296,7 @@ def build(
     without it, only slower to make).
     """
     selector = ClassSelector.from_objects(objects.get("IngressClass", {}), settings)
-    owned = sorted(
-        (_age(key, body), key, body)
-        for key, body in objects.get("Ingress", {}).items()
-        if selector.owns(body)
-    )
+    owned = owned_ingresses(objects.get("Ingress", {}), selector, cache.owned)
     if slices is None:
         slices = index_slices(objects.get("EndpointSlice", {}))
     resolver = BackendResolver(objects.get("Service", {}), slices,
@@ -319,7 +309,7 @@ def build(
                            lookups)
     routes = _Routes()
     refs = []
-    for _, key, body in owned:
+    for _, key, body in owned.order:
         request = parser.parse(key, body)
         refs.append(request.ref)
         problems.extend(request.problems)
@@ -348,7 +338,7 @@ def build(
         referenced_secrets=frozenset(referenced),
         referenced_config_maps=frozenset(lookups.referenced_config_maps),
         gateway=gateway_statuses,
-        parse_cache=parser.cache(built_hosts),
+        parse_cache=parser.cache(built_hosts, owned),
     )
 
 

@@ -184,5 +184,6 @@ def endpoint_set(slices: Mapping[str, ParsedSlice] | None, port_name: str) -> En
 
 def slice_problems(slices: Iterable[Mapping[str, ParsedSlice]]) -> list[Problem]:
     """The problems of these Services' slices, in slice name order."""
-    return [problem for by_name in slices for _, parsed in sorted(by_name.items())
+    return [problem for by_name in slices
+            for _, parsed in (by_name.items() if len(by_name) == 1 else sorted(by_name.items()))
             for problem in parsed.problems]

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from operator import is_
 
 from ingress.build.annotations.spec import Lookups
 from ingress.build.backends import BackendResolver, ResolverJournal
 from ingress.build.ingress import IngressRequest, PathClaim, parse_ingress
+from ingress.build.owned import OwnedIngresses
 from ingress.model import Route, VirtualHost
 from ingress.store import Body, Key
 
@@ -45,8 +47,7 @@ class BuiltHost:
 
     def made_of(self, claims: tuple[PathClaim, ...], tls: bool, app_root: Route | None) -> bool:
         return (tls == self.tls and app_root is self.app_root
-                and len(claims) == len(self.claims)
-                and all(a is b for a, b in zip(claims, self.claims, strict=True)))
+                and len(claims) == len(self.claims) and all(map(is_, claims, self.claims)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,7 @@ class ParseCache:
     environment: tuple[object, ...] = ()  # the build-wide inputs the parses read
     entries: Mapping[Key, CachedParse] = field(default_factory=dict)
     hosts: Mapping[str, BuiltHost] = field(default_factory=dict)  # by host name
+    owned: OwnedIngresses | None = None  # which Ingresses were ours, oldest first
 
 
 NO_CACHE = ParseCache()
@@ -125,8 +127,8 @@ class CachingParser:
             self._entries[key] = CachedParse(body, request, journal)
         return request
 
-    def cache(self, hosts: Mapping[str, BuiltHost]) -> ParseCache:
-        return ParseCache(self._environment, self._entries, hosts)
+    def cache(self, hosts: Mapping[str, BuiltHost], owned: OwnedIngresses) -> ParseCache:
+        return ParseCache(self._environment, self._entries, hosts, owned)
 
     def _reads(self) -> int:
         return (self._secrets.reads + self._config_maps.reads + self._referenced_secrets.adds
