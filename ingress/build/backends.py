@@ -261,12 +261,14 @@ class BackendResolver:
     def endpoint_sets(self) -> tuple[dict[str, EndpointSet], list[Problem]]:
         """The endpoints of every backend resolved, and the problems of the slices read."""
         sets = dict(self._fixed)
+        used = []
         for service, ports in self.ports.items():
             slices = self._slices.get(service)
+            if slices:
+                used.append(slices)
             for key, port_name in ports.items():
                 sets[key] = endpoint_set(slices, port_name)
-        used = (self._slices.get(service) for service in self.ports)
-        return sets, slice_problems(slices for slices in used if slices)
+        return sets, slice_problems(used)
 
     def _backend(self, namespace: str, service: str, port: _ServicePort, field: str,
                  balancing: _Balancing, options: BackendOptions) -> Backend:

@@ -76,12 +76,11 @@ class _Routes:
             return
         for claim in request.paths:
             self._claim(claim)
-        hosts = {claim.route.host for claim in request.paths}
         if request.server_tls is not None:
-            for host in hosts:
+            for host in {claim.route.host for claim in request.paths}:
                 self.server_tls[host] = request.server_tls.merged(self.server_tls.get(host))
         if request.ssl_passthrough:
-            for host in hosts:
+            for host in {claim.route.host for claim in request.paths}:
                 self.passthrough.setdefault(host, request.ref)
         for host, route in request.app_roots.items():
             self._host(host).app_root = self._host(host).app_root or route
@@ -112,7 +111,8 @@ class _Routes:
         policy = policy_of(route)
         if policy is not None:
             self.client_auth.setdefault(route.host, policy)
-        existing = self._host(route.host).claims.setdefault(claim.key, claim).route
+        host = self.hosts.get(route.host) or self._host(route.host)
+        existing = host.claims.setdefault(claim.key, claim).route
         if existing is not route:
             self.problems.append(Problem(
                 route.source, claim.field,
