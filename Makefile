@@ -85,8 +85,10 @@ bench: setup system-packages
 		--scenarios http-3B,http-3B@2krps --out benchmarks/results/observability
 	$(PY) -m benchmarks.idle_connections
 	$(PY) -m benchmarks.workers_scaling
-	$(PY) -m benchmarks.build_scale 100 1000 10000
+	$(PY) -m benchmarks.build_scale --json benchmarks/results/build-$$(date +%F)/build_scale.json \
+		100 1000 10000
 	$(PY) -m benchmarks.scale
+	$(PY) -m benchmarks.targets
 
 bench-smoke: setup system-packages
 	$(PY) -m benchmarks.compare --smoke

@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import resource
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ingress.compiled import mode
@@ -74,7 +76,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(count: int, rounds: int) -> None:
+def measure(count: int, rounds: int) -> dict[str, Any]:
     objects = cluster(count)
     reconciler = Reconciler(BuildSettings(), [])
     for bucket in objects.values():
@@ -97,6 +99,14 @@ def measure(count: int, rounds: int) -> None:
     print(f"{count:>6} Ingresses: CPU s (wall s) cold {_span([cold])}, "
           f"one Ingress changed {_span(one_ingress)}, one Service changed "
           f"{_span(one_service)}; {routes} routes, peak RSS {rss_mb():.0f} MB")
+    # The slowest of each kind: what a target is held to.
+    return {"ingresses": count, "routes": routes, "peak_rss_mb": rss_mb(),
+            "cold": _worst([cold]), "one_ingress": _worst(one_ingress),
+            "one_service": _worst(one_service)}
+
+
+def _worst(samples: list[tuple[float, float]]) -> dict[str, float]:
+    return {"cpu_s": max(s[0] for s in samples), "wall_s": max(s[1] for s in samples)}
 
 
 def _timed(change: Callable[[], object], rebuild: Callable[[], object]) -> tuple[float, float]:
@@ -130,10 +140,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sizes", nargs="*", type=int, default=[1_000, 10_000])
     parser.add_argument("--rounds", type=int, default=3, help="changes of each kind")
+    parser.add_argument("--json", type=Path, help="also write the figures here "
+                        "(benchmarks.targets reads results/build-*/build_scale.json)")
     args = parser.parse_args()
     print(f"builder: {mode()}")
-    for count in args.sizes:
-        measure(count, args.rounds)
+    rows = [measure(count, args.rounds) for count in args.sizes]
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
