@@ -83,6 +83,13 @@ def stale_extension(root: Path) -> str:
     module calls the others' compiled code directly.
     """
     shared = root / (SHARED.replace(".", "/") + "__mypyc" + _SUFFIX)
+    # A module taken off the list keeps its old extension until the next compile, and that
+    # one would be imported in place of its source and ask the shared library for code it
+    # no longer has.
+    for built_path in (root / "ingress").rglob("*" + _SUFFIX):
+        name = built_path.relative_to(root).as_posix().removesuffix(_SUFFIX) + ".py"
+        if built_path != shared and name not in MODULES:
+            return f"{name} is compiled but no longer listed in ingress/compiled.py"
     for name in MODULES:
         source = root / name
         try:

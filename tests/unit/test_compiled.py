@@ -76,6 +76,16 @@ def test_a_stale_build_runs_the_sources(tmp_path: Path, source_age: float, share
     assert stale_extension(tmp_path) == reason
 
 
+def test_an_extension_left_from_a_module_no_longer_listed_runs_the_sources(
+        tmp_path: Path) -> None:
+    build(tmp_path, source_age=0.0)
+    left = tmp_path / "ingress" / "build" / ("builder" + SUFFIX)
+    left.parent.mkdir(parents=True, exist_ok=True)
+    left.write_bytes(b"")
+    assert stale_extension(tmp_path) == (
+        "ingress/build/builder.py is compiled but no longer listed in ingress/compiled.py")
+
+
 def test_no_build_is_not_stale(tmp_path: Path) -> None:
     assert stale_extension(tmp_path) == ""
 
