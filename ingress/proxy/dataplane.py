@@ -19,20 +19,17 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ingress.model import EMPTY_TABLE, NO_ENDPOINTS, Backend, Endpoint, RoutingTable, UpstreamTls
+from ingress.model import EMPTY_TABLE, NO_ENDPOINTS, Backend, Endpoint, RoutingTable
 from ingress.model.changes import TableChange, table_change
 from ingress.observability.access_log import AccessLogWriter
 from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import Tracer
 from ingress.proxy.access import AccessLog
-from ingress.proxy.balancer import Balancers
 from ingress.proxy.client import ClientConnection
 from ingress.proxy.client_address import ClientAddresses
-from ingress.proxy.exchange import Exchange
 from ingress.proxy.external_names import ExternalNames
 from ingress.proxy.filters import FilterServices
 from ingress.proxy.h2.connection import H2ClientConnection
-from ingress.proxy.h2.upstream import H2EndpointPool
 from ingress.proxy.holders import Left, TableContents
 from ingress.proxy.listeners import (
     Acceptor,
@@ -43,9 +40,8 @@ from ingress.proxy.listeners import (
 )
 from ingress.proxy.passthrough import Passthrough
 from ingress.proxy.peer import PeerCertificate
+from ingress.proxy.pods import PodConnections
 from ingress.proxy.proxy_protocol import Address
-from ingress.proxy.upstream import EndpointPool, UpstreamConnection
-from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings, with_overrides
 
 log = logging.getLogger(__name__)
@@ -71,17 +67,16 @@ class Listener:
     response_headers: bytes = b""
 
 
-class Dataplane:
+class Dataplane(PodConnections):
     def __init__(
         self,
         settings: Settings,
         loop: asyncio.AbstractEventLoop,
         stats: ProxyStats | None = None,
     ) -> None:
+        super().__init__(settings, loop)
         # The flags; `settings` is them with the controller ConfigMap's on top.
         self.base_settings = settings
-        self.settings = settings
-        self.loop = loop
         self.stats = stats if stats is not None else ProxyStats()
         self.metrics = settings.enable_metrics  # record per-request metrics
         self.generate_request_id = settings.generate_request_id
@@ -101,12 +96,7 @@ class Dataplane:
         self.has_tls_hosts = False  # does any host of the table redirect plain HTTP to HTTPS?
         self.contents = TableContents()
         self._left = Left()  # what the changes staged since the last install take away
-        self.pools: dict[tuple[str, int], EndpointPool] = {}
-        # Pools of TLS connections (backend-protocol HTTPS), by address and TLS settings.
-        self.tls_pools: dict[tuple[tuple[str, int], str], EndpointPool] = {}
-        self.upstream_tls = UpstreamTlsContexts()
         self.external_names = ExternalNames(loop, settings.dns_server)
-        self.balancers = Balancers(self.pool, loop.time)
         self.services = FilterServices(loop, settings, self.stats, self.usable)
         # --enable-ssl-passthrough: connections for passthrough hosts are spliced to their pods.
         self.passthrough = Passthrough(loop, lambda: self.table, lambda: self.settings,
@@ -114,8 +104,6 @@ class Dataplane:
         self.peer_certificates: PeerReader | None = None
         self.connections: set[ClientConnection] = set()
         self.h2_connections: set[H2ClientConnection] = set()
-        # HTTP/2 (gRPC) pools, by pod address and TLS settings ("" without TLS).
-        self.h2_pools: dict[tuple[tuple[str, int], str], H2EndpointPool] = {}
         # HTTP/2 requests for another host than the connection's certificate covers are
         # answered 421 (None: no check).
         self.certificate_context: CertificateContext | None = None
@@ -157,19 +145,8 @@ class Dataplane:
                     for ip in self.external_names.resolved(name)}
             left.addresses += [a for a in gone if a not in contents.addresses.counts]
             self.external_names.follow({name for name, _ in names.counts})
-        for address in left.addresses:
-            pool = self.pools.pop(address, None)
-            if pool is not None:
-                pool.retire()
-            self.balancers.forget_address(address)
         if left.addresses or left.tls:
-            gone_addresses, gone_tls = set(left.addresses), set(left.tls)
-            for key in [k for k in self.tls_pools if k[0] in gone_addresses or k[1] in gone_tls]:
-                self.tls_pools.pop(key).retire()
-            for h2_key in [k for k in self.h2_pools
-                           if k[0] in gone_addresses or (k[1] and k[1] in gone_tls)]:
-                self.h2_pools.pop(h2_key).retire()
-            self.upstream_tls.keep_only(set(contents.tls.counts))
+            self.retire(left.addresses, left.tls, set(contents.tls.counts))
         if left.backends:
             self.balancers.keep_only(contents.backends.counts)
         if left.labels:
@@ -210,9 +187,7 @@ class Dataplane:
         for listener in self.listeners:
             if listener.tls:
                 listener.response_headers = _hsts_header(settings)
-        for pool in (*self.pools.values(), *self.tls_pools.values()):
-            pool.max_idle = settings.upstream_keepalive
-            pool.max_requests = settings.upstream_keepalive_requests
+        self.configure_pools(settings)
 
     def _access_log_for(self, settings: Settings) -> AccessLog | None:
         if not settings.access_log:
@@ -221,95 +196,6 @@ class Dataplane:
             self._access_logger = AccessLog(AccessLogWriter(self.loop, self.stats),
                                             settings.access_log_format)
         return self._access_logger
-
-    def pool(self, address: tuple[str, int]) -> EndpointPool:
-        pool = self.pools.get(address)
-        if pool is None:
-            settings = self.settings
-            pool = self.pools[address] = EndpointPool(
-                address, self.loop, settings.upstream_keepalive, settings.max_header_size,
-                settings.upstream_keepalive_requests,
-            )
-        return pool
-
-    def tls_pool(self, address: tuple[str, int], backend: Backend) -> EndpointPool:
-        """The pool of TLS connections to `address` with `backend`'s TLS settings."""
-        tls = backend.tls
-        assert tls is not None
-        pool = self.tls_pools.get((address, tls.key))
-        if pool is None:
-            settings = self.settings
-            pool = self.tls_pools[address, tls.key] = EndpointPool(
-                address, self.loop, settings.upstream_keepalive, settings.max_header_size,
-                settings.upstream_keepalive_requests,
-            )
-            pool.tls = tls
-            pool.server_name = verified_name(tls, backend)
-        return pool
-
-    def h2_pool(self, address: tuple[str, int], backend: Backend) -> H2EndpointPool:
-        """The pool of HTTP/2 connections to `address` (gRPC), with `backend`'s TLS settings."""
-        tls = backend.tls
-        key = (address, tls.key if tls is not None else "")
-        pool = self.h2_pools.get(key)
-        if pool is None:
-            timeout = self.settings.connect_timeout
-            if tls is None:
-                pool = H2EndpointPool(address, self.loop, timeout)
-            else:
-                pool = H2EndpointPool(address, self.loop, timeout, tls,
-                                      self.upstream_tls.get(tls, "h2"), verified_name(tls, backend))
-            self.h2_pools[key] = pool
-        return pool
-
-    # --- upstream connections
-
-    def connect(self, pool: EndpointPool, exchange: Exchange, read_timeout: float) -> None:
-        self.loop.create_task(self._connect(pool, exchange, read_timeout))
-
-    async def _connect(self, pool: EndpointPool, exchange: Exchange, read_timeout: float) -> None:
-        settings = self.settings
-        host, port = pool.address
-        route = exchange.route
-        timeout = route.upstream.connect_timeout if route is not None else None
-        tls = pool.tls
-        try:
-            async with asyncio.timeout(timeout or settings.connect_timeout):
-                if tls is None:
-                    _, upstream = await self.loop.create_connection(
-                        lambda: UpstreamConnection(pool), host, port
-                    )
-                else:
-                    upstream = await self._connect_tls(pool, tls)
-        except OSError as error:  # TimeoutError and ssl.SSLError included
-            pool.connect_failed(self.balancers.ejected, settings.eject_after, settings.eject_base)
-            if isinstance(error, TimeoutError):
-                reason = "connect_timeout"
-            elif isinstance(error, ssl.SSLError | _PeerRefused):
-                reason = "tls"
-                log.warning("TLS to %s:%d: %s", host, port, error)
-            else:
-                reason = "connect_refused"
-            exchange.conn.upstream_failed(exchange, reason, False)
-            return
-        pool.connect_succeeded(self.balancers.ejected)
-        exchange.conn.connected(exchange, upstream, read_timeout)
-
-    async def _connect_tls(self, pool: EndpointPool, tls: UpstreamTls) -> UpstreamConnection:
-        """A TLS connection to the pod, checked as nginx's proxy_ssl_verify* would."""
-        host, port = pool.address
-        name = pool.server_name
-        # Without SNI and with OpenSSL's name check off, the server name is "" (asyncio's
-        # way to send none); check_peer then checks the name.
-        transport, upstream = await self.loop.create_connection(
-            lambda: UpstreamConnection(pool), host, port, ssl=self.upstream_tls.get(tls),
-            server_hostname=name if tls.server_name else "",
-        )
-        refused = check_peer(transport.get_extra_info("ssl_object"), tls, name)
-        if refused is not None:
-            transport.close()
-            raise _PeerRefused(refused)
-        return upstream
 
     # --- listeners
 
@@ -425,13 +311,7 @@ class Dataplane:
                     conn.timed_out()
             for h2_conn in list(self.h2_connections):
                 h2_conn.sweep(now)
-            idle_timeout = self.settings.upstream_keepalive_timeout
-            for pool in (*self.pools.values(), *self.tls_pools.values()):
-                for upstream in pool.idle:
-                    if upstream.idle_since < now - idle_timeout:
-                        upstream.close()
-            for h2_pool in self.h2_pools.values():
-                h2_pool.sweep(now, idle_timeout)
+            self.close_idle(now)
 
     # --- shutdown
 
@@ -463,19 +343,12 @@ class Dataplane:
             self.passthrough.close()
         if self._sweeper is not None:
             self._sweeper.cancel()
-        for pool in (*self.pools.values(), *self.tls_pools.values()):
-            pool.retire()
-        for h2_pool in self.h2_pools.values():
-            h2_pool.retire()
+        self.retire_all()
         self.external_names.close()
         if self._access_logger is not None:
             self._access_logger.writer.close()
         if self.tracer is not None:
             self.tracer.close()
-
-
-class _PeerRefused(OSError):
-    """The pod's certificate passed OpenSSL but not nginx's further checks."""
 
 
 def _hsts_header(settings: Settings) -> bytes:
