@@ -6,7 +6,8 @@ AAAA when there is no A), with the resolver's search domains, so that
 has one task that resolves it when a table first names it and again when
 its TTL runs out; requests read the last answer and never wait for DNS. A
 name that resolves to nothing (or not yet) has no endpoints: its routes
-answer 503.
+answer 503. dnspython is imported when a table first names an ExternalName:
+a worker that never needs it saves the memory (a few MB per process).
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-
-import dns.asyncresolver
-import dns.exception
-import dns.rdatatype
-import dns.resolver
+from typing import TYPE_CHECKING
 
 from ingress.model import Backend, Endpoint
+
+if TYPE_CHECKING:
+    import dns.asyncresolver
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,8 @@ _LIFETIME = 5.0  # seconds a lookup may take, retries included
 class ExternalNames:
     def __init__(self, loop: asyncio.AbstractEventLoop, dns_server: str | None) -> None:
         self._loop = loop
-        self._resolver = dns.asyncresolver.Resolver(configure=dns_server is None)
-        if dns_server:
-            host, _, port = dns_server.rpartition(":") if dns_server.count(":") == 1 \
-                else (dns_server, "", "")
-            self._resolver.nameservers = [host]
-            self._resolver.port = int(port) if port else 53
+        self._dns_server = dns_server
+        self._resolver: dns.asyncresolver.Resolver | None = None
         self._addresses: dict[str, tuple[str, ...]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         # (name, port) → the current addresses, and endpoints made of them.
@@ -86,10 +82,30 @@ class ExternalNames:
             self._addresses[name] = addresses
             await asyncio.sleep(ttl)
 
+    def _dns(self) -> dns.asyncresolver.Resolver:
+        """The resolver, made when a name is first resolved."""
+        if self._resolver is None:
+            import dns.asyncresolver
+
+            self._resolver = resolver = dns.asyncresolver.Resolver(
+                configure=self._dns_server is None)
+            if self._dns_server:
+                server = self._dns_server
+                host, _, port = server.rpartition(":") if server.count(":") == 1 \
+                    else (server, "", "")
+                resolver.nameservers = [host]
+                resolver.port = int(port) if port else 53
+        return self._resolver
+
     async def _resolve(self, name: str) -> tuple[tuple[str, ...], float]:
+        import dns.exception
+        import dns.rdatatype
+        import dns.resolver
+
+        resolver = self._dns()
         for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
             try:
-                answer = await self._resolver.resolve(name, rdtype, search=True,
+                answer = await resolver.resolve(name, rdtype, search=True,
                                                       lifetime=_LIFETIME)
             except dns.resolver.NoAnswer:
                 continue

@@ -15,8 +15,6 @@ import ipaddress
 import ssl
 from typing import Any
 
-from cryptography import x509
-
 from ingress.model import Backend, UpstreamTls
 from ingress.tls.pem_memory import load_pem_chain
 
@@ -76,6 +74,8 @@ def _chain(ssl_object: Any) -> list[Any]:
 
 
 def _names_match(der: bytes, name: str) -> bool:
+    from cryptography import x509  # only for pods checked by name: a worker may need none
+
     cert = x509.load_der_x509_certificate(der)
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

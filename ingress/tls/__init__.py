@@ -1,6 +1,4 @@
-"""TLS termination: per-certificate SSLContexts picked by SNI, and the default certificate."""
-
-from ingress.tls.contexts import TlsContexts
-from ingress.tls.default_certificate import generate_default_certificate
-
-__all__ = ["TlsContexts", "generate_default_certificate"]
+"""TLS termination: per-certificate SSLContexts picked by SNI (`contexts`), and the default
+certificate (`default_certificate`). Nothing is imported here: a worker process that
+terminates no TLS, or a module that needs one helper (`pem_memory`), does not load
+`cryptography`."""

@@ -27,8 +27,8 @@ from cryptography.x509.oid import NameOID
 
 from ingress.model import Certificate, ObjectRef, RoutingTable, ServerTls, VirtualHost
 from ingress.settings import Settings
-from ingress.tls import TlsContexts, generate_default_certificate
-from ingress.tls.default_certificate import DEFAULT_CERTIFICATE_NAME
+from ingress.tls.contexts import TlsContexts
+from ingress.tls.default_certificate import DEFAULT_CERTIFICATE_NAME, generate_default_certificate
 from tls_clients import trusting, unverified
 
 

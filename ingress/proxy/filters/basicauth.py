@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import bcrypt
-from passlib import hash as passlib_hash
 
 from ingress.model.filters.basicauth import FAST_SCHEMES, BasicAuth, HashScheme, PasswordHash
 from ingress.proxy.filters.access import PENDING, Denial, Done, Verdict, access_filter
@@ -40,12 +39,14 @@ MAX_REMEMBERED = 4096
 # Threads hashing passwords: few, so a flood of wrong passwords cannot take every core.
 HASHING_THREADS = 2
 
+# passlib's handlers of the crypt(3) family, by name: imported with the first such hash
+# checked, so that a worker serving no such hash does not hold passlib.
 _CRYPT = {
-    HashScheme.APR1: passlib_hash.apr_md5_crypt,
-    HashScheme.MD5_CRYPT: passlib_hash.md5_crypt,
-    HashScheme.SHA256_CRYPT: passlib_hash.sha256_crypt,
-    HashScheme.SHA512_CRYPT: passlib_hash.sha512_crypt,
-    HashScheme.DES_CRYPT: passlib_hash.des_crypt,
+    HashScheme.APR1: "apr_md5_crypt",
+    HashScheme.MD5_CRYPT: "md5_crypt",
+    HashScheme.SHA256_CRYPT: "sha256_crypt",
+    HashScheme.SHA512_CRYPT: "sha512_crypt",
+    HashScheme.DES_CRYPT: "des_crypt",
 }
 
 
@@ -63,7 +64,9 @@ def matches(password: bytes, stored: PasswordHash) -> bool:
         if scheme is HashScheme.SALTED_SHA1:
             raw = base64.b64decode(value[len("{SSHA}"):])
             return hmac.compare_digest(hashlib.sha1(password + raw[20:]).digest(), raw[:20])
-        return bool(_CRYPT[scheme].verify(password, value))
+        from passlib import hash as passlib_hash
+
+        return bool(getattr(passlib_hash, _CRYPT[scheme]).verify(password, value))
     except (ValueError, TypeError, binascii.Error):
         return False  # a hash its library refuses matches nothing
 
