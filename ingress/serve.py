@@ -34,14 +34,14 @@ from ingress.observability.logs import configure_logging
 from ingress.observability.metrics import create_registry
 from ingress.observability.stats import ProxyStats
 from ingress.observability.tracing import tracing_available
-from ingress.pipeline import Reconciler, TableSink
-from ingress.proxy.dataplane import Dataplane
-from ingress.proxy.installer import LocalInstaller
+from ingress.pipeline import Publisher, Reconciler, TableSink
 from ingress.settings import Settings
-from ingress.tls import TlsContexts, generate_default_certificate
+from ingress.tls.default_certificate import generate_default_certificate
 
 if TYPE_CHECKING:  # kopf (under the operator's client) is imported only for a cluster
     from ingress.operator.api import KubeClient
+    from ingress.proxy.dataplane import Dataplane
+    from ingress.proxy.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +105,13 @@ def _freeze_the_first(result: BuildResult) -> None:
         freeze_survivors(full=True)
 
 
+async def _freeze_once_served(workers: WorkerPool) -> None:
+    """`_freeze_the_first` for a supervisor: once the workers serve the first table, not
+    while they wait for it (the full pass holds this loop, which sends it to them)."""
+    await workers.serving()
+    freeze_survivors(full=True)
+
+
 class Health:
     """Readiness: a first table is served, and the process is not shutting down."""
 
@@ -124,11 +131,14 @@ async def _serve(settings: Settings) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
 
-    # TLS is terminated where the listeners are: here, or in each worker.
-    tls = TlsContexts(settings) if settings.https_port and settings.workers == 1 else None
+    # The data plane runs here or in each worker, and only there is it imported (a
+    # supervisor holds no proxy code), with the TLS contexts that terminate its connections.
+    dataplane: Dataplane | None = None
+    freeze: list[Publisher] = [_freeze_the_first]
     if settings.workers > 1:
         from ingress.proxy.workers import WorkerPool
 
+        freeze = []
         workers = WorkerPool(
             settings, generate_default_certificate() if settings.https_port else None
         )
@@ -137,6 +147,11 @@ async def _serve(settings: Settings) -> int:
         served: Callable[[], bool] = workers.all_serving
         dataplane_pids: Callable[[], list[int]] = workers.pids
     else:
+        from ingress.proxy.dataplane import Dataplane
+        from ingress.proxy.installer import LocalInstaller
+        from ingress.tls.contexts import TlsContexts
+
+        tls = TlsContexts(settings) if settings.https_port else None
         dataplane = Dataplane(settings, loop)
 
         dataplane_stats = dataplane.snapshot
@@ -152,7 +167,7 @@ async def _serve(settings: Settings) -> int:
 
         served = always
 
-    reconciler = Reconciler(settings.build, [_freeze_the_first], sink)
+    reconciler = Reconciler(settings.build, freeze, sink)
     source = Source(settings, reconciler)
     health = Health(reconciler, served)
     families = Families.for_controller(settings.controller_namespace, settings.controller_name)
@@ -165,9 +180,7 @@ async def _serve(settings: Settings) -> int:
     )
     try:
         admin = await start_admin(settings.admin_bind, settings.admin_port, health.ready, registry)
-        if settings.workers > 1:
-            await workers.start()
-        else:
+        if dataplane is not None:
             await dataplane.start(tls.server_context if tls is not None else None,
                                   tls.peer_certificate if tls is not None else None,
                                   tls.context_for_name if tls is not None else None)
@@ -187,6 +200,14 @@ async def _serve(settings: Settings) -> int:
         background.append(loop.create_task(
             run_webhook(settings, reconciler.store.snapshot, source.client, admission, stop),
             name="admission"))
+    if dataplane is None:
+        # Meanwhile the source lists and the first table builds: the workers' start (an
+        # interpreter and the proxy's imports each) is not on the way to readiness.
+        background.append(loop.create_task(_freeze_once_served(workers), name="freeze"))
+        try:
+            await workers.start()
+        except OSError as error:
+            raise StartupError(f"cannot start the workers: {error}") from error
     log.info(
         "listening",
         extra={
@@ -208,7 +229,7 @@ async def _serve(settings: Settings) -> int:
     )
     if exit_code == 0:
         await asyncio.sleep(settings.shutdown_delay)
-    if settings.workers > 1:
+    if dataplane is None:
         await workers.drain(settings.shutdown_grace)
     else:
         await dataplane.drain(settings.shutdown_grace)

@@ -90,6 +90,7 @@ class WorkerPool:
         self._table: RoutingTable | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._draining = False
+        self._serving = asyncio.Event()  # set once every worker serves a table
 
     async def start(self) -> None:
         """Start every worker and wait until each one listens."""
@@ -110,6 +111,10 @@ class WorkerPool:
         worker still applying a change serves the one before, which is no reason to take
         the replica out of its Service."""
         return self._table is not None and all(w.generation > 0 for w in self._workers)
+
+    async def serving(self) -> None:
+        """Until every worker serves a table (`all_serving`) for the first time."""
+        await self._serving.wait()
 
     def pids(self) -> list[int]:
         """The worker processes running now."""
@@ -174,6 +179,8 @@ class WorkerPool:
                         worker.started.set_result(None)
                 elif kind == "ack":
                     worker.generation = int(payload)
+                    if self.all_serving():
+                        self._serving.set()
                 elif kind == "resync":
                     worker.send(frame("table", self._table))
                 elif kind == "stats":
@@ -190,7 +197,6 @@ async def worker_main(fd: int) -> int:
     """A worker process: serve tables from the supervisor until told to drain."""
     from ingress.observability.logs import configure_logging
     from ingress.proxy.dataplane import Dataplane
-    from ingress.tls import TlsContexts
 
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_connection(sock=socket.socket(fileno=fd))
@@ -200,7 +206,11 @@ async def worker_main(fd: int) -> int:
     configure_logging(settings.log_format, settings.log_level)
     stats = ProxyStats()
     dataplane = Dataplane(settings, loop, stats)
-    tls = TlsContexts(settings, default_certificate) if settings.https_port else None
+    tls = None
+    if settings.https_port:  # else this process need not load `cryptography` at all
+        from ingress.tls.contexts import TlsContexts
+
+        tls = TlsContexts(settings, default_certificate)
     full_passes = FullPasses()
     large = False  # the change being installed came in parts
 
