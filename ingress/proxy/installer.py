@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ingress.collection import FullPasses, freeze_survivors
 from ingress.model import RoutingTable
 from ingress.model.changes import TableChange, split
-from ingress.proxy.dataplane import Dataplane
+
+if TYPE_CHECKING:  # the supervisor imports PART_BUDGET (through workers), not the proxy
+    from ingress.proxy.dataplane import Dataplane
 
 log = logging.getLogger(__name__)
 
