@@ -27,16 +27,19 @@ from types import ModuleType
 PURE_ENV = "PORTICO_PURE_PYTHON"
 
 # Paths relative to the repository root. Chosen by `benchmarks/opcount.py` (bytecodes per
-# keep-alive request, pure Python, 2,387 in all: the HTTP/1.1 connection (client), routing
-# and forwarding (router, forward), the upstream head (request_head), the pod's side
-# (upstream), the exchange, stats, the balancer and the canonical target, and their
-# constants (http). The rest of the package runs per connection, per table or per filter a
-# route has: compiling all of `ingress/proxy/` took 82 s of CPU instead of 36 for code a
-# plain request does not run. The model stays pure: compiled frozen dataclasses do not
-# unpickle, and the supervisor pickles the table to the workers (the route lookup, 89
-# bytecodes, is what remains).
+# keep-alive request, pure Python, 2,440 in all: the HTTP/1.1 connection (client, its
+# parser and its pace: request_parser, client_flow), routing and forwarding (router,
+# forward), the upstream head (request_head), the pod's side (upstream, its pool and the
+# response head: endpoint_pool, response_head), the exchange, stats, the balancer and the
+# canonical target, and their constants (http). The rest of the package runs per
+# connection, per table or per filter a route has: compiling all of `ingress/proxy/` took
+# 82 s of CPU instead of 36 for code a plain request does not run. The model stays pure:
+# compiled frozen dataclasses do not unpickle, and the supervisor pickles the table to the
+# workers (the route lookup, 89 bytecodes, is what remains).
 MODULES = (
     "ingress/proxy/client.py",
+    "ingress/proxy/client_flow.py",
+    "ingress/proxy/request_parser.py",
     "ingress/proxy/router.py",
     "ingress/proxy/forward.py",
     "ingress/proxy/request_head.py",
@@ -44,6 +47,8 @@ MODULES = (
     "ingress/proxy/h2/window.py",
     "ingress/proxy/h2/stream.py",
     "ingress/proxy/upstream.py",
+    "ingress/proxy/endpoint_pool.py",
+    "ingress/proxy/response_head.py",
     "ingress/proxy/exchange.py",
     "ingress/proxy/balancer.py",
     "ingress/proxy/target.py",

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 
 from ingress.model import Backend, Balancer, Endpoint, HashKey, HashSource
 from ingress.proxy.cookies import cookie_value, query_argument
+from ingress.proxy.endpoint_pool import EndpointPool
 from ingress.proxy.ewma import Ewma
 from ingress.proxy.hashing import Ring, endpoint_name
 from ingress.proxy.sticky import Sticky
-from ingress.proxy.upstream import EndpointPool
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange

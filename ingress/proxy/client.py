@@ -1,18 +1,13 @@
-"""The downstream side: one protocol instance per client connection.
+"""The downstream side: one protocol instance per HTTP/1.1 client connection.
 
-Requests are parsed with llhttp (httptools) in callbacks. The first request
-is forwarded as soon as its headers are complete and its body streams
-through; pipelined requests queue behind it (reading pauses meanwhile) and
-start when the response before them is complete. After a `101` the
-connection becomes a byte tunnel to the upstream.
-
-Framing is checked while the head is parsed, in the one pass over its
-headers: llhttp refuses most malformed messages itself, and what it lets
-through that RFC 9112 or nginx refuses (a second or invalid Host, a
-transfer coding other than exactly `chunked`, HTTP/1.0 with one, headers
-with underscores) is refused or dropped here. After a framing error nothing
-more is read or forwarded: the requests before it are answered, then the
-error, then the connection closes.
+Requests are parsed in `RequestParser`'s callbacks (request_parser.py), and
+the connection reads and writes at the pace `ClientFlow` sets
+(client_flow.py). The first request is forwarded as soon as its headers are
+complete and its body streams through; pipelined requests queue behind it
+(reading pauses meanwhile) and start when the response before them is
+complete. After a `101` the connection becomes a byte tunnel to the
+upstream. After a framing error nothing more is read or forwarded: the
+requests before it are answered, then the error, then the connection closes.
 """
 
 from __future__ import annotations
@@ -20,22 +15,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 import httptools
 
 from ingress.proxy.client_address import fixed_block
-from ingress.proxy.exchange import Exchange, Header
-from ingress.proxy.forward import Forwarder
-from ingress.proxy.h2.handover import PREFACE, H2Upgrade, after_preface, h2c_upgrade, hand_over
-from ingress.proxy.http import LAST_CHUNK, chunk, simple_response
+from ingress.proxy.client_flow import PAUSE_CONNECTING, PAUSE_DONE, PAUSE_QUEUE, PAUSE_UPSTREAM
+from ingress.proxy.exchange import Exchange
+from ingress.proxy.h2.handover import PREFACE, H2Upgrade, after_preface, hand_over
+from ingress.proxy.http import simple_response
 from ingress.proxy.peer import NO_PEER, PeerCertificate
 from ingress.proxy.proxy_protocol import Address
-from ingress.proxy.response_buffer import ResponseBuffer
+from ingress.proxy.request_parser import RequestParser, StopParsing
 from ingress.proxy.router import BadRequest
-from ingress.proxy.target import host_name
 from ingress.proxy.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
@@ -43,112 +36,30 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Reasons to stop reading from the client; reading resumes when none is left.
-_PAUSE_QUEUE = 1  # pipelined requests wait for the one in flight
-_PAUSE_UPSTREAM = 2  # the upstream does not take the request body as fast
-_PAUSE_CONNECTING = 4  # the body is buffering while the upstream connection opens
-_PAUSE_DONE = 8  # nothing more will be read: framing was lost, or too many requests queued
 
-# Request bytes buffered before an upstream connection exists, before reading pauses.
-_CONNECT_BUFFER = 256 * 1024
-
-
-# Headers whose values decide the framing and routing of a request, noted as they are parsed.
-_FRAMING = frozenset(
-    (b"host", b"content-length", b"transfer-encoding", b"connection", b"x-request-id")
-)
-
-
-# `int in bytes` is a memchr; `bytes in bytes` first fails (and clears) an int conversion,
-# which costs ten times as much in CPython 3.11.
-_UNDERSCORE = ord("_")
-
-
-class _StopParsing(Exception):
-    """Raised in a parser callback to leave the rest of the data unparsed."""
-
-
-class ClientConnection(Forwarder, asyncio.Protocol):
-    __slots__ = (
-        "body_stall",
-        "buffer",
-        "connection",
-        "content_length",
-        "current",
-        "deadline",
-        "h2c_upgrade",
-        "head_bytes",
-        "head_size",
-        "headers",
-        "host_header",
-        "host_raw",
-        "host_routed",
-        "hosts",
-        "in_head",
-        "parser",
-        "paused",
-        "peer",
-        "queue",
-        "reading_done",
-        "rejected",
-        "request_id",
-        "requests_left",
-        "source",
-        "transfer_encoding",
-        "transport",
-        "tunnel",
-        "tunnel_backlog",
-        "tunnel_ending",
-        "url",
-        "write_paused",
-    )
+class ClientConnection(RequestParser, asyncio.Protocol):
+    __slots__ = ("body_stall", "peer", "rejected", "source", "tunnel_backlog", "tunnel_ending")
 
     def __init__(self, dp: Dataplane, listener: Listener, source: Address | None = None) -> None:
+        super().__init__()
         self.dp = dp
         self.listener = listener
         self.source = source  # the client a PROXY protocol header named
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
-        self.current: Exchange | None = None  # being parsed
         self.active: Exchange | None = None  # being answered
-        self.queue: deque[Exchange] = deque()
-        # Response bytes the client has not taken yet (proxy-buffering), when there are any.
-        self.buffer: ResponseBuffer | None = None
-        self.requests_left = -1  # that this connection may still carry (keep-alive-requests)
         self.closed = False
-        self.paused = 0
-        self.write_paused = False
-        self.in_head = False
-        self.head_bytes = 0  # raw bytes received while in a request head
-        self.head_size = 0  # the parsed head's size, as the 431 limit counts it
-        self.url = b""
-        self.headers: list[Header] = []
-        self.deadline = 0.0
         self.client_ip = ""
         self.forwarded_fixed = b""
         self.headers_trusted = False  # the peer is a trusted proxy: read its forwarded headers
         self.forwarded_per_request = False
-        # Framing headers of the request being parsed.
-        self.hosts = 0
-        self.host_header = b""
-        # The last Host validated on this connection, and its routing name.
-        self.host_raw = b"\x00"  # no Host value can be this: llhttp refuses NUL
-        self.host_routed = ""
-        self.content_length = -1
-        self.transfer_encoding = b""
-        self.connection = b""
-        self.request_id = b""
-        self.reading_done = False
         self.rejected = 0  # status owed once the requests before the bad one are answered
         self.body_stall = 0  # bytes read without body progress: chunk framing and trailers
         self.feeding = False  # inside parser.feed_data
         self.deferred: tuple[Exchange, UpstreamConnection, float] | None = None
-        self.tunnel: UpstreamConnection | None = None
+        # Client bytes that came before the upstream's 101, for the tunnel to come.
         self.tunnel_backlog: list[bytes] | None = None
         self.peer: PeerCertificate | None = None  # read when a request needs it
         # The end hooks of the request that became the tunnel, run when it closes.
         self.tunnel_ending: list[Callable[[], None]] | None = None
-        self.h2c_upgrade: H2Upgrade | None = None  # accepted, answered at the head's end
 
     # --- connection lifecycle
 
@@ -203,17 +114,6 @@ class ClientConnection(Forwarder, asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
 
-    def write(self, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not self.closed:
-            if self.buffer is not None:
-                self.buffer.add(data)
-                self.buffer.drain()
-                return
-            transport.write(data)
-            if self.tunnel is not None:
-                self.deadline = self.dp.loop.time() + self.dp.settings.tunnel_idle_timeout
-
     def timed_out(self) -> None:
         """The sweeper found this connection's deadline passed.
 
@@ -237,80 +137,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         elif self.active is not None:
             self.active.close_after = True
 
-    # --- flow control
-
-    def _pause(self, reason: int) -> None:
-        if not self.paused and self.transport is not None:
-            self.transport.pause_reading()
-        self.paused |= reason
-
-    def _resume(self, reason: int) -> None:
-        if self.paused & reason:
-            self.paused &= ~reason
-            if not self.paused and self.transport is not None and not self.closed:
-                self.transport.resume_reading()
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-        if self.buffer is not None or self._start_buffering():
-            assert self.buffer is not None
-            self.buffer.pause()  # the pod goes on: its bytes wait in the buffer
-            return
-        upstream = self.tunnel or (self.active.upstream if self.active is not None else None)
-        if upstream is not None and upstream.transport is not None:
-            upstream.transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        buffered = self.buffer
-        if buffered is not None:
-            buffered.resume()
-            if buffered.empty and not buffered.paused and buffered.close_when_done is None:
-                self.buffer = None
-        active = self.active
-        if active is not None and active.throttle is not None and active.throttle.holding:
-            return  # the throttle resumes the upstream when the response is due
-        upstream = self.tunnel or (active.upstream if active is not None else None)
-        if upstream is not None and upstream.transport is not None and not upstream.closed:
-            upstream.transport.resume_reading()
-
-    def _start_buffering(self) -> bool:
-        """proxy-buffering: keep reading the pod while this client is slow."""
-        active, transport = self.active, self.transport
-        route = active.route if active is not None else None
-        buffering = route.upstream.buffering if route is not None else None
-        if buffering is None or not buffering.response or self.tunnel is not None \
-                or transport is None:
-            return False
-        self.buffer = ResponseBuffer(self.dp.loop, buffering.buffers * buffering.buffer_size,
-                                     buffering.max_temp_file, transport.write,
-                                     self._buffer_full)
-        return True
-
-    def _buffer_full(self, full: bool) -> None:
-        """The response buffer is past its limits (True) or back under them."""
-        upstream = self.active.upstream if self.active is not None else None
-        if upstream is not None and upstream.transport is not None and not upstream.closed:
-            if full:
-                upstream.transport.pause_reading()
-            else:
-                upstream.transport.resume_reading()
-
-    def pause_request_body(self) -> None:
-        active = self.active
-        if active is not None and active.body is not None and active.body.complete:
-            active.body.pause()  # the pod takes the buffered body slower than it is read
-        else:
-            self._pause(_PAUSE_UPSTREAM)
-
-    def resume_request_body(self) -> None:
-        active = self.active
-        if active is not None and active.body is not None and active.body.complete:
-            active.body.resume()
-        else:
-            self._resume(_PAUSE_UPSTREAM)
-
-    # --- request parsing
+    # --- reading
 
     def data_received(self, data: bytes) -> None:
         if self.tunnel is not None:
@@ -338,7 +165,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
             return
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
-            if not isinstance(cause, _StopParsing):
+            if not isinstance(cause, StopParsing):
                 self._reject(cause.status if isinstance(cause, BadRequest) else 400)
             return
         except httptools.HttpParserError:
@@ -399,7 +226,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         if self.closed or self.reading_done:
             return
         self.reading_done = True
-        self._pause(_PAUSE_DONE)
+        self._pause(PAUSE_DONE)
         broken, self.current = self.current, None
         if broken is not None and self.queue and self.queue[-1] is broken:
             self.queue.pop()  # parsed, never started: it is not forwarded
@@ -422,162 +249,6 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         exchange.request_bytes = self.head_size
         exchange.client_ip = self.client_ip
         return exchange
-
-    def on_message_begin(self) -> None:
-        self.in_head = True
-        self.head_bytes = self.head_size = self.hosts = 0
-        self.url = self.transfer_encoding = self.connection = self.request_id = b""
-        self.headers = []
-        self.content_length = -1
-        dp = self.dp
-        if self.active is None:
-            self.deadline = dp.loop.time() + dp.settings.client_header_timeout
-
-    def on_url(self, url: bytes) -> None:
-        self.head_size += len(url)
-        url = self.url + url
-        if len(url) > self.dp.settings.max_url_size:
-            raise BadRequest(414)
-        self.url = url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # Trailers come here too: they count with the head (on_message_complete checks),
-        # land in a list nothing reads, and are not forwarded, as nginx does.
-        self.head_size += len(name) + len(value) + 4
-        lname = name.lower()
-        if _UNDERSCORE in lname:
-            # nginx's `underscores_in_headers off`: CGI-style backends would read
-            # `X_Forwarded_For` as the `X-Forwarded-For` the proxy sets.
-            return
-        self.headers.append((name, lname, value))
-        if lname in _FRAMING:
-            if lname == b"host":
-                self.hosts += 1
-                self.host_header = value
-            elif lname == b"content-length":
-                self.content_length = int(value)  # llhttp accepts only one, and only digits
-            elif lname == b"transfer-encoding":
-                # A second Transfer-Encoding line fails the `chunked` check below.
-                self.transfer_encoding = b"repeated" if self.transfer_encoding else value
-            elif lname == b"connection":
-                self.connection = value
-            else:
-                self.request_id = value
-
-    def on_headers_complete(self) -> None:
-        self.in_head = False
-        if self.closed:
-            raise _StopParsing()
-        dp = self.dp
-        if self.head_size > dp.settings.max_header_size:
-            raise BadRequest(431)
-        parser = self.parser
-        keep_alive = parser.should_keep_alive()
-        http10 = False
-        # Kept alive with no Connection header: HTTP/1.1, llhttp's only 1.x above 1.0.
-        if not keep_alive or self.connection:
-            version = parser.get_http_version()
-            http10 = version == "1.0"
-            if not http10 and version != "1.1":
-                raise BadRequest(400 if version < "1" else 505)  # HTTP/0.9, HTTP/2.0 as text
-        coding = self.transfer_encoding
-        if coding and (http10 or coding.strip().lower() != b"chunked"):
-            # RFC 9112 §6.1: a coding after (or instead of) chunked leaves the length unknown.
-            raise BadRequest(400)
-        hosts = self.hosts
-        if hosts != 1 and (hosts or not http10):
-            raise BadRequest(400)  # RFC 9112 §3.2: exactly one Host in HTTP/1.1
-        method = parser.get_method()
-        exchange = Exchange(self, method, self.url, dp.loop.time())
-        # "METHOD SP target SP HTTP/1.1 CRLF", the header lines, the blank line.
-        exchange.request_bytes = len(method) + self.head_size + 14
-        exchange.headers = self.headers
-        exchange.request_id = self.request_id
-        if hosts:
-            raw = self.host_header
-            if raw != self.host_raw:  # a keep-alive client sends the same Host every time
-                self.host_routed = host_name(raw)
-                self.host_raw = raw
-            exchange.host = self.host_routed
-            exchange.host_header = raw
-        exchange.content_length = self.content_length
-        exchange.connection = self.connection
-        exchange.chunked_request = bool(coding)
-        exchange.http10 = http10
-        exchange.client_ip = self.client_ip
-        exchange.forwarded = self.forwarded_fixed
-        exchange.response_headers = self.listener.response_headers
-        exchange.upgrade = parser.should_upgrade()
-        self.requests_left -= 1
-        exchange.close_after = (not keep_alive or dp.closing or exchange.upgrade
-                                or self.requests_left == 0)
-        if exchange.upgrade and self.active is None and not self.listener.tls:
-            upgrade = h2c_upgrade(exchange)
-            if upgrade is not None:
-                self.h2c_upgrade = upgrade  # answered once the parser stops at the head's end
-                return
-        self.current = exchange
-        if self.active is None:
-            self.active = exchange
-            if coding or self.content_length > 0:
-                self.deadline = exchange.started_at + dp.settings.client_body_timeout
-            self._start(exchange)
-        elif len(self.queue) < dp.settings.max_pipelined_requests:
-            self.queue.append(exchange)
-            self._pause(_PAUSE_QUEUE)
-            self.headers = []  # its trailers, if any, must not join the headers it will send
-        else:
-            # Too many requests queued: answer those, then close; the client
-            # retries the rest on a new connection (RFC 9112 §9.3.2).
-            self.current = None
-            (self.queue[-1] if self.queue else self.active).close_after = True
-            self.reading_done = True
-            self._pause(_PAUSE_DONE)
-            raise _StopParsing()
-
-    def on_body(self, body: bytes) -> None:
-        exchange = self.current
-        if exchange is None:
-            return
-        if exchange.copies is not None:
-            for copy in exchange.copies:
-                copy.add(body)
-        if exchange.answered:
-            return
-        exchange.body_bytes += len(body)
-        limit = self._body_limit(exchange.route)
-        if limit and exchange.body_bytes > limit:
-            self._abandon_upstream(exchange)
-            raise BadRequest(413)
-        if exchange.body is not None:
-            exchange.body.add(body)
-            return
-        data = chunk(body) if exchange.chunked_request else body
-        self._forward_body(exchange, data)
-
-    def on_message_complete(self) -> None:
-        exchange = self.current
-        if exchange is None:
-            return
-        if exchange.chunked_request:
-            if self.head_size > self.dp.settings.max_header_size:
-                raise BadRequest(431)  # the trailers made the head too large
-            if exchange.copies is not None:
-                for copy in exchange.copies:
-                    copy.end()  # a copy of a body with a length ends with its last byte
-        self.current = None
-        exchange.body_done = True
-        if exchange.answered:
-            self._next(exchange)
-        elif exchange.body is not None:
-            exchange.body.finish()
-        elif exchange.chunked_request:
-            self._forward_body(exchange, LAST_CHUNK)
-
-    def _forward_body(self, exchange: Exchange, data: bytes) -> None:
-        if (not self._body_to_upstream(exchange, data) and exchange is self.active
-                and exchange.body_bytes > _CONNECT_BUFFER):
-            self._pause(_PAUSE_CONNECTING)
 
     # --- what the shared Forwarder asks of the protocol
 
@@ -617,7 +288,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         self.response_done(exchange)
 
     def _send(self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float) -> None:
-        self._resume(_PAUSE_CONNECTING)
+        self._resume(PAUSE_CONNECTING)
         upstream.send(exchange, read_timeout)
         if exchange.body is not None and not exchange.error_page:
             exchange.body.send_to(upstream)
@@ -654,7 +325,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
             exchange.answered = True  # the next request starts once this body is read
             # A body that was buffering (while a filter or a connect was pending) is dropped.
             exchange.outbox.clear()
-            self._resume(_PAUSE_CONNECTING)
+            self._resume(PAUSE_CONNECTING)
 
     def _next(self, exchange: Exchange) -> None:
         """Serve the next pipelined request, or wait for one."""
@@ -664,14 +335,14 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         if self.queue:
             self.active = following = self.queue.popleft()
             if not self.queue:
-                self._resume(_PAUSE_QUEUE)
+                self._resume(PAUSE_QUEUE)
             self._start(following)
         elif self.rejected:
             self.write(simple_response(self.rejected, close=True))
             self._finished(self._unparsed(), self.rejected)
             self.close()
         else:
-            self._resume(_PAUSE_QUEUE)
+            self._resume(PAUSE_QUEUE)
 
     # --- tunnels (WebSocket and other upgrades)
 
@@ -690,7 +361,7 @@ class ClientConnection(Forwarder, asyncio.Protocol):
         for pending in backlog:
             if pending:
                 upstream.write(pending)
-        self._resume(_PAUSE_QUEUE | _PAUSE_UPSTREAM | _PAUSE_CONNECTING)
+        self._resume(PAUSE_QUEUE | PAUSE_UPSTREAM | PAUSE_CONNECTING)
 
     def tunnel_closed(self) -> None:
         self.close()

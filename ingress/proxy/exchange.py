@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from ingress.proxy.dataplane import Listener
     from ingress.proxy.filters.ratelimit import Throttle
     from ingress.proxy.request_body import BufferedBody
+    from ingress.proxy.response_head import ResponseHead
     from ingress.proxy.subrequests import StreamedBody
-    from ingress.proxy.upstream import ResponseHead, UpstreamConnection
+    from ingress.proxy.upstream import UpstreamConnection
 
 # A request header as parsed: (name, lower-cased name, value).
 Header = tuple[bytes, bytes, bytes]

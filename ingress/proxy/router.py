@@ -30,7 +30,8 @@ from ingress.proxy.target import BadTarget, canonical_path, host_name, split_abs
 
 if TYPE_CHECKING:
     from ingress.proxy.dataplane import Dataplane, Listener
-    from ingress.proxy.upstream import ResponseHead, UpstreamConnection
+    from ingress.proxy.response_head import ResponseHead
+    from ingress.proxy.upstream import UpstreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,17 @@ class Router:
         raise NotImplementedError
 
     def response_done(self, exchange: Exchange) -> None:
+        raise NotImplementedError
+
+    def upstream_aborted(self, exchange: Exchange) -> None:
+        """The upstream broke off mid-response."""
+        raise NotImplementedError
+
+    def start_tunnel(self, exchange: Exchange, upstream: UpstreamConnection, data: bytes) -> None:
+        """The upstream answered 101: raw bytes both ways from here on."""
+        raise NotImplementedError
+
+    def tunnel_closed(self) -> None:
         raise NotImplementedError
 
     def response_head(self, exchange: Exchange, status: int, head: ResponseHead,

@@ -1,9 +1,9 @@
-"""Keep-alive connections to endpoints, and the parsing of their responses.
+"""One HTTP/1.1 connection to an endpoint, and the parsing of its responses.
 
-An `EndpointPool` exists per endpoint address (not per table), so idle
-connections, load and passive-health state survive table swaps. Responses
-are parsed with llhttp (httptools) in protocol callbacks; everything one
-`data_received` produces for the client is written with one `write`.
+Connections are kept alive in their endpoint's `EndpointPool`
+(endpoint_pool.py). Responses are parsed with llhttp (httptools) in protocol
+callbacks; everything one `data_received` produces for the client is
+written with one `write`.
 
 A response that cannot be framed unambiguously (Content-Length with
 Transfer-Encoding, differing Content-Lengths, a coding other than exactly
@@ -19,103 +19,24 @@ from typing import TYPE_CHECKING, cast
 
 import httptools
 
-from ingress.model import UpstreamTls
+# dataplane.py imports EndpointPool from here.
+from ingress.proxy.endpoint_pool import EndpointPool as EndpointPool
 from ingress.proxy.filters import apply_response_filters
-from ingress.proxy.http import HOP_BY_HOP, LAST_CHUNK, chunk, extra_hop_by_hop
+from ingress.proxy.http import LAST_CHUNK, chunk
+from ingress.proxy.response_head import (
+    RECHUNK,
+    UNTIL_CLOSE,
+    BadResponse,
+    ResponseHead,
+    client_framing,
+    read_head,
+)
 
 if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange, ExchangeOwner
 
 # nginx's proxy_send_timeout when a route sets none.
 DEFAULT_SEND_TIMEOUT = 60.0
-
-
-class _BadResponse(Exception):
-    """The upstream's response cannot be forwarded safely: 502."""
-
-
-class EndpointPool:
-    __slots__ = (
-        "active",
-        "address",
-        "ejections",
-        "failures",
-        "idle",
-        "loop",
-        "max_header_size",
-        "max_idle",
-        "max_requests",
-        "retired",
-        "server_name",
-        "tls",
-    )
-
-    def __init__(
-        self,
-        address: tuple[str, int],
-        loop: asyncio.AbstractEventLoop,
-        max_idle: int,
-        max_header_size: int,
-        max_requests: int = 0,
-    ) -> None:
-        self.address = address
-        self.loop = loop
-        self.max_idle = max_idle
-        self.max_requests = max_requests  # per connection, then it closes (0: no limit)
-        self.max_header_size = max_header_size
-        self.idle: list[UpstreamConnection] = []
-        self.active = 0  # exchanges in flight (least_conn reads this)
-        self.failures = 0  # consecutive connect failures
-        self.ejections = 0
-        self.retired = False  # endpoint left the table: close connections as they free up
-        self.tls: UpstreamTls | None = None  # set on pools of TLS connections
-        self.server_name = ""  # the name their certificates must carry (and maybe the SNI)
-
-    def take_idle(self, idle_since: float) -> UpstreamConnection | None:
-        """The warmest idle connection, if it went idle at `idle_since` or later (so has not
-        been idle for longer than the window that ends now)."""
-        idle = self.idle
-        while idle:
-            conn = idle[-1]  # LIFO: the warmest connection, and the others may time out
-            if conn.closed:
-                idle.pop()
-            elif conn.idle_since < idle_since:
-                return None  # the warmest is too old: so are the rest
-            else:
-                return idle.pop()
-        return None
-
-    def release(self, conn: UpstreamConnection) -> None:
-        if (self.retired or conn.closed or len(self.idle) >= self.max_idle
-                or conn.requests_left == 0):
-            conn.close()
-        else:
-            conn.deadline = 0.0
-            conn.idle_since = self.loop.time()
-            if conn.transport is not None:
-                conn.transport.resume_reading()  # it may have been paused for a slow client
-            self.idle.append(conn)
-
-    def connect_succeeded(self, ejected: dict[tuple[str, int], float]) -> None:
-        self.failures = 0
-        self.ejections = 0
-        ejected.pop(self.address, None)
-
-    def connect_failed(
-        self, ejected: dict[tuple[str, int], float], eject_after: int, eject_base: float
-    ) -> None:
-        """Count a failure; enough in a row eject the endpoint for a doubling period."""
-        self.failures += 1
-        if self.failures >= eject_after:
-            ejected[self.address] = self.loop.time() + eject_base * (2 ** min(self.ejections, 8))
-            self.ejections += 1
-            self.failures = 0
-
-    def retire(self) -> None:
-        self.retired = True
-        idle, self.idle = self.idle, []
-        for conn in idle:
-            conn.close()
 
 
 class UpstreamConnection(asyncio.Protocol):
@@ -370,7 +291,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         if self.exchange is None:
-            raise _BadResponse()  # a second response to one request
+            raise BadResponse()  # a second response to one request
         self.reason = b""
         self.resp_headers = []
         self.in_head = True
@@ -391,21 +312,14 @@ class UpstreamConnection(asyncio.Protocol):
         assert exchange is not None
         self.in_head = False
         if self.head_size > self.pool.max_header_size:
-            raise _BadResponse()
+            raise BadResponse()
         status = self.parser.get_status_code()
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
         if exchange.response_filters and not self.interim:
             exchange.status = status  # some filters depend on it
             apply_response_filters(exchange, self.resp_headers)
-        head = ResponseHead(self.resp_headers, HOP_BY_HOP)
-        if head.connection:
-            extra = extra_hop_by_hop(head.connection)
-            if extra:  # rare: the upstream named more hop-by-hop headers
-                head = ResponseHead(self.resp_headers, HOP_BY_HOP | extra)
-        if head.coding and head.coding.strip().lower() != b"chunked":
-            # Forwarding it dechunked would drop a coding (gzip...) silently.
-            raise _BadResponse()
+        head = read_head(self.resp_headers)
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason), *head.lines]
         upgrade = head.upgrade
         if self.interim:
@@ -434,23 +348,9 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange.conn.frames:
             self._framed_head(exchange, status, head, no_body)
             return
-        if not no_body and not head.framed:
-            chunked = bool(head.coding)
-            if exchange.http10:
-                # HTTP/1.0 knows no chunks: the body ends when the connection closes.
-                exchange.close_after = True
-                self.until_close = not chunked
-            else:
-                if chunked:
-                    self.rechunk = True
-                else:
-                    # Delimited by the upstream closing: re-frame as chunks for the client.
-                    self.until_close = self.rechunk = True
-                parts.append(b"transfer-encoding: chunked\r\n")
-        if exchange.close_after:
-            parts.append(b"connection: close\r\n")
-        elif exchange.http10:
-            parts.append(b"connection: keep-alive\r\n")  # HTTP/1.0 closes unless told
+        framing = client_framing(exchange, head, no_body, parts)
+        self.rechunk = bool(framing & RECHUNK)
+        self.until_close = bool(framing & UNTIL_CLOSE)
         parts += (exchange.response_headers, b"\r\n")
         head_bytes = b"".join(parts)
         exchange.response_head = len(head_bytes)
@@ -490,33 +390,7 @@ class UpstreamConnection(asyncio.Protocol):
         if exchange is None:  # HEAD already finished in on_headers_complete
             return
         if self.head_size > self.pool.max_header_size:
-            raise _BadResponse()  # the trailers made the head too large
+            raise BadResponse()  # the trailers made the head too large
         if self.rechunk:
             self.out.append(LAST_CHUNK)
         self._finish(exchange)
-
-
-class ResponseHead:
-    """The upstream's response headers without `dropped`, as lines for the client."""
-
-    __slots__ = ("coding", "connection", "framed", "lines", "upgrade")
-
-    def __init__(self, headers: list[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> None:
-        lines: list[bytes] = []
-        self.framed = False
-        self.upgrade = self.connection = self.coding = b""
-        for name, value in headers:
-            lname = name.lower()
-            if lname in dropped:
-                if lname == b"transfer-encoding":
-                    # A second Transfer-Encoding line fails the `chunked` check.
-                    self.coding = b"repeated" if self.coding else value
-                elif lname == b"upgrade":
-                    self.upgrade = value
-                elif lname == b"connection":
-                    self.connection = value
-                continue
-            if lname == b"content-length":
-                self.framed = True
-            lines += (name, b": ", value, b"\r\n")
-        self.lines = lines

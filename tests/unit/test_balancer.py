@@ -10,7 +10,7 @@ import pytest
 
 from ingress.model import Backend, Balancer, Endpoint, EndpointSet
 from ingress.proxy.balancer import Balancers
-from ingress.proxy.upstream import EndpointPool
+from ingress.proxy.endpoint_pool import EndpointPool
 
 ENDPOINTS = tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, 4))
 

@@ -33,10 +33,10 @@ from ingress.observability.stats import ProxyStats
 from ingress.proxy.balancer import Balancers, hash_key_of
 from ingress.proxy.canary import choose_backend
 from ingress.proxy.dataplane import Listener
+from ingress.proxy.endpoint_pool import EndpointPool
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.hashing import Ring
 from ingress.proxy.sticky import cookie_time
-from ingress.proxy.upstream import EndpointPool
 
 PODS = tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, 7))
 

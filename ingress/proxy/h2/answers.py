@@ -8,7 +8,7 @@ from ingress.proxy.h2 import grpc
 from ingress.proxy.http import reason_phrase
 
 if TYPE_CHECKING:
-    from ingress.proxy.upstream import ResponseHead
+    from ingress.proxy.response_head import ResponseHead
 
 Field = tuple[bytes, bytes]
 

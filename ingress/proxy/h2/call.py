@@ -26,9 +26,9 @@ from ingress.proxy.h2.fields import from_pod
 from ingress.proxy.http import HOP_BY_HOP, SET_BY_PROXY
 
 if TYPE_CHECKING:
+    from ingress.proxy.endpoint_pool import EndpointPool
     from ingress.proxy.h2.stream import H2Stream
     from ingress.proxy.h2.upstream import H2UpstreamConnection
-    from ingress.proxy.upstream import EndpointPool
 
 Field = tuple[bytes, bytes]
 

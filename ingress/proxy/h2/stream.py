@@ -35,7 +35,7 @@ from ingress.proxy.upstream import UpstreamConnection
 if TYPE_CHECKING:
 
     from ingress.proxy.h2.connection import H2ClientConnection
-    from ingress.proxy.upstream import ResponseHead
+    from ingress.proxy.response_head import ResponseHead
 
 
 
