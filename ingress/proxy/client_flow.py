@@ -26,7 +26,7 @@ PAUSE_DONE = 8  # nothing more will be read: framing was lost, or too many reque
 
 
 class ClientFlow(Forwarder):
-    __slots__ = ("buffer", "deadline", "paused", "transport", "tunnel", "write_paused")
+    __slots__ = ("buffer", "deadline", "paused", "transport", "tunnel")
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None

@@ -1,15 +1,16 @@
 """One request/response pair travelling through the proxy.
 
-The client connection parses the request into an `Exchange`; the upstream
-connection answers it. Neither imports the other: the upstream side talks
-back through the `ExchangeOwner` protocol, which the client connection
-implements.
+The client protocol parses the request into an `Exchange`; the upstream
+connection answers it. Neither imports the other at load time: the upstream
+side talks back to the exchange's `conn`, a `Forwarder` (forward.py) whose
+methods every client protocol implements; typed as that class, the compiled
+modules call them directly rather than by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from ingress.model import Backend, Endpoint, Route
@@ -19,10 +20,9 @@ from ingress.observability.stats import NO_ROUTE, RouteLabels
 from ingress.observability.tracing import TraceContext
 
 if TYPE_CHECKING:
-    from ingress.proxy.dataplane import Listener
     from ingress.proxy.filters.ratelimit import Throttle
+    from ingress.proxy.forward import Forwarder
     from ingress.proxy.request_body import BufferedBody
-    from ingress.proxy.response_head import ResponseHead
     from ingress.proxy.subrequests import StreamedBody
     from ingress.proxy.upstream import UpstreamConnection
 
@@ -32,40 +32,6 @@ Header = tuple[bytes, bytes, bytes]
 # Bodies up to this size are kept until the response starts, so a request
 # can be replayed on another endpoint when its connection fails.
 REPLAY_LIMIT = 64 * 1024
-
-
-class ExchangeOwner(Protocol):
-    # The client does not take the response as fast as it comes: upstream reading is paused.
-    write_paused: bool
-    closed: bool
-
-    @property
-    def frames(self) -> bool:
-        """The response goes to `response_head` and `write` unframed (HTTP/2 streams),
-        rather than to `write` as HTTP/1.1 bytes."""
-        ...
-
-    @property
-    def client_address(self) -> str: ...
-    @property
-    def listener(self) -> Listener: ...
-    def write(self, data: bytes) -> None: ...
-    def response_head(
-        self, exchange: Exchange, status: int, head: ResponseHead, no_body: bool
-    ) -> None: ...
-    def connected(
-        self, exchange: Exchange, upstream: UpstreamConnection, read_timeout: float
-    ) -> None: ...
-    def response_done(self, exchange: Exchange) -> None: ...
-    def upstream_failed(self, exchange: Exchange, reason: str, stale: bool) -> None: ...
-    def upstream_intercepted(self, exchange: Exchange, status: int) -> bool: ...
-    def upstream_aborted(self, exchange: Exchange) -> None: ...
-    def pause_request_body(self) -> None: ...
-    def resume_request_body(self) -> None: ...
-    def start_tunnel(
-        self, exchange: Exchange, upstream: UpstreamConnection, data: bytes
-    ) -> None: ...
-    def tunnel_closed(self) -> None: ...
 
 
 class Exchange:
@@ -123,7 +89,7 @@ class Exchange:
         "url",
     )
 
-    def __init__(self, conn: ExchangeOwner, method: bytes, url: bytes, started_at: float) -> None:
+    def __init__(self, conn: Forwarder, method: bytes, url: bytes, started_at: float) -> None:
         self.conn = conn
         self.method = method
         self.url = url

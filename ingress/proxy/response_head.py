@@ -25,42 +25,80 @@ class BadResponse(Exception):
 
 
 class ResponseHead:
-    """The upstream's response headers without `dropped`, as lines for the client."""
+    """The head of the response an upstream connection is reading, one per connection.
 
-    __slots__ = ("coding", "connection", "framed", "lines", "upgrade")
+    Its end-to-end header lines for the client are built as llhttp hands the
+    headers over, in one pass; the hop-by-hop values that decide the framing
+    are noted on the way. With response filters, the headers are kept as
+    received instead, for the filters to edit before the lines are built.
+    """
 
-    def __init__(self, headers: list[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> None:
-        lines: list[bytes] = []
+    __slots__ = ("coding", "connection", "framed", "lines", "pairs", "upgrade")
+
+    def __init__(self) -> None:
+        # `name`, ": ", `value`, CRLF for each header, after [0]: the status line, set when
+        # the head is complete (so that one join makes the whole head).
+        self.lines: list[bytes] = [b""]
+        self.pairs: list[tuple[bytes, bytes]] | None = None
+        self.framed = False  # a Content-Length: the body is forwarded as it comes
+        self.upgrade = self.connection = self.coding = b""
+
+    def reset(self, keep_pairs: bool) -> None:
+        """A new response begins; `keep_pairs` when filters are to see its headers."""
+        del self.lines[1:]
+        self.pairs = [] if keep_pairs else None
         self.framed = False
         self.upgrade = self.connection = self.coding = b""
-        for name, value in headers:
-            lname = name.lower()
-            if lname in dropped:
-                if lname == b"transfer-encoding":
-                    # A second Transfer-Encoding line fails the `chunked` check.
-                    self.coding = b"repeated" if self.coding else value
-                elif lname == b"upgrade":
-                    self.upgrade = value
-                elif lname == b"connection":
-                    self.connection = value
-                continue
-            if lname == b"content-length":
-                self.framed = True
-            lines += (name, b": ", value, b"\r\n")
-        self.lines = lines
 
+    def add(self, name: bytes, value: bytes) -> None:
+        pairs = self.pairs
+        if pairs is not None:
+            pairs.append((name, value))
+            return
+        lname = name.lower()
+        if lname in HOP_BY_HOP:
+            if lname == b"transfer-encoding":
+                # A second Transfer-Encoding line fails the `chunked` check.
+                self.coding = b"repeated" if self.coding else value
+            elif lname == b"upgrade":
+                self.upgrade = value
+            elif lname == b"connection":
+                self.connection = value
+            return
+        if lname == b"content-length":
+            self.framed = True
+        self.lines += (name, b": ", value, b"\r\n")
 
-def read_head(headers: list[tuple[bytes, bytes]]) -> ResponseHead:
-    """The end-to-end headers of a response, or BadResponse when its framing is ambiguous."""
-    head = ResponseHead(headers, HOP_BY_HOP)
-    if head.connection:
-        extra = extra_hop_by_hop(head.connection)
-        if extra:  # rare: the upstream named more hop-by-hop headers
-            head = ResponseHead(headers, HOP_BY_HOP | extra)
-    if head.coding and head.coding.strip().lower() != b"chunked":
-        # Forwarding it dechunked would drop a coding (gzip...) silently.
-        raise BadResponse()
-    return head
+    def complete(self) -> None:
+        """The head is whole (and filtered): its lines are final, or BadResponse when its
+        framing is ambiguous."""
+        pairs, self.pairs = self.pairs, None
+        for name, value in pairs or ():
+            self.add(name, value)
+        if self.connection:
+            extra = extra_hop_by_hop(self.connection)
+            if extra:  # rare: the upstream named more hop-by-hop headers
+                self._drop(extra)
+        if self.coding and self.coding.strip().lower() != b"chunked":
+            # Forwarding it dechunked would drop a coding (gzip...) silently.
+            raise BadResponse()
+
+    def _drop(self, names: frozenset[bytes]) -> None:
+        lines = self.lines
+        kept = lines[:1]
+        self.framed = False
+        for at in range(1, len(lines), 4):
+            lname = lines[at].lower()
+            if lname not in names:
+                kept += lines[at:at + 4]
+                self.framed = self.framed or lname == b"content-length"
+        self.lines = kept
+
+    def fields(self) -> list[tuple[bytes, bytes]]:
+        """The end-to-end headers as (lower-case name, value) pairs (HTTP/2 fields)."""
+        lines = self.lines
+        return [(name.lower(), value)
+                for name, value in zip(lines[1::4], lines[3::4], strict=True)]
 
 
 def client_framing(exchange: Exchange, head: ResponseHead, no_body: bool,

@@ -43,7 +43,7 @@ class BadRequest(Exception):
 
 class Router:
     __slots__ = ("active", "client_ip", "closed", "deferred", "dp", "feeding", "forwarded_fixed",
-                 "forwarded_per_request", "headers_trusted", "listener")
+                 "forwarded_per_request", "headers_trusted", "listener", "write_paused")
 
     # As the access log names the client's protocol.
     protocol: ClassVar[str] = "HTTP/1.1"
@@ -58,6 +58,8 @@ class Router:
     forwarded_fixed: bytes
     active: Exchange | None  # the exchange being answered
     closed: bool
+    # The client does not take the response as fast as it comes: upstream reading is paused.
+    write_paused: bool
     # Forwarded headers are read per request (trusted proxies, or a full client address).
     forwarded_per_request: bool
     headers_trusted: bool  # the peer is a trusted proxy: read its forwarded headers

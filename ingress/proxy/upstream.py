@@ -29,11 +29,11 @@ from ingress.proxy.response_head import (
     BadResponse,
     ResponseHead,
     client_framing,
-    read_head,
 )
 
 if TYPE_CHECKING:
-    from ingress.proxy.exchange import Exchange, ExchangeOwner
+    from ingress.proxy.exchange import Exchange
+    from ingress.proxy.forward import Forwarder
 
 # nginx's proxy_send_timeout when a route sets none.
 DEFAULT_SEND_TIMEOUT = 60.0
@@ -46,6 +46,7 @@ class UpstreamConnection(asyncio.Protocol):
         "deadline",
         "exchange",
         "finished",
+        "head",
         "head_bytes",
         "head_size",
         "idle_since",
@@ -59,7 +60,6 @@ class UpstreamConnection(asyncio.Protocol):
         "reason",
         "rechunk",
         "requests_left",
-        "resp_headers",
         "reused",
         "stalled",
         "transport",
@@ -89,13 +89,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.body_stall = 0  # bytes read that produced nothing for the client
         self.out: list[bytes] = []
         self.reason = b""
-        self.resp_headers: list[tuple[bytes, bytes]] = []
+        self.head = ResponseHead()  # of the response being read
         self.rechunk = False
         self.until_close = False
         self.interim = False
         self.keep_alive = False
         self.tunnel = False
-        self.tunnel_owner: ExchangeOwner | None = None
+        self.tunnel_owner: Forwarder | None = None
 
     # --- lifecycle
 
@@ -293,7 +293,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self.exchange is None:
             raise BadResponse()  # a second response to one request
         self.reason = b""
-        self.resp_headers = []
+        self.head.reset(bool(self.exchange.response_filters))
         self.in_head = True
         self.head_bytes = self.head_size = 0
 
@@ -305,7 +305,8 @@ class UpstreamConnection(asyncio.Protocol):
         # Trailers come here too: counted with the head (on_message_complete checks), never
         # forwarded (nginx forwards none either).
         self.head_size += len(name) + len(value) + 4
-        self.resp_headers.append((name, value))
+        if self.in_head:
+            self.head.add(name, value)
 
     def on_headers_complete(self) -> None:
         exchange = self.exchange
@@ -316,11 +317,13 @@ class UpstreamConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         self.interim = 100 <= status < 200 and status != 101
         self.rechunk = self.until_close = False
-        if exchange.response_filters and not self.interim:
+        head = self.head
+        if head.pairs is not None and not self.interim:
             exchange.status = status  # some filters depend on it
-            apply_response_filters(exchange, self.resp_headers)
-        head = read_head(self.resp_headers)
-        parts = [b"HTTP/1.1 %d %s\r\n" % (status, self.reason), *head.lines]
+            apply_response_filters(exchange, head.pairs)
+        head.complete()
+        parts = head.lines
+        parts[0] = b"HTTP/1.1 %d %s\r\n" % (status, self.reason)
         upgrade = head.upgrade
         if self.interim:
             if not exchange.conn.frames:  # HTTP/2 clients are not sent 1xx (100 Continue)

@@ -12,7 +12,6 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -35,18 +34,20 @@ from ingress.proxy.canary import choose_backend
 from ingress.proxy.dataplane import Listener
 from ingress.proxy.endpoint_pool import EndpointPool
 from ingress.proxy.exchange import Exchange
+from ingress.proxy.forward import Forwarder
 from ingress.proxy.hashing import Ring
 from ingress.proxy.sticky import cookie_time
 
 PODS = tuple(Endpoint(f"10.0.0.{i}", 8080) for i in range(1, 7))
 
 
-@dataclass
-class Connection:
+def connection(listener: Listener) -> Forwarder:
     """The client side an exchange belongs to, as far as balancers look at it."""
-
-    listener: Listener
-    client_address: str = "192.0.2.7"
+    conn = Forwarder()
+    conn.listener = listener
+    conn.client_ip = "192.0.2.7"
+    conn.active = None
+    return conn
 
 
 class Clock:
@@ -76,7 +77,7 @@ def balancers(clock: Clock) -> Iterator[Balancers]:
 
 def request(url: str = "/", tls: bool = False, **headers: str) -> Exchange:
     listener = Listener(b"https" if tls else b"http", b"443" if tls else b"80", tls)
-    exchange = Exchange(Connection(listener=listener), b"GET", url.encode(), 0.0)
+    exchange = Exchange(connection(listener), b"GET", url.encode(), 0.0)
     exchange.headers = [(k.encode(), k.lower().replace("_", "-").encode(), v.encode())
                         for k, v in headers.items()]
     exchange.host = "foo"

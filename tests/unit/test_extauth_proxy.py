@@ -11,9 +11,10 @@ from ingress.build.annotations.extauth import template
 from ingress.model.filters.extauth import CacheRule, ExternalAuth
 from ingress.proxy.client_address import fixed_block
 from ingress.proxy.dataplane import Listener
-from ingress.proxy.exchange import Exchange, ExchangeOwner
+from ingress.proxy.exchange import Exchange
 from ingress.proxy.filters.extauth import MAX_CACHED, AuthCache, cache_seconds, subrequest
 from ingress.proxy.filters.registry import FilterHost, FilterServices
+from ingress.proxy.forward import Forwarder
 from ingress.proxy.subrequests import Answer
 from ingress.proxy.variables import render, variable
 from ingress.settings import Settings
@@ -27,7 +28,7 @@ class Side:
 
 
 def exchange() -> Exchange:
-    ex = Exchange(cast(ExchangeOwner, None), b"POST", b"/app/a b%20c?x=1&y=two", 0.0)
+    ex = Exchange(Forwarder(), b"POST", b"/app/a b%20c?x=1&y=two", 0.0)
     ex.host, ex.path = "shop.example.com", "/app/a b%20c"
     ex.request_id = b"0123abcd"
     ex.headers = [(b"Host", b"Shop.Example.com:8443", b"Shop.Example.com:8443"),

@@ -28,10 +28,8 @@ def raw_pairs(raw: bytes) -> list[Field]:
 
 def head_pairs(status: int, head: ResponseHead, raw: bytes) -> list[Field]:
     """An HTTP/1.1 upstream's response headers (hop-by-hop ones already dropped) as fields."""
-    lines = head.lines
     pairs = [(b":status", _STATUS.get(status) or b"%d" % status)]
-    pairs += [(name.lower(), value) for name, value in zip(lines[0::4], lines[2::4],
-                                                           strict=True)]
+    pairs += head.fields()
     if raw:
         pairs += raw_pairs(raw)
     return pairs

@@ -47,7 +47,6 @@ class H2Stream(ResponseWindow):
         "local_ended",
         "tail",
         "unacked",
-        "write_paused",
     )
 
     protocol = "HTTP/2.0"
