@@ -18,20 +18,23 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Final
 
 # ingress-nginx's --time-buckets default (Prometheus DefBuckets), seconds.
-TIME_BUCKETS: tuple[float, ...] = (
+TIME_BUCKETS: Final[tuple[float, ...]] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # ingress-nginx's --length-buckets default, LinearBuckets(10, 10, 10): request/response size.
-LENGTH_BUCKETS: tuple[float, ...] = tuple(float(10 * i) for i in range(1, 11))
+LENGTH_BUCKETS: Final[tuple[float, ...]] = tuple(float(10 * i) for i in range(1, 11))
 # ingress-nginx's --size-buckets default, ExponentialBuckets(10, 10, 7): bytes_sent.
-SIZE_BUCKETS: tuple[float, ...] = tuple(10.0**i for i in range(1, 8))
+SIZE_BUCKETS: Final[tuple[float, ...]] = tuple(10.0**i for i in range(1, 8))
 # portico_upstream_response_seconds: DefBuckets with two finer bounds below 5 ms.
-UPSTREAM_BUCKETS: tuple[float, ...] = (0.001, 0.0025, *TIME_BUCKETS)
+UPSTREAM_BUCKETS: Final[tuple[float, ...]] = (0.001, 0.0025, *TIME_BUCKETS)
 
 # (host, ingress namespace, ingress name, service, Ingress path, canary upstream) of a route
-# (`Route.labels`, `Route.canary_labels`); all '' when no route matched.
-RouteLabels = tuple[str, str, str, str, str, str]
+# (`Route.labels`, `Route.canary_labels`); all '' when no route matched. Typed with a
+# variable length: compiled code keeps a fixed-length tuple unpacked, and packs a new one
+# each time it stores or hashes it.
+RouteLabels = tuple[str, ...]
 NO_ROUTE: RouteLabels = ("", "", "", "", "", "")
 # (route labels, status code, method as received)
 SeriesKey = tuple[RouteLabels, int, bytes]
@@ -84,10 +87,17 @@ REQUEST_TIME, CONNECT_TIME, HEADER_TIME, RESPONSE_TIME, REQUEST_SIZE, RESPONSE_S
 )
 _SLOTS = RESPONSE_SIZE.end
 _SUMS = 6
-# Offsets for the hot path, as plain ints.
-_CONNECT, _HEADER, _RESPONSE = CONNECT_TIME.offset, HEADER_TIME.offset, RESPONSE_TIME.offset
-_REQ_SIZE, _RESP_SIZE = REQUEST_SIZE.offset, RESPONSE_SIZE.offset
-_RESP_SIZE_BOUNDS = RESPONSE_SIZE.bounds
+# Offsets for the hot path, as plain ints (Final: compiled code reads them without a lookup).
+_CONNECT: Final[int] = CONNECT_TIME.offset
+_HEADER: Final[int] = HEADER_TIME.offset
+_RESPONSE: Final[int] = RESPONSE_TIME.offset
+_REQ_SIZE: Final[int] = REQUEST_SIZE.offset
+_RESP_SIZE: Final[int] = RESPONSE_SIZE.offset
+_RESP_SIZE_BOUNDS: Final[tuple[float, ...]] = RESPONSE_SIZE.bounds
+# The first bound of the time histograms: most times are below it, and a comparison costs
+# less than a search.
+_FAST: Final[float] = TIME_BUCKETS[0]
+_FAST_UPSTREAM: Final[float] = UPSTREAM_BUCKETS[0]
 
 
 class RequestSeries:
@@ -141,6 +151,12 @@ class ProxyStats:
     # 1 while --max-connections keeps this worker from accepting (summed: workers paused)
     accept_paused: int = 0
     connection_limit_reached: int = 0
+    # The series of the last request and its key: a keep-alive client asks for the same
+    # route again and again, and comparing the key's parts costs less than hashing them.
+    _last: RequestSeries | None = field(default=None, repr=False, compare=False)
+    _last_labels: RouteLabels = field(default=NO_ROUTE, repr=False, compare=False)
+    _last_status: int = field(default=0, repr=False, compare=False)
+    _last_method: bytes = field(default=b"", repr=False, compare=False)
 
     def request_done(
         self,
@@ -152,12 +168,18 @@ class ProxyStats:
         response_bytes: int,
     ) -> RequestSeries:
         """Count one answered request; the caller adds upstream timings to the series."""
-        key = (labels, status, method)
-        series = self.series.get(key)
-        if series is None:
-            series = self.series[key] = RequestSeries()
+        series = self._last
+        # The labels compare item by item, and their strings by identity: the route's own.
+        if (series is None or status != self._last_status or method != self._last_method
+                or labels != self._last_labels):
+            key = (labels, status, method)
+            series = self.series.get(key)
+            if series is None:
+                series = self.series[key] = RequestSeries()
+            self._last, self._last_labels = series, labels
+            self._last_status, self._last_method = status, method
         counts, sums = series.counts, series.sums
-        counts[bisect_left(TIME_BUCKETS, seconds)] += 1
+        counts[0 if seconds <= _FAST else bisect_left(TIME_BUCKETS, seconds)] += 1
         sums[0] += seconds
         counts[_REQ_SIZE + bisect_left(LENGTH_BUCKETS, request_bytes)] += 1
         sums[4] += request_bytes
@@ -169,11 +191,13 @@ class ProxyStats:
                        response: float) -> None:
         """The upstream attempt that answered: connect, first header and last byte, in s."""
         counts, sums = series.counts, series.sums
-        counts[_CONNECT + bisect_left(TIME_BUCKETS, connect)] += 1
+        counts[_CONNECT + (0 if connect <= _FAST else bisect_left(TIME_BUCKETS, connect))] += 1
         sums[1] += connect
-        counts[_HEADER + bisect_left(UPSTREAM_BUCKETS, header)] += 1
+        counts[_HEADER + (0 if header <= _FAST_UPSTREAM
+                          else bisect_left(UPSTREAM_BUCKETS, header))] += 1
         sums[2] += header
-        counts[_RESPONSE + bisect_left(TIME_BUCKETS, response)] += 1
+        counts[_RESPONSE + (0 if response <= _FAST
+                            else bisect_left(TIME_BUCKETS, response))] += 1
         sums[3] += response
 
     def upstream_failed(self, backend_key: str, reason: str) -> None:
@@ -184,6 +208,7 @@ class ProxyStats:
         """Forget the series of routes that left the table (as ingress-nginx does)."""
         for key in [k for k in self.series if k[0] not in routes and k[0] != NO_ROUTE]:
             del self.series[key]
+        self._last = None
 
     def retried(self, reason: str) -> None:
         self.retries[reason] = self.retries.get(reason, 0) + 1

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any, NamedTuple
 
-from ingress.observability.stats import ProxyStats
+from ingress.observability.stats import ProxyStats, RouteLabels
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class FinishedRequest(NamedTuple):
     target: str
     host: str
     status: int
-    route: tuple[str, str, str, str, str, str]  # host, namespace, ingress, service, path, canary
+    route: RouteLabels  # host, namespace, ingress, service, path, canary
     upstream_addr: str  # "ip:port", '' when no pod answered
     upstream_started: float
     upstream_ended: float

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
+from binascii import hexlify
 from typing import TYPE_CHECKING, ClassVar
 
 from ingress.model import H2_PROTOCOLS, Backend, Route
@@ -136,8 +137,9 @@ class Router:
         """Decide what to do with a request whose headers are complete."""
         dp = self.dp
         if not exchange.request_id and dp.generate_request_id:
-            # 32 hex digits, as ingress-nginx's $req_id; forwarded in _upstream_head.
-            exchange.request_id = b"%032x" % dp.random.getrandbits(128)
+            # 32 hex digits, as ingress-nginx's $req_id; forwarded in upstream_head. (hexlify
+            # costs a third less than formatting the int with %x.)
+            exchange.request_id = hexlify(dp.random.getrandbits(128).to_bytes(16, "big"))
             exchange.request_id_generated = True
         url = exchange.url
         if url[:1] != b"/":
