@@ -10,7 +10,7 @@ pod into a `ResponseBuffer` the client drains at its own pace.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ingress.proxy.forward import Forwarder
 from ingress.proxy.response_buffer import ResponseBuffer
@@ -19,10 +19,10 @@ if TYPE_CHECKING:
     from ingress.proxy.upstream import UpstreamConnection
 
 # Reasons to stop reading from the client; reading resumes when none is left.
-PAUSE_QUEUE = 1  # pipelined requests wait for the one in flight
-PAUSE_UPSTREAM = 2  # the upstream does not take the request body as fast
-PAUSE_CONNECTING = 4  # the body is buffering while the upstream connection opens
-PAUSE_DONE = 8  # nothing more will be read: framing was lost, or too many requests queued
+PAUSE_QUEUE: Final = 1  # pipelined requests wait for the one in flight
+PAUSE_UPSTREAM: Final = 2  # the upstream does not take the request body as fast
+PAUSE_CONNECTING: Final = 4  # the body is buffering while the upstream connection opens
+PAUSE_DONE: Final = 8  # nothing more will be read: framing was lost, or too many requests queued
 
 
 class ClientFlow(Forwarder):

@@ -10,7 +10,7 @@ modules call them directly rather than by name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qsl
 
 from ingress.model import Backend, Endpoint, Route
@@ -31,7 +31,7 @@ Header = tuple[bytes, bytes, bytes]
 
 # Bodies up to this size are kept until the response starts, so a request
 # can be replayed on another endpoint when its connection fails.
-REPLAY_LIMIT = 64 * 1024
+REPLAY_LIMIT: Final = 64 * 1024
 
 
 class Exchange:

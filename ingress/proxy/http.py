@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
 # Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies also drop.
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final[frozenset[bytes]] = frozenset(
     (
         b"connection",
         b"keep-alive",
@@ -19,12 +20,12 @@ HOP_BY_HOP = frozenset(
     )
 )
 
-HOP_BY_HOP_AND_TRACEPARENT = HOP_BY_HOP | {b"traceparent"}
+HOP_BY_HOP_AND_TRACEPARENT: Final[frozenset[bytes]] = HOP_BY_HOP | {b"traceparent"}
 
 # Headers the proxy writes itself on the upstream request: incoming copies are
 # dropped (X-Forwarded-For is appended to instead). `Proxy` is dropped as ingress-nginx
 # blanks it: CGI-style backends would read it as HTTP_PROXY (httpoxy).
-SET_BY_PROXY = frozenset(
+SET_BY_PROXY: Final[frozenset[bytes]] = frozenset(
     (
         b"host",
         b"proxy",
@@ -36,11 +37,13 @@ SET_BY_PROXY = frozenset(
     )
 )
 
-IDEMPOTENT_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"))
+IDEMPOTENT_METHODS: Final[frozenset[bytes]] = frozenset(
+    (b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE")
+)
 
 
 # Connection header values that name nothing beyond HOP_BY_HOP (nearly all of them).
-_PLAIN_CONNECTION = frozenset((b"keep-alive", b"close", b"upgrade"))
+_PLAIN_CONNECTION: Final[frozenset[bytes]] = frozenset((b"keep-alive", b"close", b"upgrade"))
 
 
 def extra_hop_by_hop(connection: bytes) -> frozenset[bytes]:
@@ -92,4 +95,4 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-LAST_CHUNK = b"0\r\n\r\n"
+LAST_CHUNK: Final = b"0\r\n\r\n"

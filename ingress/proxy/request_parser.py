@@ -12,6 +12,7 @@ streams to the upstream as it is parsed.
 from __future__ import annotations
 
 from collections import deque
+from typing import Final
 
 import httptools
 
@@ -28,16 +29,16 @@ from ingress.proxy.router import BadRequest
 from ingress.proxy.target import host_name
 
 # Request bytes buffered before an upstream connection exists, before reading pauses.
-_CONNECT_BUFFER = 256 * 1024
+_CONNECT_BUFFER: Final = 256 * 1024
 
 # Headers whose values decide the framing and routing of a request, noted as they are parsed.
-_FRAMING = frozenset(
+_FRAMING: Final[frozenset[bytes]] = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"x-request-id")
 )
 
 # `int in bytes` is a memchr; `bytes in bytes` first fails (and clears) an int conversion,
 # which costs ten times as much in CPython 3.11.
-_UNDERSCORE = ord("_")
+_UNDERSCORE: Final = ord("_")
 
 
 class StopParsing(Exception):

@@ -8,7 +8,7 @@ upstream's close, and for an HTTP/1.0 client until the connection closes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from ingress.proxy.http import HOP_BY_HOP, extra_hop_by_hop
 
@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from ingress.proxy.exchange import Exchange
 
 # How the client's copy of a response body is framed (`client_framing`).
-RECHUNK = 1  # sent as chunks: it came chunked, or delimited by the upstream's close
-UNTIL_CLOSE = 2  # it ends when the upstream closes
+RECHUNK: Final = 1  # sent as chunks: it came chunked, or delimited by the upstream's close
+UNTIL_CLOSE: Final = 2  # it ends when the upstream closes
 
 
 class BadResponse(Exception):

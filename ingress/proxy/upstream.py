@@ -15,7 +15,7 @@ would let the upstream's framing desynchronise the client's connection.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ingress.proxy.forward import Forwarder
 
 # nginx's proxy_send_timeout when a route sets none.
-DEFAULT_SEND_TIMEOUT = 60.0
+DEFAULT_SEND_TIMEOUT: Final = 60.0
 
 
 class UpstreamConnection(asyncio.Protocol):
