@@ -100,7 +100,8 @@ def _client(port: int, requests: int, done: threading.Event, counter: Counter,
     done.set()
 
 
-async def _measure(pod_port: int, requests: int, warmup: int) -> Counter:
+async def start_dataplane(pod_port: int) -> tuple[Dataplane, int]:
+    """A data plane on a free port with one route, `bench.local` to the pod, and its port."""
     loop = asyncio.get_running_loop()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -114,6 +115,18 @@ async def _measure(pod_port: int, requests: int, warmup: int) -> Counter:
         hosts={"bench.local": VirtualHost("bench.local", prefixes={"": route})},
         endpoints={backend.key: EndpointSet((Endpoint("127.0.0.1", pod_port),))}))
     await dataplane.start()
+    return dataplane, port
+
+
+def start_pod() -> tuple[subprocess.Popen[str], int]:
+    """The pod in a process of its own, and its port."""
+    pod = subprocess.Popen([sys.executable, "-c", _POD], stdout=subprocess.PIPE, text=True)
+    assert pod.stdout is not None
+    return pod, int(pod.stdout.readline())
+
+
+async def _measure(pod_port: int, requests: int, warmup: int) -> Counter:
+    dataplane, port = await start_dataplane(pod_port)
     counter = Counter()
     done = threading.Event()
     sys.settrace(counter.trace)
@@ -133,10 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--warmup", type=int, default=200)
     args = ap.parse_args(argv)
-    pod = subprocess.Popen([sys.executable, "-c", _POD], stdout=subprocess.PIPE, text=True)
+    pod, pod_port = start_pod()
     try:
-        assert pod.stdout is not None
-        pod_port = int(pod.stdout.readline())
         counter = uvloop.run(_measure(pod_port, args.requests, args.warmup))
     finally:
         pod.kill()

@@ -108,3 +108,9 @@ def test_every_subclass_of_a_compiled_class_is_compiled() -> None:
             if home in compiled and module not in compiled:
                 lonely.append(f"{module}.{name}({base})")
     assert not lonely, f"add their modules to ingress/compiled.py MODULES: {lonely}"
+
+
+def test_the_instruction_counts_rig_serves_its_requests() -> None:
+    # benchmarks.instructions runs this under valgrind, twice; here it runs bare, once.
+    subprocess.run([sys.executable, "-m", "benchmarks.instructions", "--serve", "20"], cwd=ROOT,
+                   timeout=60, check=True)
