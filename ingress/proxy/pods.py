@@ -15,9 +15,10 @@ import ssl
 
 from ingress.model import Backend, UpstreamTls
 from ingress.proxy.balancer import Balancers
+from ingress.proxy.endpoint_pool import EndpointPool
 from ingress.proxy.exchange import Exchange
 from ingress.proxy.h2.upstream import H2EndpointPool
-from ingress.proxy.upstream import EndpointPool, UpstreamConnection
+from ingress.proxy.upstream import UpstreamConnection
 from ingress.proxy.upstream_tls import UpstreamTlsContexts, check_peer, verified_name
 from ingress.settings import Settings
 

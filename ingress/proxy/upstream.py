@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 import httptools
 
-# dataplane.py imports EndpointPool from here.
-from ingress.proxy.endpoint_pool import EndpointPool as EndpointPool
+from ingress.proxy.endpoint_pool import EndpointPool
 from ingress.proxy.filters import apply_response_filters
 from ingress.proxy.http import LAST_CHUNK, chunk
 from ingress.proxy.response_head import (

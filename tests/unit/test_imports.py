@@ -54,3 +54,10 @@ def test_no_module_imports_itself_through_others_at_load_time() -> None:
         for name in leaves:
             del left[name]
     assert not left, {name: sorted(imported & left.keys()) for name, imported in left.items()}
+
+
+def test_no_module_of_the_data_plane_is_over_400_lines() -> None:
+    # Issue #14, item 2: a reader finds their way in proxy/ by module names.
+    long = {str(p.relative_to(PACKAGE)): n for p in (PACKAGE / "proxy").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
