@@ -28,7 +28,6 @@ from ingress.model import (
     SessionCookie,
     compile_regex,
 )
-from ingress.observability.stats import ProxyStats
 from ingress.proxy.balancer import Balancers, hash_key_of
 from ingress.proxy.canary import choose_backend
 from ingress.proxy.dataplane import Listener
@@ -69,7 +68,7 @@ def balancers(clock: Clock) -> Iterator[Balancers]:
     pools: dict[tuple[str, int], EndpointPool] = {}
 
     def pool(address: tuple[str, int]) -> EndpointPool:
-        return pools.setdefault(address, EndpointPool(address, loop, ProxyStats(), 8))
+        return pools.setdefault(address, EndpointPool(address, loop, 8, 32768))
 
     yield Balancers(pool, clock)
     loop.close()
