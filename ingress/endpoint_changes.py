@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ingress.build.endpoints import ParsedSlice, SliceIndex, endpoint_set, parse_slice
 from ingress.model import EndpointSet, Problem
-from ingress.store import Body, Key
+from ingress.store import Body, Key, unpacked
 
 
 class SliceTracker:
@@ -51,7 +51,7 @@ class SliceTracker:
             body = read(key)
             if body is None:
                 continue
-            parsed = parse_slice(key, body)
+            parsed = parse_slice(key, unpacked(body))
             if parsed.service is None:
                 continue
             service = (key[0], parsed.service)

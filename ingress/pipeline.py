@@ -253,6 +253,12 @@ class Reconciler:
                 self._logged.add(problem)
                 _log_problem(problem)
 
+    def slice_index(self) -> SliceIndex:
+        """The store's EndpointSlices, parsed (as an admission review's build takes them:
+        the store keeps them packed, `ingress.store.PackedBody`)."""
+        self._index_slices()
+        return self._slices.snapshot()
+
     def _send_endpoints(self, pending_since: float) -> None:
         """Send the endpoint sets that changed to the data plane, without a rebuild."""
         services, self._delta_services = self._delta_services, set()

@@ -198,7 +198,8 @@ async def _serve(settings: Settings) -> int:
         from ingress.admission import run_webhook
 
         background.append(loop.create_task(
-            run_webhook(settings, reconciler.store.snapshot, source.client, admission, stop),
+            run_webhook(settings, reconciler.store.snapshot, source.client, admission, stop,
+                        reconciler.slice_index),
             name="admission"))
     if dataplane is None:
         # Meanwhile the source lists and the first table builds: the workers' start (an

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ingress.admission.certificate import generate, service_dns_names
 from ingress.admission.server import start_admission
+from ingress.build.endpoints import SliceIndex
 from ingress.observability.admission_metrics import AdmissionStats
 from ingress.settings import Settings
 from ingress.store import Snapshot
@@ -78,7 +79,8 @@ class _CertificateFiles:
 
 async def run_webhook(settings: Settings, snapshot: Callable[[], Snapshot],
                       client: KubeClient | None, stats: AdmissionStats,
-                      stop: asyncio.Event) -> None:
+                      stop: asyncio.Event, slices: Callable[[], SliceIndex] | None = None,
+                      ) -> None:
     """Serve the webhook until `stop`; a failed start is logged and retried, never fatal."""
     files = None
     if settings.admission_cert_file and settings.admission_key_file:
@@ -94,7 +96,8 @@ async def run_webhook(settings: Settings, snapshot: Callable[[], Snapshot],
                     else:
                         context = await _generated_context(settings, client)
                     runner = await start_admission(settings.bind, settings.admission_port,
-                                                   context, snapshot, settings.build, stats)
+                                                   context, snapshot, settings.build, stats,
+                                                   slices)
                     log.info("admission webhook listening", extra={"port": settings.admission_port})
                 elif files is not None and files.changed():
                     files.load(context)

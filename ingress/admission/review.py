@@ -18,6 +18,7 @@ from ingress.build import build
 from ingress.build.annotations.catalog import BY_NAME, Status
 from ingress.build.annotations.spec import PREFIX, Annotations
 from ingress.build.classes import ClassSelector
+from ingress.build.endpoints import SliceIndex
 from ingress.model import ObjectRef, Problem
 from ingress.observability.admission_metrics import AdmissionCheck
 from ingress.settings import BuildSettings
@@ -84,9 +85,11 @@ def _differences(body: Body) -> list[str]:
 
 
 def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettings,
-           now: float) -> tuple[dict[str, Any], AdmissionCheck | None]:
+           now: float, slices: SliceIndex | None = None,
+           ) -> tuple[dict[str, Any], AdmissionCheck | None]:
     """The AdmissionReview response to `document` (an AdmissionReview request), and what was
-    checked when the object is an Ingress of our class (None otherwise)."""
+    checked when the object is an Ingress of our class (None otherwise). `slices` are the
+    EndpointSlices of `objects` already parsed (else they are parsed for this review)."""
     started = time.perf_counter()
     request = _dict(document.get("request"))
     response: dict[str, Any] = {"uid": request.get("uid", ""), "allowed": True}
@@ -108,7 +111,7 @@ def review(document: Mapping[str, Any], objects: Snapshot, settings: BuildSettin
     key = (namespace, name)
     snapshot = {**objects, "Ingress": _neighbours(objects, key, incoming)}
     selected = time.perf_counter()
-    result = build(snapshot, settings, now)
+    result = build(snapshot, settings, now, slices=slices)
     ref = ObjectRef("Ingress", namespace, name)
     problems = [problem for problem in result.problems if problem.obj == ref]
     errors = [f"{p.field}: {p.message}" for p in problems if not _is_warning(p)]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from ingress.admission.review import review
+from ingress.build.endpoints import SliceIndex
 from ingress.observability.admission_metrics import AdmissionStats
 from ingress.settings import BuildSettings
 from ingress.store import Snapshot
@@ -30,7 +31,7 @@ REVIEW_TIME_LIMIT = 2.0
 
 def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
                   stats: AdmissionStats, time_limit: float = REVIEW_TIME_LIMIT,
-                  ) -> web.Application:
+                  slices: Callable[[], SliceIndex] | None = None) -> web.Application:
     async def validate(request: web.Request) -> web.Response:
         started = time.perf_counter()
         try:
@@ -41,7 +42,8 @@ def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
             return web.Response(status=400, text="the body is not an AdmissionReview\n")
         try:
             answer, check = await asyncio.wait_for(
-                asyncio.to_thread(review, document, snapshot(), settings, time.time()),
+                asyncio.to_thread(review, document, snapshot(), settings, time.time(),
+                                  slices() if slices is not None else None),
                 time_limit)
             if check is not None:
                 stats.record(check, time.perf_counter() - started)
@@ -65,9 +67,11 @@ def admission_app(snapshot: Callable[[], Snapshot], settings: BuildSettings,
 
 
 async def start_admission(bind: str, port: int, context: ssl.SSLContext,
-                          snapshot: Callable[[], Snapshot],
-                          settings: BuildSettings, stats: AdmissionStats) -> web.AppRunner:
-    runner = web.AppRunner(admission_app(snapshot, settings, stats), access_log=None,
+                          snapshot: Callable[[], Snapshot], settings: BuildSettings,
+                          stats: AdmissionStats, slices: Callable[[], SliceIndex] | None = None,
+                          ) -> web.AppRunner:
+    runner = web.AppRunner(admission_app(snapshot, settings, stats, slices=slices),
+                           access_log=None,
                            handle_signals=False)
     await runner.setup()
     try:

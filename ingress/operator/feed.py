@@ -11,6 +11,8 @@ meanwhile: those the stream had delivered and the listing did not.
 Objects are stored without the fields a controller never reads but which
 often outweigh the rest: `metadata.managedFields` and kubectl's
 `last-applied-configuration` annotation (a second copy of the object).
+EndpointSlices are stored packed (`ingress.store.packed`): after the slice
+index has parsed one, nothing reads it but an admission review.
 
 An Ingress whose status alone changed (mostly: our own status write coming
 back) is stored without a rebuild, which could not change the table, and
@@ -37,7 +39,7 @@ from ingress.operator.watch import (
     WatchItem,
     watch_stream,
 )
-from ingress.store import Key, Store, key_of
+from ingress.store import Key, Store, key_of, packed
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +185,7 @@ class ObjectFeed:
             self._mark_synced()
 
     def put(self, kind: str, body: Mapping[str, Any]) -> None:
-        raw = slim(body, kind)
+        raw = packed(slim(body, kind))
         kept = self._filters.get(kind)
         if kept is not None and not kept.keep(raw):
             self._store.delete(kind, *key_of(raw))

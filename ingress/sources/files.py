@@ -26,7 +26,7 @@ from typing import Protocol
 from watchfiles import awatch
 
 from ingress.sources.manifests import MANIFEST_SUFFIXES, ManifestError, parse_manifests
-from ingress.store import KINDS, Body, Key, Store, key_of
+from ingress.store import KINDS, Body, Key, Store, key_of, packed
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,8 @@ class ManifestDirectory:
     def _load(self, path: Path, signature: Signature, tracked: _TrackedFile | None) -> bool:
         previous = tracked.bodies if tracked is not None else []
         try:
-            bodies = parse_manifests(path.read_text(encoding="utf-8"), str(path))
+            bodies = [packed(body) for body in
+                      parse_manifests(path.read_text(encoding="utf-8"), str(path))]
         except (ManifestError, OSError, UnicodeDecodeError) as exc:
             kept = f"keeping its last good version ({len(previous)} objects)" if tracked else (
                 "skipping it")

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from ingress.model import EMPTY_TABLE, RoutingTable
 from ingress.model.changes import TableChange
 from ingress.pipeline import Reconciler
 from ingress.settings import BuildSettings
-from ingress.store import Store
+from ingress.store import PackedBody, Store, key_of, packed, unpacked
 
 
 class Worker:
@@ -187,3 +188,20 @@ def test_the_store_names_each_object_a_re_read_changed() -> None:
     assert not store.replace_all("EndpointSlice", [pod_slice("a", "10.0.0.1"),
                                                    pod_slice("c", "10.0.2.1")])
     assert changed == []
+
+
+async def test_slices_are_kept_packed_and_read_as_they_were(running: Running) -> None:
+    reconciler, worker = running
+    body = pod_slice("a", "10.0.0.7")
+    kept = packed(body)
+    assert isinstance(kept, PackedBody) and kept == body and body == kept
+    assert (kept["kind"], key_of(kept), unpacked(kept)) == ("EndpointSlice", ("default", "a-x"),
+                                                            body)
+    reconciler.store.upsert(kept)
+    await until(lambda: worker.pods("a") == ["10.0.0.7"], "the packed slice's endpoints")
+    # The same slice again (unpacked by another source, or packed anew) is no change.
+    assert not reconciler.store.upsert(body) and not reconciler.store.upsert(packed(body))
+    assert list(reconciler.slice_index()[("default", "a")]) == ["a-x"]
+    # What marshal cannot pack (a YAML timestamp) is kept as it came.
+    dated = {**body, "metadata": {**body["metadata"], "creationTimestamp": datetime.now(UTC)}}
+    assert packed(dated) is dated
