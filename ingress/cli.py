@@ -7,7 +7,7 @@ import sys
 
 from ingress import check as check_command
 from ingress import settings as settings_module
-from ingress.loadtest import command as load_command
+from ingress.loadtest import arguments as load_arguments
 
 
 class _Version(argparse.Action):
@@ -57,9 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     echo.add_argument("--port", type=int, default=8081)
     loadtest = commands.add_parser(
         "loadtest", help="load-test an HTTP(S) URL: latency, errors, reloads, SLO verdict",
-        description=load_command.DESCRIPTION, epilog=load_command.EPILOG,
+        description=load_arguments.DESCRIPTION, epilog=load_arguments.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    load_command.add_arguments(loadtest)
+    load_arguments.add_arguments(loadtest)
     return parser
 
 
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return check_command.run_check(args)
     if args.command == "loadtest":
-        return load_command.main(args)
+        from ingress.loadtest.command import main as run_loadtest
+
+        return run_loadtest(args)
     if args.command == "echo":
         from ingress.demo import run_echo
 

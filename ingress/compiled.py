@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -71,9 +72,11 @@ def pure_requested() -> bool:
 
 
 def mode() -> str:
-    """How the data plane runs, as `portico --version` reports it."""
-    probe = importlib.import_module(PROBE)
-    if (getattr(probe, "__file__", None) or "").endswith(_SUFFIX):
+    """How the data plane runs, as `portico --version` reports it.
+
+    Found, not imported: the supervisor of workers, which logs it, runs no data plane."""
+    probe = importlib.util.find_spec(PROBE)
+    if probe is not None and (probe.origin or "").endswith(_SUFFIX):
         return "compiled (mypyc)"
     finder = next((f for f in sys.meta_path if isinstance(f, _SourcesOnly)), None)
     if finder is not None:

@@ -21,7 +21,7 @@ import pytest
 
 from e2e.harness import free_port, serving
 from ingress.cli import main as cli_main
-from ingress.loadtest.command import DEFAULT_LAG_LIMIT_MS
+from ingress.loadtest.arguments import DEFAULT_LAG_LIMIT_MS
 from kube import objects as o
 
 SERVER = Path(__file__).with_name("latency_server.py")
