@@ -10,7 +10,8 @@ objects):
 - *one Ingress*: a path of one Ingress changed (one virtual host);
 - *whole table*: a worker's first table, or a setting that touches every route;
 - *before*: what a worker did until endpoints travelled apart: unpickle the
-  whole table in one piece and swap it in.
+  whole table in one piece and swap it in (pickled through the constructors,
+  as the model is now: a compiled model loads no other way).
 
 For each: the frames the supervisor sends and what pickling them cost it,
 and on the worker the longest single callback (the stall a request can
@@ -35,6 +36,7 @@ from ingress.build import build
 from ingress.collection import FullPasses, freeze_survivors
 from ingress.model import EMPTY_TABLE, EndpointSet, RoutingTable
 from ingress.model.changes import TableChange, endpoints_change, join, table_change
+from ingress.model.pickling import dumps
 from ingress.proxy.dataplane import Dataplane
 from ingress.proxy.installer import PART_BUDGET
 from ingress.proxy.workers import change_frames
@@ -99,7 +101,7 @@ def measure_before(served: RoutingTable, table: RoutingTable,
                    loop: asyncio.AbstractEventLoop) -> Cost:
     """The whole table in one pickle, swapped in with the data plane working out the rest."""
     started = time.perf_counter()
-    data = pickle.dumps(("table", table), pickle.HIGHEST_PROTOCOL)
+    data = dumps(("table", table))
     pickle_ms = (time.perf_counter() - started) * 1000
     dataplane = Dataplane(Settings(), loop)
     dataplane.swap(served)

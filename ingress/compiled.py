@@ -34,9 +34,11 @@ PURE_ENV = "PORTICO_PURE_PYTHON"
 # response head: endpoint_pool, response_head), the exchange, stats, the balancer and the
 # canonical target, and their constants (http). The rest of the package runs per
 # connection, per table or per filter a route has: compiling all of `ingress/proxy/` took
-# 82 s of CPU instead of 36 for code a plain request does not run. The model stays pure:
-# compiled frozen dataclasses do not unpickle, and the supervisor pickles the table to the
-# workers (the route lookup, 89 bytecodes, is what remains).
+# 82 s of CPU instead of 36 for code a plain request does not run. Of the model, what a
+# request reads: the route lookup (table), the route and its backend, upstream policy and
+# endpoints (routes, backends, upstream). Compiled frozen dataclasses load only
+# through their constructors, as `ingress.model.pickling` ships them to the workers; a
+# plain `pickle.loads` of what `pickle.dumps` made of them fails.
 MODULES = (
     "ingress/proxy/client.py",
     "ingress/proxy/client_flow.py",
@@ -55,6 +57,10 @@ MODULES = (
     "ingress/proxy/target.py",
     "ingress/proxy/http.py",
     "ingress/observability/stats.py",
+    "ingress/model/table.py",
+    "ingress/model/routes.py",
+    "ingress/model/backends.py",
+    "ingress/model/upstream.py",
 )
 # mypyc's group name: the compiled code lives in `ingress/native__mypyc.<suffix>`, and each
 # module's extension is a small shim that imports it from there.

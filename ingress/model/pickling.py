@@ -7,7 +7,9 @@ and the latter sets the attributes one by one, which a compiled (mypyc)
 frozen class refuses. `dumps` reduces each model dataclass to its class and
 its constructor's arguments instead: loading calls the constructor, which
 also computes the derived fields again, and needs nothing but
-`pickle.loads`. A class with a `__reduce__` of its own keeps it.
+`pickle.loads`. A class with a `__reduce__` of its own keeps it. The model
+modules the proxy reads per request are compiled (ingress/compiled.py), so
+their objects load only this way: pickle them with `dumps` or `ModelPickler`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from ingress.model.filters.basicauth import BasicAuth, HashScheme
 from ingress.model.filters.clientcert import ClientAuth, ClientCertificateCheck, VerifyClient
 from ingress.model.filters.cors import CorsHeaders
 from ingress.model.filters.satisfy import SatisfyAny
+from ingress.model.pickling import dumps
 from ingress.tls.peer import distinguished_name
 
 P = "nginx.ingress.kubernetes.io/"
@@ -148,7 +149,8 @@ def test_an_error_page_path_is_redirected_to_and_says_so() -> None:
 
 
 def test_tables_with_every_guard_reach_the_workers_whole() -> None:
-    # Workers get the table pickled: the guards' precomputed fields must survive the trip.
+    # Workers get the table pickled as the supervisor does it: the guards' precomputed
+    # fields must survive the trip.
     users = base64.b64encode(b"alice:{PLAIN}secret\n").decode()
     table, problems = build(
         ca_secret(),
@@ -163,7 +165,7 @@ def test_tables_with_every_guard_reach_the_workers_whole() -> None:
     )
     assert problems == []
     route = table.route("foo.com", "/")
-    copy = pickle.loads(pickle.dumps(table)).route("foo.com", "/")
+    copy = pickle.loads(dumps(table)).route("foo.com", "/")
     assert route is not None and copy is not None
     assert copy.filters == route.filters and copy.response_filters == route.response_filters
     assert [type(f).__name__ for f in copy.filters] == [

@@ -125,7 +125,7 @@ def test_a_large_change_splits_into_parts_that_join_back() -> None:
     assert all(part.singles is None for part in parts[:-1])
     assert all(part.weight() <= 10 + 3 for part in parts[:-1])  # a budget, then one entry more
     assert join(parts) == whole
-    assert join([pickle.loads(pickle.dumps(part)) for part in parts]).apply(EMPTY_TABLE) == table
+    assert join([pickle.loads(dumps(part)) for part in parts]).apply(EMPTY_TABLE) == table
 
 
 def test_a_small_change_is_one_part() -> None:
