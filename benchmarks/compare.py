@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
-import json
 import os
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from benchmarks.harness.machine import Machine, describe_machine, hostname_slug
@@ -33,7 +31,12 @@ from benchmarks.harness.measure import (
     scenarios,
 )
 from benchmarks.harness.plots import plot_latency, plot_throughput
-from benchmarks.harness.report import failures, markdown_table, summarize
+from benchmarks.harness.report import (
+    failures,
+    markdown_table,
+    summarize,
+    write_results_json,
+)
 from benchmarks.harness.rig import CONFIGS, PURE_CONFIG, Rig, Target
 
 BENCH_DIR = Path(__file__).parent
@@ -148,13 +151,8 @@ def write_results(out: Path, args: argparse.Namespace, machine: Machine,
     title = f"Portico vs nginx/HAProxy, {machine.cores} cores"
     plot_throughput(out / "throughput.png", summaries, scenario_order, configs, title)
     plot_latency(out / "latency.png", summaries, scenario_order, configs, title)
-    (out / "results.json").write_text(json.dumps({
-        "machine": asdict(machine),
-        "parameters": {k: str(v) for k, v in vars(args).items()},
-        "load_average": {"before": load_before, "after": load_after},
-        "measurements": [asdict(m) for m in results],
-        "summaries": [asdict(s) for s in summaries],
-    }, indent=1))
+    write_results_json(out / "results.json", machine, args, (load_before, load_after), results,
+                       summaries=summaries)
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     lines = [
         f"# Benchmark results, {when}",

@@ -19,16 +19,16 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
 from benchmarks.harness.machine import describe_machine, hostname_slug
 from benchmarks.harness.measure import Load, Measurement, Scenario, measure, scenarios
 from benchmarks.harness.procs import parse_cpu_list
+from benchmarks.harness.report import write_results_json
 from benchmarks.harness.rig import Rig
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -193,13 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     shared = args.proxy_cpus == args.load_cpus
     title = f"{machine.cores} cores"
     plot(out / "workers.png", found, title)
-    (out / "results.json").write_text(json.dumps({
-        "machine": asdict(machine),
-        "parameters": {k: str(v) for k, v in vars(args).items()},
-        "load_average": {"before": load_before, "after": load_after},
-        "measurements": [asdict(m) for m in results],
-        "points": [asdict(p) for p in found],
-    }, indent=1))
+    write_results_json(out / "results.json", machine, args, (load_before, load_after), results,
+                       points=found)
     lines = [
         f"# Worker scaling, {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}", "",
         *machine.describe(), "",

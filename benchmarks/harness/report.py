@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from statistics import median
+from typing import Any
 
+from benchmarks.harness.machine import Machine
 from benchmarks.harness.measure import Measurement
 from benchmarks.harness.rig import REFERENCE
 
@@ -101,3 +106,16 @@ def markdown_table(summaries: Sequence[Summary], scenario_order: Sequence[str],
 def failures(measurements: Sequence[Measurement]) -> list[str]:
     return [f"- {m.config} / {m.scenario} / round {m.round}: {m.failure}"
             for m in measurements if m.failure is not None]
+
+
+def write_results_json(path: Path, machine: Machine, args: argparse.Namespace,
+                       load_average: tuple[str, str], measurements: Sequence[Measurement],
+                       **derived: Sequence[Any]) -> None:
+    """Every run of a comparison, how it was made, and what was derived from the runs."""
+    path.write_text(json.dumps({
+        "machine": asdict(machine),
+        "parameters": {k: str(v) for k, v in vars(args).items()},
+        "load_average": {"before": load_average[0], "after": load_average[1]},
+        "measurements": [asdict(m) for m in measurements],
+        **{name: [asdict(item) for item in items] for name, items in derived.items()},
+    }, indent=1))
