@@ -36,6 +36,7 @@ from ingress.model import ObjectRef, Problem
 from ingress.operator.api import ApiError, KubeClient
 from ingress.operator.metrics import OperatorMetrics
 from ingress.operator.ratelimit import TokenBucket
+from ingress.operator.slices import in_slices
 from ingress.store import Store
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class EventRecorder:
         self._problems = announced_problems
         synced: dict[IngressKey, str] = {}
         fingerprints: dict[IngressKey, tuple[Mapping[str, Any], str]] = {}
-        for ref in result.owned:
+        async for ref in in_slices(result.owned):
             key = (ref.namespace, ref.name)
             body = self._store.get("Ingress", *key)
             if body is None or key in problems:

@@ -22,6 +22,7 @@ from ingress.build.result import BuildResult
 from ingress.model import ObjectRef
 from ingress.operator.api import ApiError, KubeClient
 from ingress.operator.metrics import OperatorMetrics
+from ingress.operator.slices import in_slices
 from ingress.store import Store
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,9 @@ class StatusWriter:
         """Make every owned Ingress show our addresses; clear those no longer ours."""
         wanted = await self.addresses()
         owned = {(ref.namespace, ref.name) for ref in result.owned}
-        for key in sorted(owned):
+        async for key in in_slices(sorted(owned)):
             await self._ensure(key, wanted)
-        for key in sorted(set(self._written) - owned):
+        async for key in in_slices(sorted(set(self._written) - owned)):
             await self._clear(key)
 
     def _shown(self, key: tuple[str, str]) -> LoadBalancerIngress | None:
