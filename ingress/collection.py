@@ -49,3 +49,20 @@ def freeze_survivors(full: bool = False) -> None:
     with `full`, which takes long: before a process is ready only)."""
     gc.collect(2 if full else 1)
     gc.freeze()
+
+
+# Objects in the oldest generation, out of the freeze, above which a full pass would hold the
+# process for more than a few milliseconds.
+MANY_SURVIVORS = 25_000
+
+
+def freeze_if_many_survived() -> bool:
+    """`freeze_survivors()` when many objects reached the oldest generation since the last
+    freeze (a large change, or the bodies the API server sends back after status writes):
+    they would otherwise make the next full pass long. Small changes leave a few objects
+    there, and the full passes that then come are short and collect cyclic garbage, which
+    a freeze would keep."""
+    if len(gc.get_objects(generation=2)) <= MANY_SURVIVORS:
+        return False
+    freeze_survivors()
+    return True
