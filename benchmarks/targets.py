@@ -149,8 +149,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.scale is None:
         found = newest("scale-*", "results.json")
         args.scale = [found] if found else []
-    args.build = args.build or (lambda d: d / "build_scale.json" if d else None)(
-        newest("build-*", "build_scale.json"))
+    if args.build is None:
+        found = newest("build-*", "build_scale.json")
+        args.build = found / "build_scale.json" if found else None
     return args
 
 
